@@ -1,0 +1,581 @@
+//! The streaming scanner: one per stream, fed chunks as they arrive.
+//!
+//! The scanner steps the rule set's forward DFA over each input byte exactly
+//! once, the way `regex-automata` searches a whole haystack, except that the
+//! haystack arrives in pieces. While the DFA sits in its start state nothing is
+//! pending, so the prefilter skips ahead at memory speed and every byte before
+//! the next candidate is decided. While a match may be in progress, the bytes
+//! from its earliest possible start are *held back*: never more than the longest
+//! rule's length plus one byte (the byte after a match decides `\b` and
+//! leftmost-first priority). When a match is decided it is replaced by the
+//! rule's mask; the search then resumes at the match's end, re-reading only the
+//! few bytes the DFA looked past it.
+//!
+//! Each match becomes a [`Detection`] once its after-context is complete.
+//! Context is read from a [`ContextWindow`] of recent bytes, so classification
+//! costs nothing until there is something to classify.
+
+use std::collections::VecDeque;
+use std::fmt;
+use std::sync::Arc;
+
+use regex_automata::PatternID;
+use regex_automata::Span;
+use regex_automata::dfa::Automaton;
+use regex_automata::util::primitives::StateID;
+
+use crate::scan::classify::TermSet;
+use crate::scan::detection::Detection;
+use crate::scan::fingerprint::Fingerprint;
+use crate::scan::rule::RuleSet;
+use crate::scan::window::{self, ContextWindow};
+
+/// Receives the scanner's output.
+pub trait ScanSink {
+    /// The next bytes of the redacted stream, in order.
+    fn write(&mut self, bytes: &[u8]);
+
+    /// A detection whose context is complete. Detections arrive in stream order.
+    fn detection(&mut self, detection: Detection) {
+        let _ = detection;
+    }
+}
+
+impl ScanSink for Vec<u8> {
+    fn write(&mut self, bytes: &[u8]) {
+        self.extend_from_slice(bytes);
+    }
+}
+
+/// Whether matches are classified into [`Detection`]s.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DetectionMode {
+    /// Keep a context window and report a classified detection per match.
+    Classify,
+    /// Only mask; keep counts but build no detections (no window, no line
+    /// counting). For outputs nobody audits.
+    MaskOnly,
+}
+
+/// Counters of one stream.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ScanStats {
+    /// Bytes fed in.
+    pub bytes_in: u64,
+    /// Bytes written out.
+    pub bytes_out: u64,
+    /// Matches replaced by their mask.
+    pub masked: u64,
+    /// Matches let through by an allow-list.
+    pub allowed: u64,
+}
+
+/// A contiguous run of stream bytes being scanned.
+#[derive(Clone, Copy)]
+struct Segment<'a> {
+    bytes: &'a [u8],
+    /// Stream offset of `bytes[0]`.
+    base: u64,
+    /// The stream byte just before `base`, if any.
+    byte_before: Option<u8>,
+}
+
+impl<'a> Segment<'a> {
+    fn end(&self) -> u64 {
+        self.base + self.bytes.len() as u64
+    }
+
+    fn index(&self, offset: u64) -> usize {
+        (offset - self.base) as usize
+    }
+
+    fn slice(&self, from: u64, to: u64) -> &'a [u8] {
+        &self.bytes[self.index(from)..self.index(to)]
+    }
+
+    /// The stream byte just before `offset`, which lies in `[base, end]`.
+    fn byte_before(&self, offset: u64) -> Option<u8> {
+        if offset > self.base {
+            Some(self.bytes[self.index(offset) - 1])
+        } else {
+            self.byte_before
+        }
+    }
+}
+
+/// How a segment ends.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum SegmentEnd {
+    /// More input may follow.
+    More,
+    /// The stream ends with this segment.
+    Stream,
+}
+
+/// The DFA's progress through the stream.
+struct Search {
+    /// DFA state after the bytes `[start, pos)`.
+    state: StateID,
+    /// Bytes of the stream fed to the DFA.
+    pos: u64,
+    /// Where the current leftmost-first search began: 0 or the end of the
+    /// previous match.
+    start: u64,
+    /// No match that is still undecided can begin before this offset: the
+    /// DFA was last in its start state here.
+    pending_since: u64,
+    /// A match the DFA has seen but may still extend or replace with a
+    /// higher-priority one: its pattern and end offset.
+    candidate: Option<(PatternID, u64)>,
+}
+
+/// A match waiting for its after-context.
+struct PendingDetection {
+    rule: usize,
+    start: u64,
+    end: u64,
+    line: u64,
+    fingerprint: Fingerprint,
+    placeholder: bool,
+    masked: bool,
+    /// Terms found so far (the before-context is searched at once).
+    terms: TermSet,
+}
+
+/// Streams bytes through a [`RuleSet`], masking every match.
+///
+/// ```
+/// use std::sync::Arc;
+/// use logredact::{DetectionMode, FingerprintKey, RuleSet, RuleSpec, Scanner};
+///
+/// let rule = RuleSpec { mask: "dapi****".into(), ..RuleSpec::new("databricks-pat", r"\bdapi[0-9a-f]{32}\b") };
+/// let rules = Arc::new(RuleSet::new(vec![rule], FingerprintKey::derive(b"k"))?);
+/// let mut scanner = Scanner::new(rules, DetectionMode::MaskOnly);
+/// let mut out = Vec::new();
+/// // A token split across two reads is still found.
+/// scanner.feed(b"token=dapi0123456789abcdef", &mut out);
+/// scanner.feed(b"0123456789abcdef end\n", &mut out);
+/// scanner.finish(&mut out);
+/// assert_eq!(out, b"token=dapi**** end\n");
+/// # Ok::<(), logredact::RuleError>(())
+/// ```
+pub struct Scanner {
+    rules: Arc<RuleSet>,
+    mode: DetectionMode,
+    search: Search,
+    /// The stream's bytes `[hold_from, search.pos)`: written to no sink yet,
+    /// because a match may still begin among them.
+    held: Vec<u8>,
+    /// Every byte before `hold_from` has been written (or masked).
+    hold_from: u64,
+    /// The stream byte just before `hold_from`.
+    byte_before_hold: Option<u8>,
+    /// The last byte fed, i.e. the stream byte just before `search.pos`.
+    last_byte: Option<u8>,
+    /// Scratch buffer where held bytes are joined with the start of a chunk.
+    stitch: Vec<u8>,
+    /// Newlines in the stream before `hold_from` (in `Classify` mode).
+    lines_before_hold: u64,
+    window: ContextWindow,
+    pending: VecDeque<PendingDetection>,
+    /// Characters of the oldest pending detection's after-context counted so
+    /// far, and the stream offset where they end (0 until counting starts).
+    after_chars: usize,
+    after_end: u64,
+    /// Scratch space for masks and for context that spans the window and a chunk.
+    scratch: Vec<u8>,
+    stats: ScanStats,
+}
+
+impl fmt::Debug for Scanner {
+    // Held bytes may be the first part of a secret: never print them.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Scanner")
+            .field("position", &self.search.pos)
+            .field("held_bytes", &self.held.len())
+            .field("pending_detections", &self.pending.len())
+            .field("stats", &self.stats)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Scanner {
+    /// A scanner at the start of a new stream.
+    pub fn new(rules: Arc<RuleSet>, mode: DetectionMode) -> Scanner {
+        let state = rules.forward_start(None);
+        let keep = match mode {
+            // Enough for a whole window of 4-byte characters on either side
+            // of a match, plus the held-back bytes.
+            DetectionMode::Classify => 4 * rules.max_window + rules.max_len + 8,
+            DetectionMode::MaskOnly => 0,
+        };
+        Scanner {
+            mode,
+            search: Search {
+                state,
+                pos: 0,
+                start: 0,
+                pending_since: 0,
+                candidate: None,
+            },
+            held: Vec::with_capacity(rules.max_len + 1),
+            hold_from: 0,
+            byte_before_hold: None,
+            last_byte: None,
+            stitch: Vec::with_capacity(2 * (rules.max_len + 1)),
+            lines_before_hold: 0,
+            window: ContextWindow::new(keep),
+            pending: VecDeque::new(),
+            after_chars: 0,
+            after_end: 0,
+            scratch: Vec::new(),
+            stats: ScanStats::default(),
+            rules,
+        }
+    }
+
+    /// Scans the next chunk of the stream. Every byte that can no longer be
+    /// part of a match is written to `sink` before this returns.
+    pub fn feed<S: ScanSink>(&mut self, chunk: &[u8], sink: &mut S) {
+        if chunk.is_empty() {
+            return;
+        }
+        self.stats.bytes_in += chunk.len() as u64;
+        let chunk_segment = Segment {
+            bytes: chunk,
+            base: self.search.pos,
+            byte_before: self.last_byte,
+        };
+        if self.held.is_empty() {
+            self.scan(chunk_segment, SegmentEnd::More, sink);
+        } else {
+            // Join the held bytes with just enough of the chunk that whatever
+            // is still undecided afterwards lies inside the chunk itself.
+            let joined = chunk.len().min(self.rules.max_len + 1);
+            let mut stitch = std::mem::take(&mut self.stitch);
+            stitch.clear();
+            stitch.extend_from_slice(&self.held);
+            stitch.extend_from_slice(&chunk[..joined]);
+            let segment = Segment {
+                bytes: &stitch,
+                base: self.hold_from,
+                byte_before: self.byte_before_hold,
+            };
+            self.scan(segment, SegmentEnd::More, sink);
+            self.stitch = stitch;
+            if joined < chunk.len() {
+                debug_assert!(self.hold_from >= chunk_segment.base);
+                self.scan(chunk_segment, SegmentEnd::More, sink);
+            }
+        }
+        self.last_byte = chunk.last().copied();
+        if self.mode == DetectionMode::Classify {
+            self.complete_detections(chunk_segment, SegmentEnd::More, sink);
+            self.window.push(chunk);
+        }
+    }
+
+    /// Ends the stream: decides and writes the held bytes and reports every
+    /// pending detection.
+    pub fn finish<S: ScanSink>(mut self, sink: &mut S) -> ScanStats {
+        let held = std::mem::take(&mut self.held);
+        let segment = Segment {
+            bytes: &held,
+            base: self.hold_from,
+            byte_before: self.byte_before_hold,
+        };
+        self.scan(segment, SegmentEnd::Stream, sink);
+        if self.mode == DetectionMode::Classify {
+            self.complete_detections(segment, SegmentEnd::Stream, sink);
+        }
+        self.stats
+    }
+
+    /// Bytes received but not yet written, because a match may begin among them.
+    pub fn held_len(&self) -> usize {
+        self.held.len()
+    }
+
+    /// Counters so far.
+    pub fn stats(&self) -> ScanStats {
+        self.stats
+    }
+
+    /// Runs the DFA over the rest of `segment` (from `search.pos`), writing and
+    /// masking as matches are decided, and leaves in `held` the bytes that are
+    /// still undecided. Precondition: `hold_from >= segment.base`.
+    fn scan<S: ScanSink>(&mut self, segment: Segment<'_>, end: SegmentEnd, sink: &mut S) {
+        let rules = Arc::clone(&self.rules);
+        let dfa = &rules.forward;
+        let bytes = segment.bytes;
+        let mut at = segment.index(self.search.pos);
+        let mut state = self.search.state;
+        loop {
+            // Nothing is pending in the start state: skip to the next place a
+            // match could begin.
+            if self.search.candidate.is_none() && dfa.is_start_state(state) {
+                self.search.pending_since = segment.base + at as u64;
+                if let Some(prefilter) = &rules.prefilter {
+                    let next = match prefilter.find(bytes, Span::from(at..bytes.len())) {
+                        Some(span) => span.start,
+                        // A prefix may still begin in the last few bytes.
+                        None => bytes
+                            .len()
+                            .saturating_sub(prefilter.max_needle_len().saturating_sub(1))
+                            .max(at),
+                    };
+                    if next > at {
+                        at = next;
+                        state = rules.forward_start(Some(bytes[at - 1]));
+                        self.search.pending_since = segment.base + at as u64;
+                    }
+                }
+            }
+            // The hot loop: plain transitions until something needs attention.
+            let mut special = false;
+            while at < bytes.len() {
+                state = dfa.next_state(state, bytes[at]);
+                at += 1;
+                if dfa.is_special_state(state) {
+                    special = true;
+                    break;
+                }
+            }
+            if special {
+                if dfa.is_start_state(state) {
+                    continue;
+                }
+                if dfa.is_match_state(state) {
+                    // Matches are reported one byte late: this one ends before
+                    // the byte just consumed.
+                    let pattern = dfa.match_pattern(state, 0);
+                    self.search.candidate = Some((pattern, segment.base + at as u64 - 1));
+                    if !rules.is_final_match(state) {
+                        // A longer or higher-priority match may still follow.
+                        continue;
+                    }
+                } else if !dfa.is_dead_state(state) {
+                    unreachable!("the forward DFA is built without quit bytes");
+                }
+                // Nothing can extend or outrank the candidate: it is the match.
+                let match_end = self.decide_candidate(segment, sink);
+                at = segment.index(match_end);
+                state = rules.forward_start(segment.byte_before(match_end));
+                continue;
+            }
+            // The segment is used up.
+            self.search.state = state;
+            self.search.pos = segment.end();
+            if end == SegmentEnd::Stream {
+                state = dfa.next_eoi_state(state);
+                if dfa.is_match_state(state) {
+                    let pattern = dfa.match_pattern(state, 0);
+                    self.search.candidate = Some((pattern, segment.end()));
+                }
+                if self.search.candidate.is_some() {
+                    let match_end = self.decide_candidate(segment, sink);
+                    at = segment.index(match_end);
+                    state = rules.forward_start(segment.byte_before(match_end));
+                    continue;
+                }
+                self.write_decided(segment, segment.end(), sink);
+            } else {
+                let undecided_from = if self.search.candidate.is_none() && dfa.is_start_state(state)
+                {
+                    self.search.pos
+                } else {
+                    // A match is at most `max_len` bytes and is reported one
+                    // byte late, so nothing older can still be part of one.
+                    self.search
+                        .pending_since
+                        .max(self.search.pos.saturating_sub(rules.max_len as u64 + 1))
+                };
+                self.write_decided(segment, undecided_from.max(self.hold_from), sink);
+                self.held.clear();
+                self.held
+                    .extend_from_slice(segment.slice(self.hold_from, segment.end()));
+            }
+            return;
+        }
+    }
+
+    /// Writes the bytes `[hold_from, to)` of `segment` unchanged.
+    fn write_decided<S: ScanSink>(&mut self, segment: Segment<'_>, to: u64, sink: &mut S) {
+        if to <= self.hold_from {
+            return;
+        }
+        let bytes = segment.slice(self.hold_from, to);
+        if self.mode == DetectionMode::Classify {
+            self.lines_before_hold += memchr::memchr_iter(b'\n', bytes).count() as u64;
+        }
+        sink.write(bytes);
+        self.stats.bytes_out += bytes.len() as u64;
+        self.byte_before_hold = bytes.last().copied();
+        self.hold_from = to;
+    }
+
+    /// Writes the decided candidate match masked (with the bytes before it),
+    /// records its detection, and restarts the search at its end, which is
+    /// returned.
+    fn decide_candidate<S: ScanSink>(&mut self, segment: Segment<'_>, sink: &mut S) -> u64 {
+        let rules = Arc::clone(&self.rules);
+        let Some((pattern, end)) = self.search.candidate.take() else {
+            unreachable!("a leftmost-first DFA only dies after a match");
+        };
+        let floor = self.search.start.max(segment.base);
+        let start = rules
+            .match_start(
+                pattern,
+                segment.bytes,
+                segment.index(floor),
+                segment.index(end),
+                (end < segment.end()).then(|| segment.bytes[segment.index(end)]),
+                segment.byte_before(floor),
+            )
+            .map(|index| segment.base + index as u64)
+            // Never reached: the reverse DFA finds every match the forward DFA
+            // found. Failing closed means masking from the earliest possible start.
+            .unwrap_or_else(|| self.hold_from.max(end.saturating_sub(rules.max_len as u64)));
+        self.write_decided(segment, start, sink);
+
+        let rule = &rules.rules[pattern.as_usize()];
+        let value = segment.slice(start, end);
+        let fingerprint = rules.key.fingerprint(value);
+        let masked = !rule.allows(value, fingerprint);
+        if masked {
+            self.stats.masked += 1;
+            let mask_len = match rule.mask.as_literal() {
+                Some(text) => {
+                    sink.write(text);
+                    text.len()
+                }
+                None => {
+                    self.scratch.clear();
+                    rule.mask.render(fingerprint, &mut self.scratch);
+                    sink.write(&self.scratch);
+                    self.scratch.len()
+                }
+            };
+            self.stats.bytes_out += mask_len as u64;
+        } else {
+            self.stats.allowed += 1;
+            sink.write(value);
+            self.stats.bytes_out += value.len() as u64;
+        }
+        if self.mode == DetectionMode::Classify {
+            let mut terms = TermSet::default();
+            let context_from = start
+                .saturating_sub(4 * rule.window as u64)
+                .max(self.window.start().min(segment.base));
+            let before = view_bytes(
+                &self.window,
+                segment,
+                context_from,
+                start,
+                &mut self.scratch,
+            );
+            let context = &before[window::start_of_last_chars(before, rule.window)..];
+            rule.classifier.find_terms(context, &mut terms);
+            self.pending.push_back(PendingDetection {
+                rule: pattern.as_usize(),
+                start,
+                end,
+                line: self.lines_before_hold + 1,
+                fingerprint,
+                placeholder: rule.is_placeholder(value),
+                masked,
+                terms,
+            });
+            self.lines_before_hold += memchr::memchr_iter(b'\n', value).count() as u64;
+        }
+        self.byte_before_hold = value.last().copied();
+        self.hold_from = end;
+        self.search.start = end;
+        self.search.pending_since = end;
+        end
+    }
+
+    /// Reports, in order, every pending detection whose after-context is
+    /// complete in the bytes seen so far (all of them at the end of the stream).
+    fn complete_detections<S: ScanSink>(
+        &mut self,
+        segment: Segment<'_>,
+        end: SegmentEnd,
+        sink: &mut S,
+    ) {
+        let seen_to = self.search.pos;
+        let more_may_follow = end == SegmentEnd::More;
+        while let Some(head) = self.pending.front() {
+            let rule = &self.rules.rules[head.rule];
+            if self.after_end < head.end {
+                self.after_end = head.end;
+                self.after_chars = 0;
+            }
+            if self.after_chars < rule.window && self.after_end < seen_to {
+                let ahead = view_bytes(
+                    &self.window,
+                    segment,
+                    self.after_end,
+                    seen_to,
+                    &mut self.scratch,
+                );
+                let count =
+                    window::count_chars(ahead, rule.window - self.after_chars, more_may_follow);
+                self.after_chars += count.chars;
+                self.after_end += count.bytes as u64;
+            }
+            if self.after_chars < rule.window && more_may_follow {
+                return;
+            }
+            let Some(mut head) = self.pending.pop_front() else {
+                return;
+            };
+            let after_end = self.after_end;
+            // The next detection counts its own after-context from its end.
+            self.after_end = 0;
+            let after = view_bytes(
+                &self.window,
+                segment,
+                head.end,
+                after_end,
+                &mut self.scratch,
+            );
+            rule.classifier.find_terms(after, &mut head.terms);
+            let classification = rule.classifier.classify(&head.terms, head.placeholder);
+            sink.detection(Detection {
+                rule: Arc::clone(&rule.id),
+                offset: head.start,
+                line: head.line,
+                confidence: classification.confidence,
+                keywords: classification.keywords,
+                exclusions: classification.exclusions,
+                placeholder: head.placeholder,
+                masked: head.masked,
+                fingerprint: head.fingerprint,
+            });
+        }
+    }
+}
+
+/// The stream bytes `[from, to)`, read from the window of earlier bytes and
+/// the segment being scanned, copied into `scratch` only if they span both.
+fn view_bytes<'a>(
+    window: &'a ContextWindow,
+    segment: Segment<'a>,
+    from: u64,
+    to: u64,
+    scratch: &'a mut Vec<u8>,
+) -> &'a [u8] {
+    if from >= segment.base && to <= segment.end() {
+        return segment.slice(from, to);
+    }
+    if from >= window.start() && to <= window.end() {
+        return window.slice(from, to);
+    }
+    // The segment begins inside or right after the window.
+    let split = window.end().min(to);
+    scratch.clear();
+    scratch.extend_from_slice(window.slice(from.max(window.start()), split));
+    scratch.extend_from_slice(segment.slice(split.max(segment.base), to));
+    scratch
+}

@@ -1,0 +1,222 @@
+//! Helpers shared by the integration tests: token generation and the
+//! reference redaction.
+#![allow(dead_code)]
+
+use std::sync::Arc;
+
+use logredact::{DetectionMode, FingerprintKey, RuleSet, RuleSpec, ScanSink, Scanner, defaults};
+
+/// A deterministic generator of test tokens, so that no real-looking token is
+/// ever committed.
+pub struct TokenGen(u64);
+
+impl TokenGen {
+    pub fn new(seed: u64) -> TokenGen {
+        TokenGen(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1)
+    }
+
+    pub fn next_u64(&mut self) -> u64 {
+        // xorshift64*
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+
+    /// `n` random lower-case hex digits.
+    pub fn hex(&mut self, n: usize) -> String {
+        (0..n)
+            .map(|_| char::from(b"0123456789abcdef"[(self.next_u64() % 16) as usize]))
+            .collect()
+    }
+
+    /// A random Databricks-shaped token.
+    pub fn token(&mut self) -> String {
+        format!("dapi{}", self.hex(32))
+    }
+}
+
+/// The default rule set with a fixed key.
+pub fn default_rules() -> Arc<RuleSet> {
+    Arc::new(RuleSet::new(defaults::default_rules(), test_key()).unwrap())
+}
+
+pub fn test_key() -> FingerprintKey {
+    FingerprintKey::derive(b"test key")
+}
+
+pub fn rules(specs: Vec<RuleSpec>) -> Arc<RuleSet> {
+    Arc::new(RuleSet::new(specs, test_key()).unwrap())
+}
+
+/// The reference: the default rule applied to the whole input at once by the
+/// `regex` crate.
+pub fn reference_redaction(input: &[u8]) -> Vec<u8> {
+    let re = regex::bytes::Regex::new(r"(?-u:\b)dapi[0-9a-f]{32}(?-u:\b)").unwrap();
+    re.replace_all(input, &b"dapi****"[..]).into_owned()
+}
+
+/// Output and detections of a scanner.
+#[derive(Default)]
+pub struct Collected {
+    pub output: Vec<u8>,
+    pub detections: Vec<logredact::Detection>,
+}
+
+impl ScanSink for Collected {
+    fn write(&mut self, bytes: &[u8]) {
+        self.output.extend_from_slice(bytes);
+    }
+    fn detection(&mut self, detection: logredact::Detection) {
+        self.detections.push(detection);
+    }
+}
+
+/// Scans `input` split at `cuts` (offsets, any order, may repeat).
+pub fn scan_chunked(
+    rules: &Arc<RuleSet>,
+    mode: DetectionMode,
+    input: &[u8],
+    cuts: &[usize],
+) -> Collected {
+    let mut cuts: Vec<usize> = cuts.iter().map(|&c| c.min(input.len())).collect();
+    cuts.sort_unstable();
+    let mut scanner = Scanner::new(Arc::clone(rules), mode);
+    let mut out = Collected::default();
+    let mut from = 0;
+    for cut in cuts.into_iter().chain([input.len()]) {
+        scanner.feed(&input[from..cut], &mut out);
+        from = cut;
+    }
+    scanner.finish(&mut out);
+    out
+}
+
+/// Scans `input` one byte at a time.
+pub fn scan_bytewise(rules: &Arc<RuleSet>, mode: DetectionMode, input: &[u8]) -> Collected {
+    let cuts: Vec<usize> = (1..input.len()).collect();
+    scan_chunked(rules, mode, input, &cuts)
+}
+
+/// Scans `input` in one piece.
+pub fn scan_whole(rules: &Arc<RuleSet>, mode: DetectionMode, input: &[u8]) -> Collected {
+    scan_chunked(rules, mode, input, &[])
+}
+
+/// The built binary.
+pub fn binary() -> std::process::Command {
+    std::process::Command::new(env!("CARGO_BIN_EXE_logredact"))
+}
+
+/// A running logredact with piped standard streams, whose stdout is read on a
+/// thread so that tests can wait for output with a deadline.
+pub struct Running {
+    pub child: std::process::Child,
+    pub stdin: Option<std::process::ChildStdin>,
+    output: std::sync::mpsc::Receiver<Vec<u8>>,
+    pub received: Vec<u8>,
+}
+
+impl Running {
+    pub fn spawn(args: &[&str]) -> Running {
+        use std::io::Read;
+        use std::process::Stdio;
+        let mut child = binary()
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn logredact");
+        let stdin = child.stdin.take();
+        let mut stdout = child.stdout.take().unwrap();
+        let (sender, output) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut buffer = [0u8; 65536];
+            loop {
+                match stdout.read(&mut buffer) {
+                    Ok(0) | Err(_) => return,
+                    Ok(n) => {
+                        if sender.send(buffer[..n].to_vec()).is_err() {
+                            return;
+                        }
+                    }
+                }
+            }
+        });
+        Running {
+            child,
+            stdin,
+            output,
+            received: Vec::new(),
+        }
+    }
+
+    pub fn write(&mut self, bytes: &[u8]) {
+        use std::io::Write;
+        let stdin = self.stdin.as_mut().expect("stdin open");
+        stdin.write_all(bytes).unwrap();
+        stdin.flush().unwrap();
+    }
+
+    /// Reads until `received` holds at least `len` bytes, or the deadline.
+    pub fn read_at_least(&mut self, len: usize, deadline: std::time::Duration) -> &[u8] {
+        let until = std::time::Instant::now() + deadline;
+        while self.received.len() < len {
+            let left = until.saturating_duration_since(std::time::Instant::now());
+            match self.output.recv_timeout(left) {
+                Ok(bytes) => self.received.extend_from_slice(&bytes),
+                Err(_) => break,
+            }
+        }
+        &self.received
+    }
+
+    /// Collects whatever arrives within `wait`.
+    pub fn read_for(&mut self, wait: std::time::Duration) -> &[u8] {
+        let until = std::time::Instant::now() + wait;
+        loop {
+            let left = until.saturating_duration_since(std::time::Instant::now());
+            match self.output.recv_timeout(left) {
+                Ok(bytes) => self.received.extend_from_slice(&bytes),
+                Err(_) => return &self.received,
+            }
+        }
+    }
+
+    /// Closes stdin, reads everything and waits for the exit (at most 30 s).
+    pub fn finish(mut self) -> (std::process::ExitStatus, Vec<u8>, String) {
+        use std::io::Read;
+        drop(self.stdin.take());
+        while let Ok(bytes) = self.output.recv_timeout(std::time::Duration::from_secs(30)) {
+            self.received.extend_from_slice(&bytes);
+        }
+        let status = wait_with_deadline(&mut self.child, std::time::Duration::from_secs(30));
+        let mut stderr = String::new();
+        self.child
+            .stderr
+            .take()
+            .unwrap()
+            .read_to_string(&mut stderr)
+            .unwrap();
+        (status, self.received, stderr)
+    }
+}
+
+/// Waits for `child`, killing it and failing the test after `deadline`.
+pub fn wait_with_deadline(
+    child: &mut std::process::Child,
+    deadline: std::time::Duration,
+) -> std::process::ExitStatus {
+    let until = std::time::Instant::now() + deadline;
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status;
+        }
+        if std::time::Instant::now() > until {
+            let _ = child.kill();
+            panic!("logredact did not exit within {deadline:?}");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+}
