@@ -5,7 +5,10 @@
 //! pipeline that connects them. Data flows one way: source → scanner → sink.
 
 pub mod defaults;
+pub mod pipeline;
 pub mod scan;
+pub mod sink;
+pub mod source;
 
 pub use scan::classify::TermError;
 pub use scan::detection::{Confidence, Detection};
