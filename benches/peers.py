@@ -1,0 +1,136 @@
+#!/usr/bin/env python3
+"""Pipe-mode benchmark: logredact against `cat | cat` (and peers) in the same run.
+
+Generates the corpora with benches/gen_corpus.py, checks every tool's output
+against the reference redaction (a tool whose output differs is reported, not
+timed), then times `cat corpus | TOOL > /dev/null` in alternating rounds and
+prints medians, min-max, CPU time and the ratio to `cat | cat`.
+
+usage: benches/peers.py [--size-mb 256] [--profiles mixed,dense] [--rounds 5]
+                        [--tools cat,logredact] [--work DIR]
+"""
+import argparse
+import os
+import resource
+import shlex
+import statistics
+import subprocess
+import sys
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+GEN = os.path.join(ROOT, "benches", "gen_corpus.py")
+BINARY = os.path.join(ROOT, "target", "release", "logredact")
+
+# name -> shell command reading stdin and writing stdout.
+TOOLS = {
+    "cat": "cat",
+    "logredact": shlex.quote(BINARY),
+}
+
+
+def generate(work, profile, size_mb):
+    corpus = os.path.join(work, f"{profile}-{size_mb}mb.log")
+    expected = corpus + ".expected"
+    for path, extra in ((corpus, []), (expected, ["--expected"])):
+        if not os.path.exists(path):
+            with open(path + ".tmp", "wb") as out:
+                subprocess.run([sys.executable, GEN, "--size-mb", str(size_mb), "--profile", profile] + extra,
+                               stdout=out, check=True)
+            os.rename(path + ".tmp", path)
+    return corpus, expected
+
+
+def output_matches(command, corpus, expected):
+    """Runs the tool once and compares its output with the reference, byte for byte."""
+    with open(corpus, "rb") as stdin:
+        proc = subprocess.Popen(["sh", "-c", command], stdin=stdin, stdout=subprocess.PIPE)
+        cmp = subprocess.run(["cmp", "-s", "-", expected], stdin=proc.stdout)
+        proc.stdout.close()
+        proc.wait()
+    return proc.returncode == 0 and cmp.returncode == 0
+
+
+def timed(command, corpus):
+    """Wall and CPU seconds (user+sys of the whole pipeline) of `cat corpus | command > /dev/null`."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    start = time.perf_counter()
+    subprocess.run(["sh", "-c", f"cat {shlex.quote(corpus)} | {command} > /dev/null"], check=True)
+    wall = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return wall, cpu
+
+
+def peak_rss_kib(command, corpus):
+    """Peak resident set of the tool alone, fed the corpus on stdin: the last
+    VmHWM read from /proc before it exits. (ru_maxrss would include the forked
+    Python parent's memory from before the exec.)"""
+    peak = 0
+    with open(corpus, "rb") as stdin, open(os.devnull, "wb") as null:
+        proc = subprocess.Popen(["sh", "-c", f"exec {command}"], stdin=stdin, stdout=null)
+        time.sleep(0.005)  # let the exec happen before the first reading
+        while proc.poll() is None:
+            try:
+                with open(f"/proc/{proc.pid}/status") as status:
+                    for line in status:
+                        if line.startswith("VmHWM:"):
+                            peak = max(peak, int(line.split()[1]))
+            except (FileNotFoundError, ProcessLookupError):
+                pass
+            time.sleep(0.002)
+    return peak
+
+
+def describe(values):
+    return f"{statistics.median(values):7.3f} ({min(values):.3f}-{max(values):.3f})"
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--size-mb", type=int, default=256)
+    ap.add_argument("--dense-size-mb", type=int, default=64)
+    ap.add_argument("--profiles", default="mixed")
+    ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument("--tools", default=",".join(TOOLS))
+    ap.add_argument("--work", default=os.path.join(ROOT, "target", "bench-corpus"))
+    a = ap.parse_args()
+    os.makedirs(a.work, exist_ok=True)
+    if not os.path.exists(BINARY):
+        subprocess.run(["cargo", "build", "--release", "--quiet"], cwd=ROOT, check=True)
+    tools = [t for t in a.tools.split(",") if t]
+    unknown = [t for t in tools if t not in TOOLS]
+    if unknown:
+        sys.exit(f"unknown tools: {', '.join(unknown)} (known: {', '.join(TOOLS)})")
+    print(f"machine: {os.cpu_count()} CPUs, {os.uname().sysname} {os.uname().release}")
+    for profile in a.profiles.split(","):
+        size = a.dense_size_mb if profile == "dense" else a.size_mb
+        corpus, expected = generate(a.work, profile, size)
+        print(f"\n== {profile}, {size} MB, {a.rounds} alternating rounds ==")
+        timed_tools = ["cat"]
+        for tool in tools:
+            if tool == "cat":
+                continue
+            if output_matches(TOOLS[tool], corpus, expected):
+                timed_tools.append(tool)
+            else:
+                print(f"{tool}: output differs from the reference redaction; not timed")
+        walls = {t: [] for t in timed_tools}
+        cpus = {t: [] for t in timed_tools}
+        for _ in range(a.rounds):
+            for tool in timed_tools:
+                wall, cpu = timed(TOOLS[tool], corpus)
+                walls[tool].append(wall)
+                cpus[tool].append(cpu)
+        base = statistics.median(walls["cat"])
+        print(f"{'tool':<12} {'wall s, median (min-max)':<28} {'cpu s, median':<14} {'ratio to cat|cat':<17} peak RSS")
+        for tool in timed_tools:
+            ratio = statistics.median(walls[tool]) / base
+            rss = peak_rss_kib(TOOLS[tool], corpus)
+            label = "cat | cat" if tool == "cat" else tool
+            print(f"{label:<12} {describe(walls[tool]):<28} {statistics.median(cpus[tool]):<14.3f} "
+                  f"{ratio:<17.2f} {rss / 1024:.1f} MiB")
+
+
+if __name__ == "__main__":
+    main()
