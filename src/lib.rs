@@ -4,6 +4,8 @@
 //! plus the thin layers the binary is made of: sources, sinks and the
 //! pipeline that connects them. Data flows one way: source → scanner → sink.
 
+pub mod audit;
+pub mod config;
 pub mod defaults;
 pub mod pipeline;
 pub mod scan;
@@ -15,4 +17,4 @@ pub use scan::detection::{Confidence, Detection};
 pub use scan::fingerprint::{Fingerprint, FingerprintKey, ParseFingerprintError};
 pub use scan::mask::{Mask, MaskError};
 pub use scan::rule::{DEFAULT_WINDOW, MAX_MATCH_LEN, MAX_WINDOW, RuleError, RuleSet, RuleSpec};
-pub use scan::scanner::{DetectionMode, ScanSink, ScanStats, Scanner};
+pub use scan::scanner::{DetectionMode, ScanSink, ScanStats, Scanner, redact};

@@ -1,65 +1,188 @@
-//! The `logredact` command: parses the command line, builds the pipeline and
-//! maps the outcome to an exit status (0 done, 1 runtime failure, 2 bad usage
-//! or configuration).
+//! The `logredact` command: parses the command line, loads and checks the
+//! configuration, runs the pipeline, and maps the outcome to an exit status
+//! (0 done, 1 runtime failure, 2 bad usage or configuration). Every message
+//! printed here passes through the default rules first, so that not even an
+//! error about a malformed file can carry a token.
 
+use std::io::{self, BufReader, IsTerminal, Write};
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
-use clap::Parser;
-use logredact::pipeline;
-use logredact::{FingerprintKey, RuleSet, defaults};
+use clap::{Parser, Subcommand};
+use logredact::audit::{AuditWriter, Summary};
+use logredact::config::{self, AuditTarget, Config, ConfigError, KeyOrigin};
+use logredact::pipeline::{self, StreamEnv};
+use logredact::{FingerprintKey, RuleSet};
 
 /// Streaming log redaction: masks Databricks personal access tokens (and other
 /// secrets) in a byte stream, writing every other byte through unchanged.
 ///
 /// With no arguments, reads standard input and writes the redacted stream to
-/// standard output.
+/// standard output, using the built-in configuration (config/logredact.yaml).
 #[derive(Debug, Parser)]
-#[command(name = "logredact", version, about, long_about)]
-struct Cli {}
+#[command(
+    name = "logredact",
+    version,
+    about,
+    long_about,
+    args_conflicts_with_subcommands = true
+)]
+struct Cli {
+    /// Configuration file (YAML); without it, the built-in default.
+    #[arg(long, value_name = "PATH")]
+    config: Option<PathBuf>,
+
+    /// Write the audit stream (JSON Lines, one record per detection) to PATH,
+    /// appending; `-` writes it to standard error.
+    #[arg(long, value_name = "PATH")]
+    audit: Option<String>,
+
+    /// Key material for fingerprints (at least 16 bytes; a final newline is
+    /// ignored). Overrides audit.fingerprint_key_file and the
+    /// LOGREDACT_FINGERPRINT_KEY environment variable.
+    #[arg(long, value_name = "PATH")]
+    fingerprint_key_file: Option<PathBuf>,
+
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Validate a configuration file and print the rules it would run.
+    CheckConfig {
+        /// The configuration file.
+        path: PathBuf,
+    },
+    /// Token-sprawl table of an audit file: per fingerprint, how often, where,
+    /// first and last seen, and with what confidence.
+    AuditSummary {
+        /// The audit file (JSON Lines); `-` reads standard input.
+        path: PathBuf,
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+}
 
 /// Exit status for a runtime failure.
 const EXIT_RUNTIME: u8 = 1;
 /// Exit status for bad usage or configuration.
 const EXIT_USAGE: u8 = 2;
 
-fn main() -> ExitCode {
-    let _cli = Cli::parse();
-    init_logging();
-    match run() {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(Failure::Usage(message)) => {
-            eprintln!("logredact: {message}");
-            ExitCode::from(EXIT_USAGE)
-        }
-        Err(Failure::Runtime(message)) => {
-            eprintln!("logredact: {message}");
-            ExitCode::from(EXIT_RUNTIME)
-        }
-    }
-}
-
 enum Failure {
     Usage(String),
     Runtime(String),
 }
 
-fn run() -> Result<(), Failure> {
-    let key = FingerprintKey::random()
-        .map_err(|e| Failure::Runtime(format!("cannot get a random fingerprint key: {e}")))?;
-    let rules =
-        RuleSet::new(defaults::default_rules(), key).map_err(|e| Failure::Usage(e.to_string()))?;
+impl From<ConfigError> for Failure {
+    fn from(error: ConfigError) -> Failure {
+        Failure::Usage(error.to_string())
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging();
+    let result = match cli.command {
+        Some(Command::CheckConfig { ref path }) => check_config(path),
+        Some(Command::AuditSummary { ref path, json }) => audit_summary(path, json),
+        None => run(&cli),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(Failure::Usage(message)) => {
+            eprintln!("logredact: {}", scrub(&message));
+            ExitCode::from(EXIT_USAGE)
+        }
+        Err(Failure::Runtime(message)) => {
+            eprintln!("logredact: {}", scrub(&message));
+            ExitCode::from(EXIT_RUNTIME)
+        }
+    }
+}
+
+/// `message` with every match of the default rules masked.
+fn scrub(message: &str) -> String {
+    static RULES: OnceLock<Arc<RuleSet>> = OnceLock::new();
+    let rules = RULES.get_or_init(|| {
+        let key = FingerprintKey::derive(b"logredact message scrubbing");
+        Arc::new(
+            RuleSet::new(logredact::defaults::default_rules(), key)
+                .unwrap_or_else(|e| panic!("the built-in rules do not compile: {e}")),
+        )
+    });
+    String::from_utf8_lossy(&logredact::redact(rules, message.as_bytes())).into_owned()
+}
+
+/// The configuration file, or the built-in one.
+fn load_config(path: Option<&PathBuf>) -> Result<Config, ConfigError> {
+    match path {
+        Some(path) => Config::load(path),
+        None => Ok(Config::builtin()),
+    }
+}
+
+/// The fingerprint key, in order of precedence: `--fingerprint-key-file`,
+/// `audit.fingerprint_key_file`, `LOGREDACT_FINGERPRINT_KEY`, random.
+fn fingerprint_key(
+    flag: Option<&PathBuf>,
+    config: &Config,
+) -> Result<(FingerprintKey, KeyOrigin), ConfigError> {
+    let file = flag.or(config.fingerprint_key_file.as_ref());
+    let from_env = std::env::var_os(config::KEY_ENV);
+    config::resolve_key(file.map(|p| p.as_path()), from_env.as_deref())
+}
+
+fn run(cli: &Cli) -> Result<(), Failure> {
+    let mut config = load_config(cli.config.as_ref())?;
+    if let Some(audit) = &cli.audit {
+        config.audit = Some(AuditTarget::parse(audit));
+    }
+    let (key, key_origin) = fingerprint_key(cli.fingerprint_key_file.as_ref(), &config)?;
+    let rules = Arc::new(config.compile(key, &key_origin)?);
+    let fingerprints_visible = config.audit.is_some()
+        || config
+            .rules
+            .iter()
+            .any(|rule| rule.mask.contains("{fingerprint}"));
+    if key_origin == KeyOrigin::Random && fingerprints_visible {
+        tracing::warn!(
+            "no fingerprint key configured (--fingerprint-key-file, audit.fingerprint_key_file or {}): using a random key, so fingerprints are only comparable within this process",
+            config::KEY_ENV
+        );
+    }
+    let audit = match &config.audit {
+        Some(target) => Some(AuditWriter::start(target).map_err(|e| {
+            Failure::Runtime(format!(
+                "cannot open the audit stream {}: {e}",
+                describe_audit(target)
+            ))
+        })?),
+        None => None,
+    };
+    let env = StreamEnv {
+        rules,
+        audit: audit.as_ref().map(AuditWriter::handle),
+    };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .map_err(|e| Failure::Runtime(format!("cannot start the runtime: {e}")))?;
-    match runtime.block_on(pipeline::run_pipe(Arc::new(rules))) {
+    let outcome = runtime.block_on(pipeline::run_pipe(env));
+    if let Some(audit) = audit {
+        let (written, dropped) = audit.finish();
+        tracing::debug!(written, dropped, "audit stream closed");
+    }
+    match outcome {
         Ok(stats) => {
             tracing::debug!(
                 stream = "stdin",
                 bytes_in = stats.bytes_in,
                 bytes_out = stats.bytes_out,
                 masked = stats.masked,
+                allowed = stats.allowed,
                 "stream ended"
             );
             Ok(())
@@ -70,11 +193,72 @@ fn run() -> Result<(), Failure> {
     }
 }
 
+fn describe_audit(target: &AuditTarget) -> String {
+    match target {
+        AuditTarget::Stderr => "on standard error".into(),
+        AuditTarget::File(path) => path.display().to_string(),
+    }
+}
+
+fn check_config(path: &Path) -> Result<(), Failure> {
+    let config = Config::load(path)?;
+    let (key, key_origin) = fingerprint_key(None, &config)?;
+    let rules = config.compile(key, &key_origin)?;
+    let mut out = io::stdout().lock();
+    let specs = rules.specs();
+    let id_width = specs.iter().map(|s| s.id.len()).max().unwrap_or(0).max(2);
+    let pattern_width = specs
+        .iter()
+        .map(|s| s.pattern.len())
+        .max()
+        .unwrap_or(0)
+        .max(7);
+    let print = |out: &mut io::StdoutLock<'_>, id: &str, pattern: &str, mask: &str| {
+        writeln!(out, "{id:<id_width$}  {pattern:<pattern_width$}  {mask}")
+    };
+    let result = (|| {
+        writeln!(out, "{}: OK, {} rule(s)", path.display(), specs.len())?;
+        print(&mut out, "ID", "PATTERN", "MASK")?;
+        for spec in specs {
+            print(&mut out, &spec.id, &spec.pattern, &spec.mask)?;
+        }
+        out.flush()
+    })();
+    result.map_err(|e| Failure::Runtime(format!("writing stdout: {e}")))
+}
+
+fn audit_summary(path: &Path, json: bool) -> Result<(), Failure> {
+    let origin = path.display().to_string();
+    let summary = if origin == "-" {
+        Summary::read(io::stdin().lock(), "stdin")
+    } else {
+        let file =
+            std::fs::File::open(path).map_err(|e| Failure::Runtime(format!("{origin}: {e}")))?;
+        Summary::read(BufReader::with_capacity(64 * 1024, file), &origin)
+    }
+    .map_err(|e| Failure::Runtime(e.to_string()))?;
+    if summary.skipped_partial_line {
+        tracing::warn!(file = %origin, "the last line is incomplete (still being written?) and was skipped");
+    }
+    let mut out = io::stdout().lock();
+    let written = if json {
+        summary.write_json(&mut out)
+    } else {
+        summary.write_table(&mut out)
+    };
+    match written.and_then(|()| out.flush()) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => Ok(()),
+        Err(e) => Err(Failure::Runtime(format!("writing stdout: {e}"))),
+    }
+}
+
 fn init_logging() {
     let filter = tracing_subscriber::EnvFilter::try_from_env("LOGREDACT_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(io::stderr().is_terminal())
         .with_writer(std::io::stderr)
         .init();
 }

@@ -185,6 +185,25 @@ pub enum RuleError {
     },
 }
 
+impl RuleError {
+    /// The id of the rule at fault, if the error is about one rule.
+    pub fn rule_id(&self) -> Option<&str> {
+        match self {
+            RuleError::DuplicateId { id }
+            | RuleError::InvalidPattern { id, .. }
+            | RuleError::Unbounded { id }
+            | RuleError::TooLong { id, .. }
+            | RuleError::MatchesEmpty { id }
+            | RuleError::UnicodeWordBoundary { id }
+            | RuleError::Mask { id, .. }
+            | RuleError::Terms { id, .. }
+            | RuleError::Window { id, .. }
+            | RuleError::Allow { id, .. } => Some(id),
+            RuleError::NoRules | RuleError::EmptyId { .. } | RuleError::Compile { .. } => None,
+        }
+    }
+}
+
 /// Values of one rule that are let through unmasked.
 #[derive(Default)]
 pub(crate) struct AllowList {
@@ -407,6 +426,12 @@ impl RuleSet {
     /// than this plus one byte.
     pub fn max_match_len(&self) -> usize {
         self.max_len
+    }
+
+    /// Bytes of recent history a stream keeps to rebuild any detection's
+    /// context: a whole window of 4-byte characters plus the held-back bytes.
+    pub fn context_bytes(&self) -> usize {
+        4 * self.max_window + self.max_len + 8
     }
 
     /// Unanchored start state for a search whose previous byte is `look_behind`.

@@ -204,9 +204,7 @@ impl Scanner {
     pub fn new(rules: Arc<RuleSet>, mode: DetectionMode) -> Scanner {
         let state = rules.forward_start(None);
         let keep = match mode {
-            // Enough for a whole window of 4-byte characters on either side
-            // of a match, plus the held-back bytes.
-            DetectionMode::Classify => 4 * rules.max_window + rules.max_len + 8,
+            DetectionMode::Classify => rules.context_bytes(),
             DetectionMode::MaskOnly => 0,
         };
         Scanner {
@@ -578,4 +576,14 @@ fn view_bytes<'a>(
     scratch.extend_from_slice(window.slice(from.max(window.start()), split));
     scratch.extend_from_slice(segment.slice(split.max(segment.base), to));
     scratch
+}
+
+/// Redacts a complete byte string at once: for messages and other small texts
+/// that must never carry a secret.
+pub fn redact(rules: &Arc<RuleSet>, input: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(input.len());
+    let mut scanner = Scanner::new(Arc::clone(rules), DetectionMode::MaskOnly);
+    scanner.feed(input, &mut out);
+    scanner.finish(&mut out);
+    out
 }

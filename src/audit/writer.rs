@@ -1,0 +1,153 @@
+//! Writing the audit stream, off the data path.
+//!
+//! Records are queued on a bounded channel and written by a dedicated thread,
+//! flushed whenever the queue runs empty. Streams never wait for the audit: if
+//! the writer falls more than `QUEUE_RECORDS` records behind, records are
+//! dropped, counted, and reported in the log — the redacted output is never
+//! delayed by the audit.
+
+use std::fs::{File, OpenOptions};
+use std::io::{self, BufWriter, LineWriter, Write};
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::{self, Receiver, SyncSender, TrySendError};
+use std::thread::JoinHandle;
+
+use crate::config::AuditTarget;
+
+/// Records the writer may fall behind by before records are dropped.
+const QUEUE_RECORDS: usize = 65_536;
+
+/// Counters shared by the handles and the writer.
+#[derive(Default)]
+struct AuditCounters {
+    written: AtomicU64,
+    dropped: AtomicU64,
+    write_errors: AtomicU64,
+}
+
+/// Where streams send their audit records; cheap to clone.
+#[derive(Clone)]
+pub struct AuditHandle {
+    records: SyncSender<Vec<u8>>,
+    counters: Arc<AuditCounters>,
+}
+
+impl AuditHandle {
+    /// Queues one record line without waiting.
+    pub fn record(&self, line: Vec<u8>) {
+        match self.records.try_send(line) {
+            Ok(()) => {}
+            Err(TrySendError::Full(_)) => {
+                let dropped = self.counters.dropped.fetch_add(1, Ordering::Relaxed) + 1;
+                if dropped.is_power_of_two() {
+                    tracing::error!(dropped, "audit writer is behind; audit records dropped");
+                }
+            }
+            Err(TrySendError::Disconnected(_)) => {
+                self.counters.dropped.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
+
+    /// Records dropped because the writer was behind or gone.
+    pub fn dropped(&self) -> u64 {
+        self.counters.dropped.load(Ordering::Relaxed)
+    }
+
+    /// Records that could not be written.
+    pub fn write_errors(&self) -> u64 {
+        self.counters.write_errors.load(Ordering::Relaxed)
+    }
+}
+
+/// The audit writer thread.
+pub struct AuditWriter {
+    handle: Option<AuditHandle>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl AuditWriter {
+    /// Opens the audit target (a file is appended to) and starts the writer.
+    pub fn start(target: &AuditTarget) -> io::Result<AuditWriter> {
+        // Standard error is shared with the program's own log: write whole
+        // lines only, so that records and log lines never interleave.
+        let output: Box<dyn Write + Send> = match target {
+            AuditTarget::Stderr => Box::new(LineWriter::new(io::stderr())),
+            AuditTarget::File(path) => {
+                Box::new(BufWriter::with_capacity(64 * 1024, open_append(path)?))
+            }
+        };
+        let (records, receiver) = mpsc::sync_channel(QUEUE_RECORDS);
+        let counters = Arc::new(AuditCounters::default());
+        let thread = std::thread::Builder::new()
+            .name("audit-writer".into())
+            .spawn({
+                let counters = Arc::clone(&counters);
+                move || write_loop(output, receiver, &counters)
+            })?;
+        Ok(AuditWriter {
+            handle: Some(AuditHandle { records, counters }),
+            thread: Some(thread),
+        })
+    }
+
+    /// A handle for a stream.
+    pub fn handle(&self) -> AuditHandle {
+        self.handle
+            .clone()
+            .unwrap_or_else(|| unreachable!("handle taken only by finish"))
+    }
+
+    /// Writes everything queued and stops; returns (records written, dropped).
+    /// Every other handle must have been dropped.
+    pub fn finish(mut self) -> (u64, u64) {
+        let counters = self.handle.take().map(|handle| handle.counters);
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+        counters.map_or((0, 0), |c| {
+            (
+                c.written.load(Ordering::Relaxed),
+                c.dropped.load(Ordering::Relaxed),
+            )
+        })
+    }
+}
+
+fn open_append(path: &Path) -> io::Result<File> {
+    OpenOptions::new().create(true).append(true).open(path)
+}
+
+fn write_loop(
+    mut output: Box<dyn Write + Send>,
+    receiver: Receiver<Vec<u8>>,
+    counters: &AuditCounters,
+) {
+    let mut failing = false;
+    let mut write = |result: io::Result<()>, count: u64| match result {
+        Ok(()) => {
+            counters.written.fetch_add(count, Ordering::Relaxed);
+            failing = false;
+        }
+        Err(e) => {
+            counters
+                .write_errors
+                .fetch_add(count.max(1), Ordering::Relaxed);
+            if !failing {
+                tracing::error!(error = %e, "cannot write the audit stream");
+            }
+            failing = true;
+        }
+    };
+    while let Ok(line) = receiver.recv() {
+        write(output.write_all(&line), 1);
+        // Flush when nothing else is waiting, so records appear promptly.
+        while let Ok(line) = receiver.try_recv() {
+            write(output.write_all(&line), 1);
+        }
+        write(output.flush(), 0);
+    }
+    write(output.flush(), 0);
+}

@@ -1,0 +1,393 @@
+//! Configuration: the YAML file of SPEC §6 and §9 into typed settings,
+//! validated before any input is read. Every refusal names the file, and where
+//! it can the line and column, of what is wrong.
+//!
+//! The built-in default is `config/logredact.yaml`, embedded at build time.
+//! A file may `include` rule packs (files with only `rules:`), whose paths are
+//! relative to the including file. The rules are the file's own `rules` (the
+//! built-in default rules if it has no `rules` key), then each pack's, in order.
+
+mod error;
+mod key;
+pub mod spec;
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use crate::scan::fingerprint::FingerprintKey;
+use crate::scan::rule::{DEFAULT_WINDOW, RuleError, RuleSet, RuleSpec};
+pub use error::ConfigError;
+pub(crate) use error::find_key_line;
+pub use key::{KEY_ENV, KeyOrigin, MIN_KEY_BYTES, resolve_key};
+pub use spec::{InputSpec, OutputSpec, SpecError};
+
+/// The built-in default configuration.
+pub const BUILTIN_CONFIG: &str = include_str!("../../config/logredact.yaml");
+
+/// How the built-in configuration is named in messages.
+pub const BUILTIN_ORIGIN: &str = "built-in default configuration";
+
+/// Mask of a rule that does not set one.
+pub const DEFAULT_MASK: &str = "****";
+
+/// Default `limits.max_connections`.
+pub const DEFAULT_MAX_CONNECTIONS: usize = 1024;
+
+/// Default `limits.idle_timeout_secs`.
+pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(300);
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileFormat {
+    #[serde(default)]
+    include: Vec<String>,
+    rules: Option<Vec<RuleFormat>>,
+    inputs: Option<Vec<String>>,
+    output: Option<String>,
+    audit: Option<AuditFormat>,
+    state_dir: Option<PathBuf>,
+    admin: Option<AdminFormat>,
+    limits: Option<LimitsFormat>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RulePackFormat {
+    rules: Vec<RuleFormat>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RuleFormat {
+    id: String,
+    pattern: String,
+    #[serde(default = "default_mask")]
+    mask: String,
+    #[serde(default = "default_window")]
+    window: usize,
+    #[serde(default)]
+    keywords: Vec<String>,
+    #[serde(default)]
+    exclusions: Vec<String>,
+    #[serde(default)]
+    allow: Vec<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AuditFormat {
+    path: Option<String>,
+    fingerprint_key_file: Option<PathBuf>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AdminFormat {
+    listen: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LimitsFormat {
+    max_connections: Option<usize>,
+    idle_timeout_secs: Option<u64>,
+}
+
+fn default_mask() -> String {
+    DEFAULT_MASK.to_string()
+}
+
+fn default_window() -> usize {
+    DEFAULT_WINDOW
+}
+
+impl From<RuleFormat> for RuleSpec {
+    fn from(rule: RuleFormat) -> RuleSpec {
+        RuleSpec {
+            id: rule.id,
+            pattern: rule.pattern,
+            mask: rule.mask,
+            window: rule.window,
+            keywords: rule.keywords,
+            exclusions: rule.exclusions,
+            allow: rule.allow,
+        }
+    }
+}
+
+/// Where the audit stream goes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AuditTarget {
+    /// `-`: standard error.
+    Stderr,
+    /// A file, appended to.
+    File(PathBuf),
+}
+
+impl AuditTarget {
+    /// `-` is standard error; anything else is a file path.
+    pub fn parse(text: &str) -> AuditTarget {
+        if text == "-" {
+            AuditTarget::Stderr
+        } else {
+            AuditTarget::File(PathBuf::from(text))
+        }
+    }
+}
+
+/// Connection limits of TCP inputs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Connections served at once; more are closed at accept.
+    pub max_connections: usize,
+    /// Connections idle this long are closed; `None` never closes them.
+    pub idle_timeout: Option<Duration>,
+}
+
+/// Where a rule was defined, for messages.
+#[derive(Debug, Clone)]
+struct RuleOrigin {
+    file: String,
+    line: Option<usize>,
+}
+
+/// A configuration file, loaded and checked.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The rules, in priority order.
+    pub rules: Vec<RuleSpec>,
+    rule_origins: Vec<RuleOrigin>,
+    /// Streams to read.
+    pub inputs: Vec<InputSpec>,
+    /// Where the redacted output goes.
+    pub output: OutputSpec,
+    /// Where audit records go, if anywhere.
+    pub audit: Option<AuditTarget>,
+    /// Key file for fingerprints.
+    pub fingerprint_key_file: Option<PathBuf>,
+    /// Where checkpoints of followed files are kept.
+    pub state_dir: Option<PathBuf>,
+    /// Address of the admin endpoint.
+    pub admin: Option<String>,
+    /// Connection limits.
+    pub limits: Limits,
+    origin: String,
+}
+
+impl Config {
+    /// The built-in default configuration.
+    pub fn builtin() -> Config {
+        // The embedded file is checked by the test suite; failing here would
+        // be a build defect, not an input error.
+        Config::parse(BUILTIN_CONFIG, BUILTIN_ORIGIN, None)
+            .unwrap_or_else(|e| panic!("the built-in configuration is invalid: {e}"))
+    }
+
+    /// Loads and checks a configuration file.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let origin = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            ConfigError::new(&origin, format!("cannot read the configuration: {e}"))
+        })?;
+        Config::parse(&text, &origin, path.parent())
+    }
+
+    /// Parses configuration text; `origin` names it in messages and `dir` is
+    /// where its `include` paths are relative to.
+    pub fn parse(text: &str, origin: &str, dir: Option<&Path>) -> Result<Config, ConfigError> {
+        let file: FileFormat = parse_yaml(text, origin)?;
+        let (mut rules, mut rule_origins) = match file.rules {
+            Some(rules) => located_rules(rules, text, origin),
+            None if origin == BUILTIN_ORIGIN => {
+                return Err(ConfigError::new(
+                    origin,
+                    "the built-in configuration has no rules",
+                ));
+            }
+            None => {
+                let builtin = Config::builtin();
+                (builtin.rules, builtin.rule_origins)
+            }
+        };
+        for include in &file.include {
+            let line = value_line(text, include);
+            let path = dir.unwrap_or(Path::new(".")).join(include);
+            let pack_origin = path.display().to_string();
+            let pack_text = std::fs::read_to_string(&path).map_err(|e| {
+                ConfigError::new(
+                    origin,
+                    format!("cannot read included rule pack {pack_origin}: {e}"),
+                )
+                .at_line(line)
+            })?;
+            let pack: RulePackFormat = parse_yaml(&pack_text, &pack_origin)?;
+            let (pack_rules, pack_origins) = located_rules(pack.rules, &pack_text, &pack_origin);
+            rules.extend(pack_rules);
+            rule_origins.extend(pack_origins);
+        }
+        let at = |key: &str, value: Option<&str>| find_key_line(text, key, value, 0);
+        let inputs = match file.inputs {
+            None => vec![InputSpec::Stdin],
+            Some(inputs) => inputs
+                .iter()
+                .map(|input| {
+                    input.parse().map_err(|e: SpecError| {
+                        ConfigError::new(origin, format!("inputs: {e}"))
+                            .at_line(value_line(text, input))
+                    })
+                })
+                .collect::<Result<_, _>>()?,
+        };
+        let output = match file.output {
+            None => OutputSpec::Stdout,
+            Some(output) => output.parse().map_err(|e: SpecError| {
+                ConfigError::new(origin, format!("output: {e}")).at_line(at("output", None))
+            })?,
+        };
+        let (audit, fingerprint_key_file) = match file.audit {
+            None => (None, None),
+            Some(audit) => (
+                audit.path.as_deref().map(AuditTarget::parse),
+                audit.fingerprint_key_file,
+            ),
+        };
+        let admin = match file.admin.and_then(|admin| admin.listen) {
+            None => None,
+            Some(listen) => Some(spec::host_port(&listen, &listen).map_err(|e| {
+                ConfigError::new(origin, format!("admin.listen: {e}")).at_line(at("listen", None))
+            })?),
+        };
+        let limits = match file.limits {
+            None => Limits {
+                max_connections: DEFAULT_MAX_CONNECTIONS,
+                idle_timeout: Some(DEFAULT_IDLE_TIMEOUT),
+            },
+            Some(limits) => {
+                let max_connections = limits.max_connections.unwrap_or(DEFAULT_MAX_CONNECTIONS);
+                if max_connections == 0 {
+                    return Err(ConfigError::new(
+                        origin,
+                        "limits.max_connections must be at least 1",
+                    )
+                    .at_line(at("max_connections", None)));
+                }
+                let idle_timeout = match limits.idle_timeout_secs {
+                    None => Some(DEFAULT_IDLE_TIMEOUT),
+                    Some(0) => None,
+                    Some(secs) => Some(Duration::from_secs(secs)),
+                };
+                Limits {
+                    max_connections,
+                    idle_timeout,
+                }
+            }
+        };
+        Ok(Config {
+            rules,
+            rule_origins,
+            inputs,
+            output,
+            audit,
+            fingerprint_key_file,
+            state_dir: file.state_dir,
+            admin,
+            limits,
+            origin: origin.to_string(),
+        })
+    }
+
+    /// Compiles the rules with `key`, refusing what cannot run: every
+    /// [`RuleError`] is reported at the rule's `id:` line.
+    pub fn compile(
+        &self,
+        key: FingerprintKey,
+        key_origin: &KeyOrigin,
+    ) -> Result<RuleSet, ConfigError> {
+        let rules = RuleSet::new(self.rules.clone(), key).map_err(|e| self.locate(e))?;
+        if *key_origin == KeyOrigin::Random {
+            let needs_key = self.rules.iter().position(|rule| {
+                rule.allow
+                    .iter()
+                    .any(|entry| entry.starts_with("fingerprint:"))
+            });
+            if let Some(index) = needs_key {
+                let origin = &self.rule_origins[index];
+                return Err(ConfigError::new(
+                    &origin.file,
+                    format!(
+                        "rule '{}': allow-list fingerprints need a fixed fingerprint key (--fingerprint-key-file, audit.fingerprint_key_file or {KEY_ENV})",
+                        self.rules[index].id
+                    ),
+                )
+                .at_line(origin.line));
+            }
+        }
+        Ok(rules)
+    }
+
+    fn locate(&self, error: RuleError) -> ConfigError {
+        let index = match &error {
+            RuleError::EmptyId { index } => Some(index - 1),
+            RuleError::DuplicateId { id } => self
+                .rules
+                .iter()
+                .enumerate()
+                .filter(|(_, r)| &r.id == id)
+                .nth(1)
+                .map(|(i, _)| i),
+            other => other
+                .rule_id()
+                .and_then(|id| self.rules.iter().position(|rule| rule.id == id)),
+        };
+        match index.and_then(|i| self.rule_origins.get(i)) {
+            Some(origin) => ConfigError::new(&origin.file, error.to_string()).at_line(origin.line),
+            None => ConfigError::new(&self.origin, error.to_string()),
+        }
+    }
+
+    /// Where this configuration came from.
+    pub fn origin(&self) -> &str {
+        &self.origin
+    }
+}
+
+fn parse_yaml<T: serde::de::DeserializeOwned>(text: &str, origin: &str) -> Result<T, ConfigError> {
+    // An empty document (or only comments) is an empty mapping: all defaults.
+    let text = if text
+        .lines()
+        .all(|l| l.trim().is_empty() || l.trim_start().starts_with('#'))
+    {
+        "{}"
+    } else {
+        text
+    };
+    serde_yaml::from_str(text).map_err(|e| ConfigError::from_yaml(origin, &e))
+}
+
+fn located_rules(
+    rules: Vec<RuleFormat>,
+    text: &str,
+    origin: &str,
+) -> (Vec<RuleSpec>, Vec<RuleOrigin>) {
+    let mut specs: Vec<RuleSpec> = Vec::with_capacity(rules.len());
+    let mut origins = Vec::with_capacity(rules.len());
+    for rule in rules {
+        let nth = specs.iter().filter(|earlier| earlier.id == rule.id).count();
+        let line = find_key_line(text, "id", Some(&rule.id), nth);
+        origins.push(RuleOrigin {
+            file: origin.to_string(),
+            line,
+        });
+        specs.push(rule.into());
+    }
+    (specs, origins)
+}
+
+/// The line on which `value` appears as a list item or quoted value.
+fn value_line(text: &str, value: &str) -> Option<usize> {
+    text.lines()
+        .position(|line| line.contains(value))
+        .map(|i| i + 1)
+}

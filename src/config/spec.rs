@@ -1,0 +1,173 @@
+//! Input and output specifications, as written on the command line and in the
+//! configuration file (SPEC §9).
+
+use std::fmt;
+use std::path::PathBuf;
+use std::str::FromStr;
+
+/// Where a stream comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum InputSpec {
+    /// `-`: standard input.
+    Stdin,
+    /// `file:PATH`: read to the end.
+    File(PathBuf),
+    /// `follow:PATH`: like `tail -F`, with a checkpoint.
+    Follow(PathBuf),
+    /// `tcp://HOST:PORT`: listen; each connection is a stream.
+    Tcp(String),
+}
+
+/// Where the redacted output goes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OutputSpec {
+    /// `-`: standard output.
+    Stdout,
+    /// `file:PATH`: append.
+    File(PathBuf),
+    /// `tcp://HOST:PORT`: connect.
+    Tcp(String),
+}
+
+/// An input or output specification that does not parse.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct SpecError(String);
+
+impl FromStr for InputSpec {
+    type Err = SpecError;
+
+    fn from_str(text: &str) -> Result<InputSpec, SpecError> {
+        if text == "-" {
+            return Ok(InputSpec::Stdin);
+        }
+        if let Some(path) = text.strip_prefix("file:") {
+            return Ok(InputSpec::File(non_empty_path(text, path)?));
+        }
+        if let Some(path) = text.strip_prefix("follow:") {
+            return Ok(InputSpec::Follow(non_empty_path(text, path)?));
+        }
+        if let Some(address) = text.strip_prefix("tcp://") {
+            return Ok(InputSpec::Tcp(host_port(text, address)?));
+        }
+        Err(SpecError(format!(
+            "unknown input '{text}': expected -, file:PATH, follow:PATH or tcp://HOST:PORT"
+        )))
+    }
+}
+
+impl FromStr for OutputSpec {
+    type Err = SpecError;
+
+    fn from_str(text: &str) -> Result<OutputSpec, SpecError> {
+        if text == "-" {
+            return Ok(OutputSpec::Stdout);
+        }
+        if let Some(path) = text.strip_prefix("file:") {
+            return Ok(OutputSpec::File(non_empty_path(text, path)?));
+        }
+        if let Some(address) = text.strip_prefix("tcp://") {
+            return Ok(OutputSpec::Tcp(host_port(text, address)?));
+        }
+        Err(SpecError(format!(
+            "unknown output '{text}': expected -, file:PATH or tcp://HOST:PORT"
+        )))
+    }
+}
+
+fn non_empty_path(text: &str, path: &str) -> Result<PathBuf, SpecError> {
+    if path.is_empty() {
+        return Err(SpecError(format!("'{text}': the path is empty")));
+    }
+    Ok(PathBuf::from(path))
+}
+
+/// Checks `HOST:PORT` (HOST may be a bracketed IPv6 address).
+pub(crate) fn host_port(text: &str, address: &str) -> Result<String, SpecError> {
+    let bad = || SpecError(format!("'{text}': expected HOST:PORT"));
+    let (host, port) = address.rsplit_once(':').ok_or_else(bad)?;
+    if host.is_empty() || host.contains('/') {
+        return Err(bad());
+    }
+    port.parse::<u16>()
+        .map_err(|_| SpecError(format!("'{text}': '{port}' is not a port number")))?;
+    Ok(address.to_string())
+}
+
+impl fmt::Display for InputSpec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            InputSpec::Stdin => f.write_str("-"),
+            InputSpec::File(path) => write!(f, "file:{}", path.display()),
+            InputSpec::Follow(path) => write!(f, "follow:{}", path.display()),
+            InputSpec::Tcp(address) => write!(f, "tcp://{address}"),
+        }
+    }
+}
+
+impl fmt::Display for OutputSpec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            OutputSpec::Stdout => f.write_str("-"),
+            OutputSpec::File(path) => write!(f, "file:{}", path.display()),
+            OutputSpec::Tcp(address) => write!(f, "tcp://{address}"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn inputs_and_outputs_parse() {
+        assert_eq!("-".parse(), Ok(InputSpec::Stdin));
+        assert_eq!(
+            "file:/var/log/a.log".parse(),
+            Ok(InputSpec::File("/var/log/a.log".into()))
+        );
+        assert_eq!(
+            "follow:a.log".parse(),
+            Ok(InputSpec::Follow("a.log".into()))
+        );
+        assert_eq!(
+            "tcp://0.0.0.0:5170".parse(),
+            Ok(InputSpec::Tcp("0.0.0.0:5170".into()))
+        );
+        assert_eq!(
+            "tcp://[::1]:5170".parse(),
+            Ok(InputSpec::Tcp("[::1]:5170".into()))
+        );
+        assert_eq!(
+            "file:out.log".parse(),
+            Ok(OutputSpec::File("out.log".into()))
+        );
+        assert_eq!(
+            "tcp://collector:24224".parse(),
+            Ok(OutputSpec::Tcp("collector:24224".into()))
+        );
+        for line in [
+            InputSpec::Follow("x".into()).to_string(),
+            OutputSpec::Tcp("h:1".into()).to_string(),
+        ] {
+            assert!(line == "follow:x" || line == "tcp://h:1");
+        }
+    }
+
+    #[test]
+    fn bad_specs_say_what_is_expected() {
+        let e = "udp://x:1".parse::<InputSpec>().unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "unknown input 'udp://x:1': expected -, file:PATH, follow:PATH or tcp://HOST:PORT"
+        );
+        let e = "tcp://host:http".parse::<InputSpec>().unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "'tcp://host:http': 'http' is not a port number"
+        );
+        assert!("follow:".parse::<InputSpec>().is_err());
+        assert!("follow:x".parse::<OutputSpec>().is_err());
+        assert!("tcp://:80".parse::<OutputSpec>().is_err());
+    }
+}

@@ -1,0 +1,384 @@
+//! Configuration: the built-in default, `check-config`, and every refusal —
+//! exit status 2 and a message naming the file, the line and the cause, all
+//! before any input is read.
+
+mod common;
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+
+use common::*;
+use logredact::config::{Config, InputSpec, OutputSpec};
+
+fn manifest_path(relative: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join(relative)
+}
+
+/// A scratch directory under the target directory, unique per test.
+fn scratch(name: &str) -> PathBuf {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join("config")
+        .join(name);
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn write_config(name: &str, text: &str) -> PathBuf {
+    let path = scratch(name).join("logredact.yaml");
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+/// Runs `logredact --config PATH` with a stdin that is never closed: a
+/// refusal must come before any input is read.
+fn refused(path: &Path) -> String {
+    let mut child = binary()
+        .arg("--config")
+        .arg(path)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let _stdin = child.stdin.take();
+    let status = wait_with_deadline(&mut child, Duration::from_secs(10));
+    let output = child.wait_with_output().unwrap();
+    assert_eq!(
+        status.code(),
+        Some(2),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(output.stdout.is_empty());
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    // check-config refuses the same file the same way.
+    let check = binary().arg("check-config").arg(path).output().unwrap();
+    assert_eq!(check.status.code(), Some(2));
+    assert_eq!(String::from_utf8(check.stderr).unwrap(), stderr);
+    stderr
+}
+
+#[test]
+fn the_built_in_default_is_config_logredact_yaml() {
+    let file = Config::load(&manifest_path("config/logredact.yaml")).unwrap();
+    let builtin = Config::builtin();
+    assert_eq!(file.rules, builtin.rules);
+    assert_eq!(file.inputs, [InputSpec::Stdin]);
+    assert_eq!(file.output, OutputSpec::Stdout);
+    let rule = &builtin.rules[0];
+    assert_eq!(builtin.rules.len(), 1);
+    assert_eq!(rule.id, "databricks-pat");
+    assert_eq!(rule.pattern, r"\bdapi[0-9a-f]{32}\b");
+    assert_eq!(rule.mask, "dapi****");
+    assert_eq!(rule.window, 300);
+    assert_eq!(
+        rule.keywords,
+        [
+            "databricks",
+            "dapi",
+            "personal access token",
+            "PAT",
+            "workspace",
+            "databricks token",
+            "access token",
+            "bearer",
+            "api key",
+            "api_key",
+            "apikey",
+            "access key",
+            "auth token",
+            "authorization",
+            "conn str",
+            "connection string",
+            "connectionstring",
+            "cookie",
+            "credential",
+            "database",
+        ]
+    );
+    assert_eq!(
+        rule.exclusions,
+        ["template", "example", "placeholder", "sample"]
+    );
+    assert!(rule.allow.is_empty());
+}
+
+#[test]
+fn check_config_prints_the_rules() {
+    let path = write_config(
+        "check",
+        "rules:\n  - id: databricks-pat\n    pattern: '\\bdapi[0-9a-f]{32}\\b'\n    mask: 'dapi****'\n  - id: aws\n    pattern: '\\bAKIA[0-9A-Z]{16}\\b'\n",
+    );
+    let output = binary().arg("check-config").arg(&path).output().unwrap();
+    assert_eq!(output.status.code(), Some(0));
+    assert_eq!(
+        String::from_utf8(output.stdout).unwrap(),
+        format!(
+            "{}: OK, 2 rule(s)\nID              PATTERN               MASK\ndatabricks-pat  \\bdapi[0-9a-f]{{32}}\\b  dapi****\naws             \\bAKIA[0-9A-Z]{{16}}\\b  ****\n",
+            path.display()
+        )
+    );
+}
+
+#[test]
+fn yaml_syntax_errors_give_file_line_and_column() {
+    let path = write_config("syntax", "rules:\n  - id: a\n    pattern: 'unterminated\n");
+    assert_eq!(
+        refused(&path),
+        format!(
+            "logredact: {}:4:1: found unexpected end of stream at line 4 column 1, while scanning a quoted scalar at line 3 column 14\n",
+            path.display()
+        )
+    );
+}
+
+#[test]
+fn unknown_keys_are_named_with_their_line() {
+    let path = write_config(
+        "unknown",
+        "rules:\n  - id: a\n    pattern: x\n    masks: y\n",
+    );
+    assert_eq!(
+        refused(&path),
+        format!(
+            "logredact: {}:4:5: rules[0]: unknown field `masks`, expected one of `id`, `pattern`, `mask`, `window`, `keywords`, `exclusions`, `allow`\n",
+            path.display()
+        )
+    );
+    let path = write_config("unknown-top", "output: '-'\ninput: ['-']\n");
+    let message = refused(&path);
+    assert!(
+        message.contains(":2:1: unknown field `input`, expected one of"),
+        "{message}"
+    );
+}
+
+#[test]
+fn missing_id_or_pattern() {
+    let path = write_config("no-id", "rules:\n  - pattern: x\n");
+    assert!(refused(&path).contains("rules[0]: missing field `id`"));
+    let path = write_config("no-pattern", "rules:\n  - id: a\n    mask: m\n");
+    assert!(refused(&path).contains("rules[0]: missing field `pattern`"));
+}
+
+#[test]
+fn duplicate_rule_ids_point_at_the_second() {
+    let path = write_config(
+        "duplicate",
+        "rules:\n  - id: a\n    pattern: x\n  - id: b\n    pattern: y\n  - id: a\n    pattern: z\n",
+    );
+    assert_eq!(
+        refused(&path),
+        format!(
+            "logredact: {}:6: rule 'a': duplicate rule id\n",
+            path.display()
+        )
+    );
+}
+
+#[test]
+fn invalid_regex_names_the_rule_and_the_engine_message() {
+    let path = write_config(
+        "regex",
+        "rules:\n  - id: ok\n    pattern: x\n  - id: broken\n    pattern: 'a(b'\n",
+    );
+    let message = refused(&path);
+    assert!(
+        message.starts_with(&format!(
+            "logredact: {}:4: rule 'broken': invalid pattern: ",
+            path.display()
+        )),
+        "{message}"
+    );
+    assert!(message.contains("unclosed group"), "{message}");
+}
+
+#[test]
+fn unbounded_too_long_and_empty_patterns_are_refused() {
+    for (pattern, expected) in [
+        (
+            "key=.*",
+            "rule 'r': the pattern can match unboundedly long text",
+        ),
+        (
+            "[a-z]+",
+            "rule 'r': the pattern can match unboundedly long text",
+        ),
+        (
+            "x{300}",
+            "rule 'r': the pattern can match up to 300 bytes; the limit is 256",
+        ),
+        (
+            "a{1,200}b{1,100}",
+            "rule 'r': the pattern can match up to 300 bytes; the limit is 256",
+        ),
+        ("a?", "rule 'r': the pattern can match the empty string"),
+        ("(?u:\\b)x", "rule 'r': Unicode word boundaries"),
+    ] {
+        let path = write_config(
+            "bounds",
+            &format!("rules:\n  - id: r\n    pattern: '{pattern}'\n"),
+        );
+        let message = refused(&path);
+        assert!(
+            message.starts_with(&format!("logredact: {}:2: {expected}", path.display())),
+            "{pattern}: {message}"
+        );
+    }
+    // Exactly 256 bytes is allowed.
+    let path = write_config("bounds-ok", "rules:\n  - id: r\n    pattern: 'x{256}'\n");
+    assert!(
+        binary()
+            .arg("check-config")
+            .arg(&path)
+            .status()
+            .unwrap()
+            .success()
+    );
+}
+
+#[test]
+fn masks_may_be_empty_but_not_name_unknown_placeholders() {
+    let path = write_config(
+        "empty-mask",
+        "rules:\n  - id: r\n    pattern: 'secret'\n    mask: ''\n",
+    );
+    let mut child = binary()
+        .arg("--config")
+        .arg(&path)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"a secret b")
+        .unwrap();
+    let output = child.wait_with_output().unwrap();
+    assert!(output.status.success());
+    assert_eq!(output.stdout, b"a  b");
+
+    let path = write_config(
+        "bad-mask",
+        "rules:\n  - id: r\n    pattern: 'secret'\n    mask: 'x{token}'\n",
+    );
+    assert_eq!(
+        refused(&path),
+        format!(
+            "logredact: {}:2: rule 'r': unknown placeholder {{token}} in mask (the only placeholder is {{fingerprint}})\n",
+            path.display()
+        )
+    );
+}
+
+#[test]
+fn other_refusals() {
+    for (text, expected) in [
+        ("rules: []\n", "no rules"),
+        (
+            "output: 'udp://x:1'\n",
+            ":1: output: unknown output 'udp://x:1'",
+        ),
+        (
+            "inputs: ['-', 'tcp://h:port']\n",
+            ":1: inputs: 'tcp://h:port': 'port' is not a port number",
+        ),
+        (
+            "admin: { listen: 'nowhere' }\n",
+            ":1: admin.listen: 'nowhere': expected HOST:PORT",
+        ),
+        (
+            "limits: { max_connections: 0 }\n",
+            ":1: limits.max_connections must be at least 1",
+        ),
+        (
+            "rules:\n  - id: r\n    pattern: x\n    window: 5000\n",
+            ":2: rule 'r': window 5000 is out of range",
+        ),
+        (
+            "rules:\n  - id: r\n    pattern: x\n    keywords: ['']\n",
+            ":2: rule 'r': empty keyword",
+        ),
+        (
+            "rules:\n  - id: r\n    pattern: x\n    allow: ['fingerprint:zz']\n",
+            ":2: rule 'r': allow-list entry #1: a fingerprint is 16 hex digits",
+        ),
+        (
+            "rules:\n  - id: r\n    pattern: x\n    allow: ['fingerprint:0011223344556677']\n",
+            ":2: rule 'r': allow-list fingerprints need a fixed fingerprint key",
+        ),
+        (
+            "include: [missing.yaml]\n",
+            ":1: cannot read included rule pack",
+        ),
+    ] {
+        let path = write_config("other", text);
+        let message = refused(&path);
+        assert!(message.contains(expected), "{text:?}: {message}");
+    }
+    let missing = binary()
+        .args(["--config", "/nonexistent/logredact.yaml"])
+        .output()
+        .unwrap();
+    assert_eq!(missing.status.code(), Some(2));
+    assert!(String::from_utf8(missing.stderr).unwrap().starts_with(
+        "logredact: /nonexistent/logredact.yaml: cannot read the configuration: No such file or directory"
+    ));
+}
+
+#[test]
+fn an_empty_file_means_every_default() {
+    let path = write_config("empty", "# nothing here\n");
+    let config = Config::load(&path).unwrap();
+    assert_eq!(config.rules, Config::builtin().rules);
+}
+
+#[test]
+fn included_packs_follow_the_default_rule_and_their_errors_name_the_pack() {
+    let dir = scratch("include");
+    std::fs::create_dir_all(dir.join("rules")).unwrap();
+    std::fs::write(
+        dir.join("rules/pack.yaml"),
+        "rules:\n  - id: word\n    pattern: '\\bsecretword\\b'\n    mask: '<w>'\n",
+    )
+    .unwrap();
+    std::fs::write(dir.join("logredact.yaml"), "include: [rules/pack.yaml]\n").unwrap();
+    let config = Config::load(&dir.join("logredact.yaml")).unwrap();
+    let ids: Vec<&str> = config.rules.iter().map(|r| r.id.as_str()).collect();
+    assert_eq!(ids, ["databricks-pat", "word"]);
+    let token = TokenGen::new(50).token();
+    let mut child = binary()
+        .arg("--config")
+        .arg(dir.join("logredact.yaml"))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(format!("{token} secretword\n").as_bytes())
+        .unwrap();
+    let output = child.wait_with_output().unwrap();
+    assert_eq!(output.stdout, b"dapi**** <w>\n");
+
+    std::fs::write(
+        dir.join("rules/pack.yaml"),
+        "rules:\n  - id: word\n    pattern: '\\bsecretword\\b'\n    colour: red\n",
+    )
+    .unwrap();
+    let message = refused(&dir.join("logredact.yaml"));
+    assert!(
+        message.starts_with(&format!(
+            "logredact: {}:4:5: rules[0]: unknown field `colour`",
+            dir.join("rules/pack.yaml").display()
+        )),
+        "{message}"
+    );
+}
