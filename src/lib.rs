@@ -17,4 +17,4 @@ pub use scan::detection::{Confidence, Detection};
 pub use scan::fingerprint::{Fingerprint, FingerprintKey, ParseFingerprintError};
 pub use scan::mask::{Mask, MaskError};
 pub use scan::rule::{DEFAULT_WINDOW, MAX_MATCH_LEN, MAX_WINDOW, RuleError, RuleSet, RuleSpec};
-pub use scan::scanner::{DetectionMode, ScanSink, ScanStats, Scanner, redact};
+pub use scan::scanner::{DetectionMode, Mark, ScanSink, ScanStats, Scanner, redact};

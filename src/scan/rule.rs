@@ -294,9 +294,11 @@ pub struct RuleSet {
     /// Unanchored leftmost-first DFA over all patterns: finds where each match
     /// ends, in one pass.
     pub(crate) forward: dense::DFA<Vec<u32>>,
-    /// Anchored reverse DFA (one start state per pattern) that finds where a
-    /// variable-length match begins; `None` if every rule has a fixed length.
-    pub(crate) reverse: Option<dense::DFA<Vec<u32>>>,
+    /// Per rule, an anchored reverse DFA that finds where a variable-length
+    /// match begins (`None` for fixed-length rules). One small DFA per rule
+    /// rather than one for all: a shared reverse DFA needs an all-patterns
+    /// start state that is never used and can be megabytes.
+    reverse: Vec<Option<dense::DFA<Vec<u32>>>>,
     /// Finds the literal prefixes of all rules at memory speed while no match
     /// is in progress.
     pub(crate) prefilter: Option<Prefilter>,
@@ -376,27 +378,15 @@ impl RuleSet {
             )
             .build_from_nfa(&nfa)
             .map_err(|e| compile_error(&e))?;
-        let reverse = if rules.iter().all(|rule| rule.fixed_len.is_some()) {
-            None
-        } else {
-            let nfa = thompson::Compiler::new()
-                .configure(nfa_config.reverse(true))
-                .build_many_from_hir(&hirs)
-                .map_err(|e| compile_error(&e))?;
-            let dfa = dense::Builder::new()
-                .configure(
-                    dense::Config::new()
-                        .match_kind(MatchKind::All)
-                        .start_kind(StartKind::Anchored)
-                        .starts_for_each_pattern(true)
-                        .accelerate(false)
-                        .dfa_size_limit(Some(DFA_SIZE_LIMIT))
-                        .determinize_size_limit(Some(DFA_SIZE_LIMIT)),
-                )
-                .build_from_nfa(&nfa)
-                .map_err(|e| compile_error(&e))?;
-            Some(dfa)
-        };
+        let reverse = rules
+            .iter()
+            .zip(&hirs)
+            .map(|(rule, hir)| match rule.fixed_len {
+                Some(_) => Ok(None),
+                None => reverse_dfa(hir, &nfa_config).map(Some),
+            })
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| compile_error(&e))?;
         let prefilter = Prefilter::from_hirs_prefix(MatchKind::LeftmostFirst, &hirs);
         let final_matches = final_match_states(&forward);
         Ok(RuleSet {
@@ -467,9 +457,9 @@ impl RuleSet {
         if let Some(len) = self.rules[pattern.as_usize()].fixed_len {
             return end.checked_sub(len).filter(|&start| start >= floor);
         }
-        let reverse = self.reverse.as_ref()?;
+        let reverse = self.reverse[pattern.as_usize()].as_ref()?;
         let config = start::Config::new()
-            .anchored(Anchored::Pattern(pattern))
+            .anchored(Anchored::Yes)
             .look_behind(look_ahead);
         let mut state = reverse.start_state(&config).ok()?;
         let mut start = None;
@@ -490,6 +480,26 @@ impl RuleSet {
         }
         start
     }
+}
+
+/// An anchored reverse DFA for one pattern, reporting every start (the
+/// longest reverse match is the leftmost start).
+fn reverse_dfa(hir: &Hir, nfa_config: &thompson::Config) -> Result<dense::DFA<Vec<u32>>, String> {
+    let nfa = thompson::Compiler::new()
+        .configure(nfa_config.clone().reverse(true))
+        .build_from_hir(hir)
+        .map_err(|e| e.to_string())?;
+    dense::Builder::new()
+        .configure(
+            dense::Config::new()
+                .match_kind(MatchKind::All)
+                .start_kind(StartKind::Anchored)
+                .accelerate(false)
+                .dfa_size_limit(Some(DFA_SIZE_LIMIT))
+                .determinize_size_limit(Some(DFA_SIZE_LIMIT)),
+        )
+        .build_from_nfa(&nfa)
+        .map_err(|e| e.to_string())
 }
 
 /// The match states of `dfa` whose every transition leads to the dead state,

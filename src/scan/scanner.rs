@@ -70,6 +70,18 @@ pub struct ScanStats {
     pub allowed: u64,
 }
 
+/// A point in a stream up to which everything is decided and written: where a
+/// scanner can resume after a restart without changing the output.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Mark {
+    /// Stream offset: every byte before it has been written (or masked).
+    pub offset: u64,
+    /// Newlines before `offset` (counted only when classifying).
+    pub lines: u64,
+    /// The stream byte just before `offset`, which decides `\b` there.
+    pub byte_before: Option<u8>,
+}
+
 /// A contiguous run of stream bytes being scanned.
 #[derive(Clone, Copy)]
 struct Segment<'a> {
@@ -202,7 +214,15 @@ impl fmt::Debug for Scanner {
 impl Scanner {
     /// A scanner at the start of a new stream.
     pub fn new(rules: Arc<RuleSet>, mode: DetectionMode) -> Scanner {
-        let state = rules.forward_start(None);
+        Scanner::resume(rules, mode, Mark::default())
+    }
+
+    /// A scanner that continues a stream at `mark`, as saved from
+    /// [`Scanner::decided`] by an earlier run: the output from there on is
+    /// what the earlier scanner would have written (the context before the
+    /// mark is not known, so it does not classify the first detections).
+    pub fn resume(rules: Arc<RuleSet>, mode: DetectionMode, mark: Mark) -> Scanner {
+        let state = rules.forward_start(mark.byte_before);
         let keep = match mode {
             DetectionMode::Classify => rules.context_bytes(),
             DetectionMode::MaskOnly => 0,
@@ -211,18 +231,18 @@ impl Scanner {
             mode,
             search: Search {
                 state,
-                pos: 0,
-                start: 0,
-                pending_since: 0,
+                pos: mark.offset,
+                start: mark.offset,
+                pending_since: mark.offset,
                 candidate: None,
             },
             held: Vec::with_capacity(rules.max_len + 1),
-            hold_from: 0,
-            byte_before_hold: None,
-            last_byte: None,
+            hold_from: mark.offset,
+            byte_before_hold: mark.byte_before,
+            last_byte: mark.byte_before,
             stitch: Vec::with_capacity(2 * (rules.max_len + 1)),
-            lines_before_hold: 0,
-            window: ContextWindow::new(keep),
+            lines_before_hold: mark.lines,
+            window: ContextWindow::starting_at(keep, mark.offset),
             pending: VecDeque::new(),
             after_chars: 0,
             after_end: 0,
@@ -287,6 +307,34 @@ impl Scanner {
             self.complete_detections(segment, SegmentEnd::Stream, sink);
         }
         self.stats
+    }
+
+    /// Ends a stream that is being stopped rather than ending: everything
+    /// decided has been written already; the undecided bytes, which may be
+    /// the beginning of a secret, are not written. Pending detections are
+    /// reported with the context seen so far. Returns the number of bytes
+    /// dropped.
+    pub fn cut<S: ScanSink>(mut self, sink: &mut S) -> (ScanStats, usize) {
+        let dropped = self.held.len();
+        if self.mode == DetectionMode::Classify {
+            let held = std::mem::take(&mut self.held);
+            let segment = Segment {
+                bytes: &held,
+                base: self.hold_from,
+                byte_before: self.byte_before_hold,
+            };
+            self.complete_detections(segment, SegmentEnd::Stream, sink);
+        }
+        (self.stats, dropped)
+    }
+
+    /// The point up to which everything is decided and written.
+    pub fn decided(&self) -> Mark {
+        Mark {
+            offset: self.hold_from,
+            lines: self.lines_before_hold,
+            byte_before: self.byte_before_hold,
+        }
     }
 
     /// Bytes received but not yet written, because a match may begin among them.

@@ -27,6 +27,14 @@ impl ContextWindow {
         }
     }
 
+    /// A window for a stream that resumes at offset `end`, with no history.
+    pub(crate) fn starting_at(keep: usize, end: u64) -> ContextWindow {
+        ContextWindow {
+            end,
+            ..ContextWindow::new(keep)
+        }
+    }
+
     /// Appends the next bytes of the stream.
     pub(crate) fn push(&mut self, chunk: &[u8]) {
         self.end += chunk.len() as u64;
