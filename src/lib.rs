@@ -4,11 +4,15 @@
 //! plus the thin layers the binary is made of: sources, sinks and the
 //! pipeline that connects them. Data flows one way: source → scanner → sink.
 
+pub mod admin;
 pub mod audit;
 pub mod config;
 pub mod defaults;
+pub mod metrics;
 pub mod pipeline;
+pub mod progress;
 pub mod scan;
+pub mod shutdown;
 pub mod sink;
 pub mod source;
 

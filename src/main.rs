@@ -8,12 +8,16 @@ use std::io::{self, BufReader, IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::{Arc, OnceLock};
+use std::time::Duration;
 
 use clap::{Parser, Subcommand};
+use logredact::admin::Admin;
 use logredact::audit::{AuditWriter, Summary};
-use logredact::config::{self, AuditTarget, Config, ConfigError, KeyOrigin};
-use logredact::pipeline::{self, StreamEnv};
-use logredact::{FingerprintKey, RuleSet};
+use logredact::config::{self, AuditTarget, Config, ConfigError, InputSpec, KeyOrigin, OutputSpec};
+use logredact::metrics::Metrics;
+use logredact::pipeline::{self, StreamEnv, Topology};
+use logredact::shutdown::Shutdown;
+use logredact::{DetectionMode, FingerprintKey, RuleSet};
 
 /// Streaming log redaction: masks Databricks personal access tokens (and other
 /// secrets) in a byte stream, writing every other byte through unchanged.
@@ -33,6 +37,19 @@ struct Cli {
     #[arg(long, value_name = "PATH")]
     config: Option<PathBuf>,
 
+    /// A stream to read: `-` (stdin, the default), `file:PATH` (read to the
+    /// end), `follow:PATH` (like tail -F, checkpointed in --state-dir) or
+    /// `tcp://HOST:PORT` (listen; each connection is a stream). Repeatable;
+    /// replaces the configuration's inputs.
+    #[arg(long, value_name = "SPEC")]
+    input: Vec<InputSpec>,
+
+    /// Where the redacted output goes: `-` (stdout, the default), `file:PATH`
+    /// (append) or `tcp://HOST:PORT` (connect; with a TCP input, one upstream
+    /// connection per inbound connection).
+    #[arg(long, value_name = "SPEC")]
+    output: Option<OutputSpec>,
+
     /// Write the audit stream (JSON Lines, one record per detection) to PATH,
     /// appending; `-` writes it to standard error.
     #[arg(long, value_name = "PATH")]
@@ -44,8 +61,38 @@ struct Cli {
     #[arg(long, value_name = "PATH")]
     fingerprint_key_file: Option<PathBuf>,
 
+    /// Serve /metrics, /healthz and /readyz on ADDR (HOST:PORT). Off unless given.
+    #[arg(long, value_name = "ADDR")]
+    admin: Option<String>,
+
+    /// Directory for checkpoints of followed files.
+    #[arg(long, value_name = "DIR")]
+    state_dir: Option<PathBuf>,
+
+    /// Seconds to drain streams after SIGTERM or SIGINT before cutting them.
+    #[arg(long, value_name = "SECS", default_value = "10", value_parser = parse_seconds)]
+    shutdown_grace: Duration,
+
+    /// Format of logredact's own log lines on stderr.
+    #[arg(long, value_name = "FORMAT", value_enum, default_value = "text")]
+    log_format: LogFormat,
+
     #[command(subcommand)]
     command: Option<Command>,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
+}
+
+fn parse_seconds(text: &str) -> Result<Duration, String> {
+    text.parse::<f64>()
+        .ok()
+        .filter(|secs| secs.is_finite() && *secs >= 0.0)
+        .map(Duration::from_secs_f64)
+        .ok_or_else(|| format!("'{text}' is not a number of seconds"))
 }
 
 #[derive(Debug, Subcommand)]
@@ -84,7 +131,7 @@ impl From<ConfigError> for Failure {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_logging();
+    init_logging(cli.log_format);
     let result = match cli.command {
         Some(Command::CheckConfig { ref path }) => check_config(path),
         Some(Command::AuditSummary { ref path, json }) => audit_summary(path, json),
@@ -137,8 +184,21 @@ fn fingerprint_key(
 
 fn run(cli: &Cli) -> Result<(), Failure> {
     let mut config = load_config(cli.config.as_ref())?;
+    // The command line wins over the file.
+    if !cli.input.is_empty() {
+        config.inputs = cli.input.clone();
+    }
+    if let Some(output) = &cli.output {
+        config.output = output.clone();
+    }
     if let Some(audit) = &cli.audit {
         config.audit = Some(AuditTarget::parse(audit));
+    }
+    if let Some(admin) = &cli.admin {
+        config.admin = Some(admin.clone());
+    }
+    if let Some(state_dir) = &cli.state_dir {
+        config.state_dir = Some(state_dir.clone());
     }
     let (key, key_origin) = fingerprint_key(cli.fingerprint_key_file.as_ref(), &config)?;
     let rules = Arc::new(config.compile(key, &key_origin)?);
@@ -153,40 +213,65 @@ fn run(cli: &Cli) -> Result<(), Failure> {
             config::KEY_ENV
         );
     }
+    let metrics = Arc::new(Metrics::new());
     let audit = match &config.audit {
-        Some(target) => Some(AuditWriter::start(target).map_err(|e| {
-            Failure::Runtime(format!(
-                "cannot open the audit stream {}: {e}",
-                describe_audit(target)
-            ))
-        })?),
+        Some(target) => Some(
+            AuditWriter::start(target, Arc::clone(&metrics)).map_err(|e| {
+                Failure::Runtime(format!(
+                    "cannot open the audit stream {}: {e}",
+                    describe_audit(target)
+                ))
+            })?,
+        ),
         None => None,
+    };
+    // Detections are classified only when someone reads them.
+    let mode = if audit.is_some() || config.admin.is_some() {
+        DetectionMode::Classify
+    } else {
+        DetectionMode::MaskOnly
     };
     let env = StreamEnv {
         rules,
         audit: audit.as_ref().map(AuditWriter::handle),
+        metrics: Arc::clone(&metrics),
+        mode,
+    };
+    let topology = Topology {
+        inputs: config.inputs.clone(),
+        output: config.output.clone(),
+        limits: config.limits,
+        state_dir: config.state_dir.clone(),
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .map_err(|e| Failure::Runtime(format!("cannot start the runtime: {e}")))?;
-    let outcome = runtime.block_on(pipeline::run_pipe(env));
+    let admin = config.admin.clone();
+    let grace = cli.shutdown_grace;
+    let outcome = runtime.block_on(async move {
+        let shutdown = Shutdown::new();
+        shutdown
+            .listen_for_signals(grace)
+            .map_err(|e| Failure::Runtime(format!("cannot install signal handlers: {e}")))?;
+        if let Some(address) = admin {
+            let endpoint = Admin::bind(&address).await.map_err(|e| {
+                Failure::Runtime(format!("cannot listen on the admin address {address}: {e}"))
+            })?;
+            let bound = endpoint.address().map_or(address, |a| a.to_string());
+            tracing::info!(admin = %bound, "admin endpoint: /metrics /healthz /readyz");
+            endpoint.serve(Arc::clone(&metrics), shutdown.stopping.clone());
+        }
+        Ok::<_, Failure>(pipeline::run(&topology, env, shutdown).await)
+    })?;
+    // The streams have ended: the audit writer gets its last records.
     if let Some(audit) = audit {
         let (written, dropped) = audit.finish();
         tracing::debug!(written, dropped, "audit stream closed");
     }
+    runtime.shutdown_timeout(Duration::from_millis(100));
     match outcome {
-        Ok(stats) => {
-            tracing::debug!(
-                stream = "stdin",
-                bytes_in = stats.bytes_in,
-                bytes_out = stats.bytes_out,
-                masked = stats.masked,
-                allowed = stats.allowed,
-                "stream ended"
-            );
-            Ok(())
-        }
+        Ok(()) => Ok(()),
         // The reader has gone: stop quietly, as a filter in a pipeline should.
         Err(e) if e.is_output_closed() => Ok(()),
         Err(e) => Err(Failure::Runtime(e.to_string())),
@@ -253,12 +338,15 @@ fn audit_summary(path: &Path, json: bool) -> Result<(), Failure> {
     }
 }
 
-fn init_logging() {
+/// logredact's own log: stderr, filtered by `LOGREDACT_LOG` (default `info`).
+fn init_logging(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("LOGREDACT_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    tracing_subscriber::fmt()
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_ansi(io::stderr().is_terminal())
-        .with_writer(std::io::stderr)
-        .init();
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => builder.with_ansi(io::stderr().is_terminal()).init(),
+        LogFormat::Json => builder.json().init(),
+    }
 }

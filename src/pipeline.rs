@@ -1,45 +1,64 @@
-//! The pipeline: source → scanner → sink, one way, with bounded channels at
-//! the edges so that a slow output slows the reading of input and nothing is
-//! ever dropped. Detections go to the audit writer, off the data path.
+//! The pipeline: sources → scanners → outputs, one way, with bounded channels
+//! everywhere, so that a slow output slows the reading of input and nothing is
+//! dropped. Each stream (stdin, a file, a followed file, a TCP connection) has
+//! its own scanner and context window.
+//!
+//! Topology: with a TCP input and a TCP output, every inbound connection gets
+//! its own upstream connection (a redacting proxy). Otherwise streams share
+//! one output: directly if there is a single non-TCP input, else merged a
+//! whole line at a time so that lines of different streams never interleave.
 
 use std::io;
-use std::sync::Arc;
-use std::time::SystemTime;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, SystemTime};
+
+use tokio::sync::mpsc;
+use tokio_util::task::TaskTracker;
+use tracing::Instrument;
 
 use crate::audit::{ArrivalClock, AuditHandle, AuditRecord, rfc3339_millis};
+use crate::config::{InputSpec, Limits, OutputSpec};
+use crate::metrics::{ErrorKind, Metrics};
+use crate::progress::{Ack, StreamProgress};
 use crate::scan::detection::Detection;
 use crate::scan::rule::RuleSet;
-use crate::scan::scanner::{DetectionMode, ScanStats, Scanner};
-use crate::sink::{BatchBuilder, BatchSink, StdoutSink};
-use crate::source::{ChunkSource, StdinSource};
+use crate::scan::scanner::{DetectionMode, Scanner};
+use crate::shutdown::Shutdown;
+use crate::sink::{Batch, BatchBuilder, Port, SharedOutput, TcpSink, WriterSink};
+use crate::source::checkpoint::{Checkpoint, CheckpointStore};
+use crate::source::{
+    Accepted, ChunkSource, CutReason, FollowSource, ReaderSource, SourceEvent, TcpInput, TcpSource,
+};
 
-/// A stream or output failed.
+/// How often checkpoints of followed files are saved.
+const CHECKPOINT_INTERVAL: Duration = Duration::from_secs(1);
+/// After the grace period, how long streams get to hand over what is decided
+/// before the pipeline gives up on an output that does not move.
+const FLUSH_AFTER_DEADLINE: Duration = Duration::from_secs(2);
+
+/// The pipeline failed.
 #[derive(Debug, thiserror::Error)]
 pub enum PipelineError {
-    /// Reading a stream failed.
-    #[error("reading {stream}: {source}")]
-    Read {
-        /// The stream id (`stdin`, `file:<path>`, `tcp:<peer>`).
-        stream: String,
+    /// A source or output could not be opened.
+    #[error("{what}: {source}")]
+    Start {
+        /// What was being opened.
+        what: String,
         /// The error.
         source: io::Error,
     },
     /// Writing an output failed.
     #[error("writing {output}: {source}")]
     Write {
-        /// The output (`stdout`, `file:<path>`, `tcp:<addr>`).
+        /// The output.
         output: String,
         /// The error.
         source: io::Error,
     },
-    /// A source or sink could not be started.
-    #[error("starting {what}: {source}")]
-    Start {
-        /// What was being started.
-        what: String,
-        /// The error.
-        source: io::Error,
-    },
+    /// Streams could not be flushed within the grace period.
+    #[error("the output did not take the remaining data within the grace period")]
+    Stalled,
 }
 
 impl PipelineError {
@@ -50,114 +69,585 @@ impl PipelineError {
     }
 }
 
-/// What every stream shares: the rules and where detections go.
+/// Where streams come from and go, and the limits they run under.
+#[derive(Debug, Clone)]
+pub struct Topology {
+    /// The inputs.
+    pub inputs: Vec<InputSpec>,
+    /// The output.
+    pub output: OutputSpec,
+    /// Connection limits of TCP inputs.
+    pub limits: Limits,
+    /// Where checkpoints of followed files are kept.
+    pub state_dir: Option<PathBuf>,
+}
+
+/// What every stream shares.
 #[derive(Clone)]
 pub struct StreamEnv {
     /// The compiled rules.
     pub rules: Arc<RuleSet>,
     /// The audit stream, if enabled.
     pub audit: Option<AuditHandle>,
+    /// Process counters.
+    pub metrics: Arc<Metrics>,
+    /// Whether detections are classified (someone reads them: the audit
+    /// stream or the metrics endpoint).
+    pub mode: DetectionMode,
 }
 
-impl StreamEnv {
-    /// Detections are classified only when someone reads them.
-    fn detection_mode(&self) -> DetectionMode {
-        if self.audit.is_some() {
-            DetectionMode::Classify
-        } else {
-            DetectionMode::MaskOnly
+/// An output shared by streams.
+enum Output {
+    Writer(WriterSink),
+    Tcp(TcpSink),
+}
+
+impl Output {
+    fn open(
+        spec: &OutputSpec,
+        env: &StreamEnv,
+        shutdown: &Shutdown,
+    ) -> Result<Output, PipelineError> {
+        let start = |source| PipelineError::Start {
+            what: format!("opening output {spec}"),
+            source,
+        };
+        Ok(match spec {
+            OutputSpec::Stdout => Output::Writer(WriterSink::stdout().map_err(start)?),
+            OutputSpec::File(path) => Output::Writer(WriterSink::file(path).map_err(start)?),
+            OutputSpec::Tcp(address) => Output::Tcp(TcpSink::connect(
+                address.clone(),
+                Arc::clone(&env.metrics),
+                shutdown.deadline.clone(),
+            )),
+        })
+    }
+
+    fn sender(&self) -> Option<mpsc::Sender<Batch>> {
+        match self {
+            Output::Writer(sink) => sink.sender(),
+            Output::Tcp(sink) => sink.sender(),
         }
     }
 
-    /// A scanner for a new stream.
-    pub fn scanner(&self) -> Scanner {
-        Scanner::new(Arc::clone(&self.rules), self.detection_mode())
+    async fn close(self) -> io::Result<()> {
+        match self {
+            Output::Writer(sink) => sink.close().await,
+            Output::Tcp(sink) => sink.close().await,
+        }
     }
 }
 
-/// Sends a stream's detections to the audit writer, stamped with the time
-/// their bytes arrived.
+/// The output's name in messages.
+fn output_name(spec: &OutputSpec) -> String {
+    match spec {
+        OutputSpec::Stdout => "stdout".into(),
+        other => other.to_string(),
+    }
+}
+
+/// Whose output a stream writes to.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum OutputRole {
+    /// The output shared by the pipeline: if it fails, nothing more can be
+    /// delivered and everything stops.
+    Shared,
+    /// The stream's own upstream connection: if it fails, only this stream ends.
+    Own,
+}
+
+/// A stream's read or write failure, for the task that started it.
+enum StreamFailure {
+    Read(io::Error),
+    Write(io::Error),
+}
+
+/// Runs the pipeline until every input has ended, or the shutdown is over.
+pub async fn run(
+    topology: &Topology,
+    env: StreamEnv,
+    shutdown: Shutdown,
+) -> Result<(), PipelineError> {
+    let proxy = matches!(topology.output, OutputSpec::Tcp(_))
+        && topology
+            .inputs
+            .iter()
+            .any(|i| matches!(i, InputSpec::Tcp(_)));
+    let shares_output = topology
+        .inputs
+        .iter()
+        .any(|i| !(proxy && matches!(i, InputSpec::Tcp(_))));
+    let output = if shares_output {
+        Some(Output::open(&topology.output, &env, &shutdown)?)
+    } else {
+        None
+    };
+    let shared = output
+        .as_ref()
+        .and_then(Output::sender)
+        .map(SharedOutput::new);
+    let direct = topology.inputs.len() == 1 && !matches!(topology.inputs[0], InputSpec::Tcp(_));
+    let store = match &topology.state_dir {
+        Some(dir) => Some(
+            CheckpointStore::open(dir).map_err(|source| PipelineError::Start {
+                what: format!("opening the state directory {}", dir.display()),
+                source,
+            })?,
+        ),
+        None => None,
+    };
+
+    let runner = Arc::new(Runner {
+        env,
+        shutdown: shutdown.clone(),
+        output_name: output_name(&topology.output),
+        failure: Mutex::new(None),
+    });
+    let tracker = TaskTracker::new();
+    let mut followed = Vec::new();
+    for input in &topology.inputs {
+        runner.env.metrics.input_pending();
+        let port = || match (&shared, direct) {
+            (Some(shared), true) => Port::Direct(shared.sender()),
+            (Some(shared), false) => Port::merged(shared),
+            (None, _) => unreachable!("non-TCP inputs always share the output"),
+        };
+        match input {
+            InputSpec::Stdin => {
+                let source = ReaderSource::stdin().map_err(|source| PipelineError::Start {
+                    what: "reading stdin".into(),
+                    source,
+                })?;
+                let scanner = runner.scanner(None);
+                tracker.spawn(Arc::clone(&runner).stream(
+                    "stdin".into(),
+                    source,
+                    port(),
+                    OutputRole::Shared,
+                    scanner,
+                    None,
+                ));
+            }
+            InputSpec::File(path) => {
+                let source = ReaderSource::file(path).map_err(|source| PipelineError::Start {
+                    what: format!("opening input {input}"),
+                    source,
+                })?;
+                let scanner = runner.scanner(None);
+                let id = format!("file:{}", path.display());
+                tracker.spawn(Arc::clone(&runner).stream(
+                    id,
+                    source,
+                    port(),
+                    OutputRole::Shared,
+                    scanner,
+                    None,
+                ));
+            }
+            InputSpec::Follow(path) => {
+                let resume = match &store {
+                    Some(store) => store.load(path).unwrap_or_else(|e| {
+                        runner.env.metrics.error(ErrorKind::Checkpoint);
+                        tracing::warn!(stream = %format!("file:{}", path.display()), error = %e, "ignoring an unreadable checkpoint; reading the file from the start");
+                        None
+                    }),
+                    None => {
+                        tracing::warn!(stream = %format!("file:{}", path.display()), "no --state-dir: after a restart this file is read again from the start");
+                        None
+                    }
+                };
+                let progress = StreamProgress::new();
+                let start = resume.as_ref().map_or(0, |c| c.stream_offset);
+                if let Some(checkpoint) = &resume {
+                    progress.reading(
+                        checkpoint.stream_offset,
+                        checkpoint.file(),
+                        checkpoint.offset,
+                    );
+                    progress.delivered(checkpoint.mark());
+                }
+                let scanner = runner.scanner(resume.as_ref().map(Checkpoint::mark));
+                let source =
+                    FollowSource::start(path.clone(), resume, Arc::clone(&progress), start)
+                        .map_err(|source| PipelineError::Start {
+                            what: format!("following {input}"),
+                            source,
+                        })?;
+                let id = format!("file:{}", path.display());
+                followed.push((path.clone(), Arc::clone(&progress)));
+                tracker.spawn(Arc::clone(&runner).stream(
+                    id,
+                    source,
+                    port(),
+                    OutputRole::Shared,
+                    scanner,
+                    Some(progress),
+                ));
+            }
+            InputSpec::Tcp(address) => {
+                let listener =
+                    TcpInput::bind(address, topology.limits, Arc::clone(&runner.env.metrics))
+                        .await
+                        .map_err(|source| PipelineError::Start {
+                            what: format!("listening on {input}"),
+                            source,
+                        })?;
+                tracing::info!(input = %format!("tcp://{}", listener.address()), proxy, "listening");
+                let upstream = match (&topology.output, proxy) {
+                    (OutputSpec::Tcp(upstream), true) => Upstream::PerConnection(upstream.clone()),
+                    _ => Upstream::Shared(
+                        shared
+                            .clone()
+                            .unwrap_or_else(|| unreachable!("shared output exists")),
+                    ),
+                };
+                tracker.spawn(Arc::clone(&runner).accept_loop(
+                    listener,
+                    upstream,
+                    topology.limits.idle_timeout,
+                    tracker.clone(),
+                ));
+            }
+        }
+        runner.env.metrics.input_open();
+    }
+    drop(shared);
+    tracker.close();
+
+    let checkpointer = store.map(|store| {
+        let followed = followed.clone();
+        let stop = tracker.clone();
+        tokio::spawn(async move {
+            let mut saved = vec![None; followed.len()];
+            loop {
+                let done = tokio::select! {
+                    () = tokio::time::sleep(CHECKPOINT_INTERVAL) => false,
+                    () = stop.wait() => true,
+                };
+                save_checkpoints(&store, &followed, &mut saved).await;
+                if done {
+                    return;
+                }
+            }
+        })
+    });
+
+    tokio::select! {
+        () = tracker.wait() => {}
+        () = async {
+            shutdown.deadline.cancelled().await;
+            tokio::time::sleep(FLUSH_AFTER_DEADLINE).await;
+        } => {
+            runner.fail(PipelineError::Stalled);
+        }
+    }
+    if let Some(checkpointer) = checkpointer {
+        let _ = checkpointer.await;
+    }
+    if let Some(output) = output {
+        let closing = output.close();
+        let result = tokio::select! {
+            result = closing => result,
+            () = async {
+                shutdown.deadline.cancelled().await;
+                tokio::time::sleep(FLUSH_AFTER_DEADLINE).await;
+            } => Err(io::Error::new(io::ErrorKind::TimedOut, "the output did not take the remaining data within the grace period")),
+        };
+        if let Err(source) = result {
+            runner.fail(PipelineError::Write {
+                output: runner.output_name.clone(),
+                source,
+            });
+        }
+    }
+    let failure = runner
+        .failure
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .take();
+    match failure {
+        Some(error) => Err(error),
+        None => Ok(()),
+    }
+}
+
+/// Saves the checkpoint of every followed file whose delivered position moved.
+async fn save_checkpoints(
+    store: &CheckpointStore,
+    followed: &[(PathBuf, Arc<StreamProgress>)],
+    saved: &mut [Option<Checkpoint>],
+) {
+    for ((path, progress), saved) in followed.iter().zip(saved.iter_mut()) {
+        let Some((mark, position)) = progress.delivered_position() else {
+            continue;
+        };
+        let checkpoint = Checkpoint::new(path, mark, position);
+        if saved.as_ref() == Some(&checkpoint) {
+            continue;
+        }
+        let (store, path_owned, to_save) = (store.clone(), path.clone(), checkpoint.clone());
+        let result = tokio::task::spawn_blocking(move || store.save(&path_owned, &to_save)).await;
+        match result {
+            Ok(Ok(())) => *saved = Some(checkpoint),
+            Ok(Err(e)) => {
+                tracing::error!(stream = %format!("file:{}", path.display()), error = %e, "cannot save the checkpoint")
+            }
+            Err(e) => {
+                tracing::error!(stream = %format!("file:{}", path.display()), error = %e, "checkpoint task failed")
+            }
+        }
+    }
+}
+
+/// Where the streams of a TCP listener go.
+enum Upstream {
+    /// One shared output.
+    Shared(SharedOutput),
+    /// A new upstream connection per inbound connection.
+    PerConnection(String),
+}
+
+/// Shared by every task of the pipeline.
+struct Runner {
+    env: StreamEnv,
+    shutdown: Shutdown,
+    output_name: String,
+    /// The first fatal error.
+    failure: Mutex<Option<PipelineError>>,
+}
+
+impl Runner {
+    fn scanner(&self, resume: Option<crate::scan::scanner::Mark>) -> Scanner {
+        match resume {
+            Some(mark) => Scanner::resume(Arc::clone(&self.env.rules), self.env.mode, mark),
+            None => Scanner::new(Arc::clone(&self.env.rules), self.env.mode),
+        }
+    }
+
+    /// Records a fatal error and stops everything.
+    fn fail(&self, error: PipelineError) {
+        let mut failure = self.failure.lock().unwrap_or_else(PoisonError::into_inner);
+        if failure.is_none() {
+            *failure = Some(error);
+        }
+        self.shutdown.abort();
+    }
+
+    async fn accept_loop(
+        self: Arc<Self>,
+        mut listener: TcpInput,
+        upstream: Upstream,
+        idle: Option<Duration>,
+        tracker: TaskTracker,
+    ) {
+        loop {
+            let accepted = tokio::select! {
+                accepted = listener.accept() => accepted,
+                () = self.shutdown.stopping.cancelled() => return,
+            };
+            let Accepted {
+                stream,
+                peer,
+                permit,
+            } = accepted;
+            let id = format!("tcp:{peer}");
+            let source = TcpSource::new(stream, idle);
+            let scanner = self.scanner(None);
+            let runner = Arc::clone(&self);
+            match &upstream {
+                Upstream::Shared(shared) => {
+                    let port = Port::merged(shared);
+                    tracker.spawn(async move {
+                        runner
+                            .stream(id, source, port, OutputRole::Shared, scanner, None)
+                            .await;
+                        drop(permit);
+                    });
+                }
+                Upstream::PerConnection(address) => {
+                    let sink = tracing::info_span!("stream", stream = %id).in_scope(|| {
+                        TcpSink::connect(
+                            address.clone(),
+                            Arc::clone(&self.env.metrics),
+                            self.shutdown.deadline.clone(),
+                        )
+                    });
+                    let Some(sender) = sink.sender() else {
+                        continue;
+                    };
+                    let output = format!("tcp://{address}");
+                    tracker.spawn(async move {
+                        Arc::clone(&runner)
+                            .stream(id.clone(), source, Port::Direct(sender), OutputRole::Own, scanner, None)
+                            .await;
+                        if let Err(e) = sink.close().await {
+                            runner.env.metrics.error(ErrorKind::Write);
+                            tracing::error!(stream = %id, output = %output, error = %e, "upstream lost; this stream's output is incomplete");
+                        }
+                        drop(permit);
+                    });
+                }
+            }
+        }
+    }
+
+    /// Runs one stream to its end, logging how it ended.
+    async fn stream<S: ChunkSource>(
+        self: Arc<Self>,
+        id: String,
+        mut source: S,
+        mut port: Port,
+        role: OutputRole,
+        scanner: Scanner,
+        progress: Option<Arc<StreamProgress>>,
+    ) {
+        let span = tracing::info_span!("stream", stream = %id);
+        let metrics = Arc::clone(&self.env.metrics);
+        metrics.stream_started();
+        let result = self
+            .redact(&id, &mut source, &mut port, scanner, progress)
+            .instrument(span.clone())
+            .await;
+        metrics.stream_ended();
+        let _entered = span.enter();
+        match result {
+            Ok(()) => {}
+            Err(StreamFailure::Read(e)) => {
+                metrics.error(ErrorKind::Read);
+                tracing::error!(error = %e, "reading the stream failed; the stream is stopped (undecided bytes are not written)");
+            }
+            Err(StreamFailure::Write(e)) => {
+                metrics.error(ErrorKind::Write);
+                tracing::debug!(error = %e, "the output stopped");
+                if role == OutputRole::Shared {
+                    // Nothing more can be delivered: stop everything; the
+                    // output's own error is reported when it is closed.
+                    self.shutdown.abort();
+                }
+            }
+        }
+    }
+
+    /// Scans `source` into `port` until the stream ends or is cut.
+    async fn redact<S: ChunkSource>(
+        &self,
+        id: &str,
+        source: &mut S,
+        port: &mut Port,
+        mut scanner: Scanner,
+        progress: Option<Arc<StreamProgress>>,
+    ) -> Result<(), StreamFailure> {
+        let mut recorder = DetectionRecorder {
+            stream: id,
+            audit: self.env.audit.as_ref(),
+            metrics: &self.env.metrics,
+            clock: ArrivalClock::new(self.env.rules.context_bytes() as u64),
+            received: scanner.decided().offset,
+        };
+        let mut stop_requested = false;
+        loop {
+            let event = tokio::select! {
+                biased;
+                () = self.shutdown.deadline.cancelled() => SourceEvent::Cut(CutReason::Shutdown),
+                () = self.shutdown.stopping.cancelled(), if !stop_requested => {
+                    source.request_stop();
+                    stop_requested = true;
+                    continue;
+                }
+                event = source.next() => event.map_err(StreamFailure::Read)?,
+            };
+            match event {
+                SourceEvent::Chunk(chunk) => {
+                    self.env.metrics.read(chunk.len());
+                    recorder.arrived(chunk.len());
+                    let mut builder = BatchBuilder::new(&chunk);
+                    scanner.feed(&chunk, &mut builder);
+                    let (mut batch, detections) = builder.finish();
+                    if let Some(progress) = &progress {
+                        batch.acknowledge(Ack {
+                            progress: Arc::clone(progress),
+                            mark: scanner.decided(),
+                        });
+                    }
+                    self.send(port, batch).await?;
+                    recorder.record(detections);
+                }
+                SourceEvent::End => {
+                    let mut builder = BatchBuilder::detached();
+                    let stats = scanner.finish(&mut builder);
+                    let (batch, detections) = builder.finish();
+                    self.send(port, batch).await?;
+                    port.finish().await.map_err(StreamFailure::Write)?;
+                    recorder.record(detections);
+                    tracing::debug!(
+                        bytes_in = stats.bytes_in,
+                        masked = stats.masked,
+                        "stream ended"
+                    );
+                    return Ok(());
+                }
+                SourceEvent::Cut(reason) => {
+                    let mut builder = BatchBuilder::detached();
+                    let (stats, dropped) = scanner.cut(&mut builder);
+                    let (batch, detections) = builder.finish();
+                    self.send(port, batch).await?;
+                    port.finish().await.map_err(StreamFailure::Write)?;
+                    recorder.record(detections);
+                    match reason {
+                        CutReason::Idle => tracing::info!(
+                            undecided_bytes_not_written = dropped,
+                            "connection idle too long; closed"
+                        ),
+                        CutReason::Shutdown if dropped > 0 => tracing::info!(
+                            undecided_bytes_not_written = dropped,
+                            "stream stopped at shutdown; the bytes of a possible secret still undecided were not written"
+                        ),
+                        CutReason::Shutdown => tracing::debug!("stream stopped at shutdown"),
+                    }
+                    tracing::debug!(
+                        bytes_in = stats.bytes_in,
+                        masked = stats.masked,
+                        "stream ended"
+                    );
+                    return Ok(());
+                }
+            }
+        }
+    }
+
+    async fn send(&self, port: &mut Port, batch: Batch) -> Result<(), StreamFailure> {
+        let len = batch.len();
+        port.send(batch).await.map_err(StreamFailure::Write)?;
+        self.env.metrics.written(len);
+        Ok(())
+    }
+}
+
+/// Sends a stream's detections to the metrics and the audit writer, stamped
+/// with the time their bytes arrived.
 struct DetectionRecorder<'a> {
     stream: &'a str,
     audit: Option<&'a AuditHandle>,
+    metrics: &'a Metrics,
     clock: ArrivalClock,
+    received: u64,
 }
 
 impl DetectionRecorder<'_> {
-    fn arrived(&mut self, end: u64) {
+    fn arrived(&mut self, len: usize) {
+        self.received += len as u64;
         if self.audit.is_some() {
-            self.clock.arrived(end, SystemTime::now());
+            self.clock.arrived(self.received, SystemTime::now());
         }
     }
 
     fn record(&self, detections: Vec<Detection>) {
-        let Some(audit) = self.audit else {
-            return;
-        };
         for detection in detections {
-            let ts = rfc3339_millis(self.clock.time_of(detection.offset));
-            audit.record(AuditRecord::new(&detection, self.stream, ts).to_line());
+            self.metrics.detected(&detection);
+            if let Some(audit) = self.audit {
+                let ts = rfc3339_millis(self.clock.time_of(detection.offset));
+                audit.record(AuditRecord::new(&detection, self.stream, ts).to_line());
+            }
         }
     }
-}
-
-/// Redacts one stream from `source` into `sink`, chunk by chunk: each chunk's
-/// decided bytes are handed to the sink before the next chunk is awaited.
-pub async fn redact_stream<R, W>(
-    env: &StreamEnv,
-    stream: &str,
-    output: &str,
-    source: &mut R,
-    sink: &mut W,
-) -> Result<ScanStats, PipelineError>
-where
-    R: ChunkSource,
-    W: BatchSink,
-{
-    let read_error = |source| PipelineError::Read {
-        stream: stream.to_string(),
-        source,
-    };
-    let write_error = |source| PipelineError::Write {
-        output: output.to_string(),
-        source,
-    };
-    let mut scanner = env.scanner();
-    let mut recorder = DetectionRecorder {
-        stream,
-        audit: env.audit.as_ref(),
-        clock: ArrivalClock::new(env.rules.context_bytes() as u64),
-    };
-    let mut received = 0u64;
-    while let Some(chunk) = source.next_chunk().await.map_err(read_error)? {
-        received += chunk.len() as u64;
-        recorder.arrived(received);
-        let mut builder = BatchBuilder::new(&chunk);
-        scanner.feed(&chunk, &mut builder);
-        let (batch, detections) = builder.finish();
-        sink.send(batch).await.map_err(write_error)?;
-        recorder.record(detections);
-    }
-    let mut builder = BatchBuilder::detached();
-    let stats = scanner.finish(&mut builder);
-    let (batch, detections) = builder.finish();
-    sink.send(batch).await.map_err(write_error)?;
-    recorder.record(detections);
-    Ok(stats)
-}
-
-/// Pipe mode: standard input to standard output.
-pub async fn run_pipe(env: StreamEnv) -> Result<ScanStats, PipelineError> {
-    let start_error = |what: &str| {
-        let what = what.to_string();
-        move |source| PipelineError::Start { what, source }
-    };
-    let mut source = StdinSource::spawn().map_err(start_error("stdin reader"))?;
-    let mut sink = StdoutSink::spawn().map_err(start_error("stdout writer"))?;
-    let stats = redact_stream(&env, "stdin", "stdout", &mut source, &mut sink).await?;
-    sink.close().await.map_err(|source| PipelineError::Write {
-        output: "stdout".into(),
-        source,
-    })?;
-    Ok(stats)
 }

@@ -15,6 +15,7 @@ use std::sync::mpsc::{self, Receiver, SyncSender, TrySendError};
 use std::thread::JoinHandle;
 
 use crate::config::AuditTarget;
+use crate::metrics::{ErrorKind, Metrics};
 
 /// Records the writer may fall behind by before records are dropped.
 const QUEUE_RECORDS: usize = 65_536;
@@ -32,6 +33,7 @@ struct AuditCounters {
 pub struct AuditHandle {
     records: SyncSender<Vec<u8>>,
     counters: Arc<AuditCounters>,
+    metrics: Arc<Metrics>,
 }
 
 impl AuditHandle {
@@ -40,12 +42,14 @@ impl AuditHandle {
         match self.records.try_send(line) {
             Ok(()) => {}
             Err(TrySendError::Full(_)) => {
+                self.metrics.error(ErrorKind::Audit);
                 let dropped = self.counters.dropped.fetch_add(1, Ordering::Relaxed) + 1;
                 if dropped.is_power_of_two() {
                     tracing::error!(dropped, "audit writer is behind; audit records dropped");
                 }
             }
             Err(TrySendError::Disconnected(_)) => {
+                self.metrics.error(ErrorKind::Audit);
                 self.counters.dropped.fetch_add(1, Ordering::Relaxed);
             }
         }
@@ -70,7 +74,7 @@ pub struct AuditWriter {
 
 impl AuditWriter {
     /// Opens the audit target (a file is appended to) and starts the writer.
-    pub fn start(target: &AuditTarget) -> io::Result<AuditWriter> {
+    pub fn start(target: &AuditTarget, metrics: Arc<Metrics>) -> io::Result<AuditWriter> {
         // Standard error is shared with the program's own log: write whole
         // lines only, so that records and log lines never interleave.
         let output: Box<dyn Write + Send> = match target {
@@ -85,10 +89,15 @@ impl AuditWriter {
             .name("audit-writer".into())
             .spawn({
                 let counters = Arc::clone(&counters);
-                move || write_loop(output, receiver, &counters)
+                let metrics = Arc::clone(&metrics);
+                move || write_loop(output, receiver, &counters, &metrics)
             })?;
         Ok(AuditWriter {
-            handle: Some(AuditHandle { records, counters }),
+            handle: Some(AuditHandle {
+                records,
+                counters,
+                metrics,
+            }),
             thread: Some(thread),
         })
     }
@@ -124,6 +133,7 @@ fn write_loop(
     mut output: Box<dyn Write + Send>,
     receiver: Receiver<Vec<u8>>,
     counters: &AuditCounters,
+    metrics: &Metrics,
 ) {
     let mut failing = false;
     let mut write = |result: io::Result<()>, count: u64| match result {
@@ -135,6 +145,7 @@ fn write_loop(
             counters
                 .write_errors
                 .fetch_add(count.max(1), Ordering::Relaxed);
+            metrics.error(ErrorKind::Audit);
             if !failing {
                 tracing::error!(error = %e, "cannot write the audit stream");
             }

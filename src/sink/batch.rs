@@ -7,14 +7,28 @@
 
 use bytes::{Bytes, BytesMut};
 
+use crate::progress::Ack;
 use crate::scan::detection::Detection;
 use crate::scan::scanner::ScanSink;
 
-/// Redacted bytes ready to be written, in order.
-#[derive(Debug, Default)]
+/// Redacted bytes ready to be written, in order, with the acknowledgements
+/// the output confirms once they are written.
+#[derive(Default)]
 pub struct Batch {
     pieces: Vec<Bytes>,
     len: usize,
+    acks: Vec<Ack>,
+}
+
+impl std::fmt::Debug for Batch {
+    // The pieces are redacted output, but a batch is never worth printing.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Batch")
+            .field("pieces", &self.pieces.len())
+            .field("len", &self.len)
+            .field("acks", &self.acks.len())
+            .finish()
+    }
 }
 
 impl Batch {
@@ -37,6 +51,100 @@ impl Batch {
     pub fn append(&mut self, other: Batch) {
         self.len += other.len;
         self.pieces.extend(other.pieces);
+        self.acks.extend(other.acks);
+    }
+
+    /// A batch of whole pieces.
+    pub fn from_pieces(pieces: Vec<Bytes>) -> Batch {
+        let len = pieces.iter().map(Bytes::len).sum();
+        Batch {
+            pieces,
+            len,
+            acks: Vec::new(),
+        }
+    }
+
+    /// Adds an acknowledgement to confirm once the batch is written.
+    pub fn acknowledge(&mut self, ack: Ack) {
+        self.acks.push(ack);
+    }
+
+    /// Whether there is nothing to write and nothing to confirm.
+    pub fn is_void(&self) -> bool {
+        self.len == 0 && self.acks.is_empty()
+    }
+
+    /// Confirms every acknowledgement: call after the bytes are written.
+    pub fn confirm(&self) {
+        for ack in &self.acks {
+            ack.confirm();
+        }
+    }
+
+    /// Splits after the last newline: whole lines, and the rest (a partial
+    /// line). The acknowledgements go with the rest.
+    pub fn split_after_last_newline(self) -> (Batch, Batch) {
+        let Some((index, at)) = self
+            .pieces
+            .iter()
+            .enumerate()
+            .rev()
+            .find_map(|(i, piece)| memchr::memrchr(b'\n', piece).map(|at| (i, at)))
+        else {
+            return (Batch::default(), self);
+        };
+        let mut lines = Vec::with_capacity(index + 1);
+        let mut rest = Vec::new();
+        for (i, piece) in self.pieces.into_iter().enumerate() {
+            if i < index {
+                lines.push(piece);
+            } else if i == index {
+                lines.push(piece.slice(..=at));
+                if at + 1 < piece.len() {
+                    rest.push(piece.slice(at + 1..));
+                }
+            } else {
+                rest.push(piece);
+            }
+        }
+        let mut rest = Batch::from_pieces(rest);
+        rest.acks = self.acks;
+        (Batch::from_pieces(lines), rest)
+    }
+
+    /// Splits after the first newline: the end of the current line, and the
+    /// rest. The acknowledgements go with the rest.
+    pub fn split_after_first_newline(self) -> (Batch, Batch) {
+        let Some((index, at)) = self
+            .pieces
+            .iter()
+            .enumerate()
+            .find_map(|(i, piece)| memchr::memchr(b'\n', piece).map(|at| (i, at)))
+        else {
+            return (Batch::default(), self);
+        };
+        let mut line = Vec::with_capacity(index + 1);
+        let mut rest = Vec::new();
+        for (i, piece) in self.pieces.into_iter().enumerate() {
+            if i < index {
+                line.push(piece);
+            } else if i == index {
+                line.push(piece.slice(..=at));
+                if at + 1 < piece.len() {
+                    rest.push(piece.slice(at + 1..));
+                }
+            } else {
+                rest.push(piece);
+            }
+        }
+        let mut rest = Batch::from_pieces(rest);
+        rest.acks = self.acks;
+        (Batch::from_pieces(line), rest)
+    }
+
+    /// Moves the acknowledgements out.
+    pub fn take_acks(&mut self) -> Vec<Ack> {
+        std::mem::take(&mut self.acks)
     }
 }
 
@@ -115,6 +223,30 @@ fn contains(whole: &[u8], part: &[u8]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn texts(batch: &Batch) -> Vec<&[u8]> {
+        batch.pieces().iter().map(|p| &p[..]).collect()
+    }
+
+    #[test]
+    fn splits_at_newlines() {
+        let batch = Batch::from_pieces(vec![
+            Bytes::from_static(b"a\nb"),
+            Bytes::from_static(b"c\nd"),
+            Bytes::from_static(b"e"),
+        ]);
+        let (lines, rest) = batch.split_after_last_newline();
+        assert_eq!(texts(&lines), [&b"a\nb"[..], b"c\n"]);
+        assert_eq!(texts(&rest), [&b"d"[..], b"e"]);
+        let (line, rest) =
+            Batch::from_pieces(vec![Bytes::from_static(b"x\ny\nz")]).split_after_first_newline();
+        assert_eq!(texts(&line), [&b"x\n"[..]]);
+        assert_eq!(texts(&rest), [&b"y\nz"[..]]);
+        let (none, all) =
+            Batch::from_pieces(vec![Bytes::from_static(b"xyz")]).split_after_last_newline();
+        assert!(none.is_empty());
+        assert_eq!(all.len(), 3);
+    }
 
     #[test]
     fn chunk_slices_are_shared_and_other_bytes_copied() {

@@ -1,15 +1,12 @@
-//! Sinks: where redacted streams go, and the batches they are written in.
+//! Sinks: where redacted streams go, the batches they are written in, and the
+//! ports through which streams reach them.
 
 mod batch;
-mod stdout;
-
-use std::io;
+mod port;
+mod tcp;
+mod writer;
 
 pub use batch::{Batch, BatchBuilder};
-pub use stdout::StdoutSink;
-
-/// Somewhere redacted batches are written.
-pub trait BatchSink {
-    /// Queues a batch for writing; waits while the output is behind.
-    fn send(&mut self, batch: Batch) -> impl Future<Output = io::Result<()>> + Send;
-}
+pub use port::{LINE_BUFFER, MergedPort, Port, SharedOutput};
+pub use tcp::TcpSink;
+pub use writer::WriterSink;

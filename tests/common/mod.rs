@@ -220,3 +220,147 @@ pub fn wait_with_deadline(
         std::thread::sleep(std::time::Duration::from_millis(10));
     }
 }
+
+/// A port on 127.0.0.1 that is free now and handed out once per test
+/// process. Ports come from below the kernel's ephemeral range (32768 and
+/// up), so that no outgoing connection can take one before the test binds it.
+pub fn free_port() -> u16 {
+    use std::sync::atomic::{AtomicU16, Ordering};
+    static NEXT: AtomicU16 = AtomicU16::new(0);
+    // Different test processes start in different places.
+    let _ = NEXT.compare_exchange(
+        0,
+        20_000 + (std::process::id() % 700) as u16 * 16,
+        Ordering::SeqCst,
+        Ordering::SeqCst,
+    );
+    loop {
+        let port = NEXT.fetch_add(1, Ordering::SeqCst);
+        assert!(port < 32_000, "out of test ports");
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+}
+
+/// Waits until something accepts connections on `port`.
+pub fn wait_for_port(port: u16) {
+    let until = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            std::time::Instant::now() < until,
+            "nothing listens on port {port}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
+/// A plain `GET` on the admin endpoint: (status code, body).
+pub fn http_get(port: u16, path: &str) -> (u16, String) {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    let status = response[9..12].parse().unwrap();
+    let body = response
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default();
+    (status, body)
+}
+
+/// An upstream that accepts connections on a port and keeps what each sends.
+pub struct Collector {
+    pub port: u16,
+    received: std::sync::Arc<std::sync::Mutex<Vec<Vec<u8>>>>,
+}
+
+impl Collector {
+    /// Listens on `port` (0: any), reading every connection to its end.
+    pub fn start(port: u16) -> Collector {
+        let listener = std::net::TcpListener::bind(("127.0.0.1", port)).unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let received = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let shared = std::sync::Arc::clone(&received);
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(mut stream) = stream else { return };
+                let shared = std::sync::Arc::clone(&shared);
+                std::thread::spawn(move || {
+                    let index = {
+                        let mut all = shared.lock().unwrap();
+                        all.push(Vec::new());
+                        all.len() - 1
+                    };
+                    let mut buffer = [0u8; 65536];
+                    loop {
+                        match std::io::Read::read(&mut stream, &mut buffer) {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => shared.lock().unwrap()[index].extend_from_slice(&buffer[..n]),
+                        }
+                    }
+                });
+            }
+        });
+        Collector { port, received }
+    }
+
+    /// What each connection has sent so far, in the order they connected.
+    pub fn connections(&self) -> Vec<Vec<u8>> {
+        self.received.lock().unwrap().clone()
+    }
+
+    /// Waits until the connections have sent `total` bytes in all.
+    pub fn wait_for_total(&self, total: usize, deadline: std::time::Duration) -> Vec<Vec<u8>> {
+        let until = std::time::Instant::now() + deadline;
+        loop {
+            let now = self.connections();
+            if now.iter().map(Vec::len).sum::<usize>() >= total || std::time::Instant::now() > until
+            {
+                return now;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    }
+}
+
+/// Sends SIGTERM (or another signal) to a child process.
+pub fn signal(child: &std::process::Child, name: &str) {
+    let status = std::process::Command::new("kill")
+        .args([&format!("-{name}"), &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
+/// The resident set size of a process, in KiB, from /proc.
+pub fn rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
+}
+
+/// Waits until the admin endpoint's metrics contain `line`.
+pub fn wait_for_metric(admin: u16, line: &str) -> String {
+    let until = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let (_, metrics) = http_get(admin, "/metrics");
+        if metrics.lines().any(|l| l == line) {
+            return metrics;
+        }
+        assert!(
+            std::time::Instant::now() < until,
+            "{line} never appeared in\n{metrics}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}

@@ -1,4 +1,4 @@
-//! Standard input as a source.
+//! Standard input and files read to the end, as sources.
 //!
 //! Reads happen on a dedicated thread that blocks in `read(2)` and hands each
 //! chunk to the async pipeline through a bounded channel: a full channel stops
@@ -8,36 +8,50 @@
 use std::fs::File;
 use std::io::{self, Read};
 use std::os::fd::AsFd;
+use std::path::Path;
 
 use bytes::{Bytes, BytesMut};
 use tokio::sync::mpsc;
 
-use crate::source::{ChunkSource, READ_CHUNK};
+use crate::source::{ChunkSource, READ_CHUNK, SourceEvent};
 
 /// Chunks in flight between the reading thread and the scanner.
 const CHANNEL_CHUNKS: usize = 4;
 
-/// The process's standard input, read on its own thread.
-pub struct StdinSource {
+/// A blocking reader on its own thread.
+pub struct ReaderSource {
     chunks: mpsc::Receiver<io::Result<Bytes>>,
 }
 
-impl StdinSource {
-    /// Starts reading standard input.
-    pub fn spawn() -> io::Result<StdinSource> {
+impl ReaderSource {
+    /// Standard input.
+    pub fn stdin() -> io::Result<ReaderSource> {
         // A duplicate of fd 0, so that reads bypass std's locked buffer.
         let input = File::from(io::stdin().as_fd().try_clone_to_owned()?);
+        ReaderSource::spawn("stdin-reader", input)
+    }
+
+    /// A file, read from its start to its end.
+    pub fn file(path: &Path) -> io::Result<ReaderSource> {
+        ReaderSource::spawn("file-reader", File::open(path)?)
+    }
+
+    fn spawn(name: &str, input: File) -> io::Result<ReaderSource> {
         let (sender, chunks) = mpsc::channel(CHANNEL_CHUNKS);
         std::thread::Builder::new()
-            .name("stdin-reader".into())
+            .name(name.into())
             .spawn(move || read_loop(input, sender))?;
-        Ok(StdinSource { chunks })
+        Ok(ReaderSource { chunks })
     }
 }
 
-impl ChunkSource for StdinSource {
-    async fn next_chunk(&mut self) -> io::Result<Option<Bytes>> {
-        self.chunks.recv().await.transpose()
+impl ChunkSource for ReaderSource {
+    async fn next(&mut self) -> io::Result<SourceEvent> {
+        match self.chunks.recv().await {
+            Some(Ok(chunk)) => Ok(SourceEvent::Chunk(chunk)),
+            Some(Err(e)) => Err(e),
+            None => Ok(SourceEvent::End),
+        }
     }
 }
 

@@ -1,0 +1,247 @@
+//! Counters of the whole process, exposed in Prometheus text format by the
+//! admin endpoint, and the readiness state behind `/readyz`.
+//!
+//! Labels are rule ids, confidence levels and fixed error kinds: never
+//! anything taken from the input.
+
+use std::sync::atomic::{AtomicI64, Ordering};
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::registry::Registry;
+
+use crate::scan::detection::Detection;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct DetectionLabels {
+    rule: String,
+    confidence: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ErrorLabels {
+    kind: &'static str,
+}
+
+/// Kinds of errors counted in `logredact_errors_total{kind}`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorKind {
+    /// Reading a stream failed.
+    Read,
+    /// Writing an output failed.
+    Write,
+    /// Connecting to an upstream failed.
+    Connect,
+    /// Accepting a connection failed.
+    Accept,
+    /// A checkpoint could not be saved.
+    Checkpoint,
+    /// Audit records were dropped or could not be written.
+    Audit,
+}
+
+impl ErrorKind {
+    fn label(self) -> &'static str {
+        match self {
+            ErrorKind::Read => "read",
+            ErrorKind::Write => "write",
+            ErrorKind::Connect => "connect",
+            ErrorKind::Accept => "accept",
+            ErrorKind::Checkpoint => "checkpoint",
+            ErrorKind::Audit => "audit",
+        }
+    }
+}
+
+/// The process's counters.
+pub struct Metrics {
+    registry: Registry,
+    bytes_in: Counter,
+    bytes_out: Counter,
+    detections: Family<DetectionLabels, Counter>,
+    streams_active: Gauge,
+    connections_rejected: Counter,
+    output_retries: Counter,
+    errors: Family<ErrorLabels, Counter>,
+    /// Inputs not yet open.
+    inputs_pending: AtomicI64,
+    /// Outputs not connected.
+    outputs_down: AtomicI64,
+}
+
+impl Default for Metrics {
+    fn default() -> Metrics {
+        Metrics::new()
+    }
+}
+
+impl Metrics {
+    /// Fresh counters, registered under their `logredact_` names.
+    pub fn new() -> Metrics {
+        let mut registry = Registry::default();
+        let bytes_in = Counter::default();
+        let bytes_out = Counter::default();
+        let detections = Family::<DetectionLabels, Counter>::default();
+        let streams_active = Gauge::default();
+        let connections_rejected = Counter::default();
+        let output_retries = Counter::default();
+        let errors = Family::<ErrorLabels, Counter>::default();
+        registry.register(
+            "logredact_bytes_in",
+            "Bytes read from all streams",
+            bytes_in.clone(),
+        );
+        registry.register(
+            "logredact_bytes_out",
+            "Redacted bytes handed to outputs",
+            bytes_out.clone(),
+        );
+        registry.register(
+            "logredact_detections",
+            "Matches detected, by rule and confidence",
+            detections.clone(),
+        );
+        registry.register(
+            "logredact_streams_active",
+            "Streams being read now",
+            streams_active.clone(),
+        );
+        registry.register(
+            "logredact_connections_rejected",
+            "Connections closed at accept because of limits.max_connections",
+            connections_rejected.clone(),
+        );
+        registry.register(
+            "logredact_output_retries",
+            "Reconnections and connection attempts to upstream outputs",
+            output_retries.clone(),
+        );
+        registry.register("logredact_errors", "Errors, by kind", errors.clone());
+        Metrics {
+            registry,
+            bytes_in,
+            bytes_out,
+            detections,
+            streams_active,
+            connections_rejected,
+            output_retries,
+            errors,
+            inputs_pending: AtomicI64::new(0),
+            outputs_down: AtomicI64::new(0),
+        }
+    }
+
+    /// The counters in Prometheus text format.
+    pub fn render(&self) -> String {
+        let mut text = String::new();
+        // Encoding into a String cannot fail.
+        let _ = prometheus_client::encoding::text::encode(&mut text, &self.registry);
+        text
+    }
+
+    /// Bytes read.
+    pub fn read(&self, bytes: usize) {
+        self.bytes_in.inc_by(bytes as u64);
+    }
+
+    /// Bytes handed to an output.
+    pub fn written(&self, bytes: usize) {
+        self.bytes_out.inc_by(bytes as u64);
+    }
+
+    /// One detection.
+    pub fn detected(&self, detection: &Detection) {
+        self.detections
+            .get_or_create(&DetectionLabels {
+                rule: detection.rule.to_string(),
+                confidence: detection.confidence.as_str(),
+            })
+            .inc();
+    }
+
+    /// A stream started (`+1`) or ended (`-1`).
+    pub fn stream_started(&self) {
+        self.streams_active.inc();
+    }
+
+    /// A stream ended.
+    pub fn stream_ended(&self) {
+        self.streams_active.dec();
+    }
+
+    /// A connection was closed at accept.
+    pub fn connection_rejected(&self) {
+        self.connections_rejected.inc();
+    }
+
+    /// An upstream (re)connection attempt after a failure.
+    pub fn output_retry(&self) {
+        self.output_retries.inc();
+    }
+
+    /// An error of `kind`.
+    pub fn error(&self, kind: ErrorKind) {
+        self.errors
+            .get_or_create(&ErrorLabels { kind: kind.label() })
+            .inc();
+    }
+
+    /// An input will be opened; ready only once [`Metrics::input_open`] follows.
+    pub fn input_pending(&self) {
+        self.inputs_pending.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// An input is open.
+    pub fn input_open(&self) {
+        self.inputs_pending.fetch_sub(1, Ordering::Relaxed);
+    }
+
+    /// An output lost (or has not yet made) its connection.
+    pub fn output_down(&self) {
+        self.outputs_down.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// An output is connected again.
+    pub fn output_up(&self) {
+        self.outputs_down.fetch_sub(1, Ordering::Relaxed);
+    }
+
+    /// Why the process is not ready, if it is not.
+    pub fn not_ready(&self) -> Option<&'static str> {
+        if self.inputs_pending.load(Ordering::Relaxed) > 0 {
+            Some("inputs not open yet")
+        } else if self.outputs_down.load(Ordering::Relaxed) > 0 {
+            Some("an output is not connected")
+        } else {
+            None
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_the_documented_names() {
+        let metrics = Metrics::new();
+        metrics.read(10);
+        metrics.error(ErrorKind::Read);
+        let text = metrics.render();
+        for name in [
+            "logredact_bytes_in_total 10",
+            "logredact_bytes_out_total 0",
+            "logredact_streams_active 0",
+            "logredact_connections_rejected_total 0",
+            "logredact_output_retries_total 0",
+            "logredact_errors_total{kind=\"read\"} 1",
+        ] {
+            assert!(text.contains(name), "{name} missing from\n{text}");
+        }
+        assert_eq!(metrics.not_ready(), None);
+        metrics.input_pending();
+        assert_eq!(metrics.not_ready(), Some("inputs not open yet"));
+    }
+}

@@ -1,0 +1,174 @@
+//! What has been delivered: each stream's position up to which its redacted
+//! output has been written, as reported by the output after the write.
+//!
+//! A batch carries an [`Ack`] — the scanner's decided [`Mark`] after the
+//! batch — and the output records it once every byte of the batch is written.
+//! Checkpoints of followed files are taken from these marks only, so a
+//! checkpoint never runs ahead of what the output accepted.
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex, PoisonError};
+
+use crate::scan::scanner::Mark;
+
+/// Identity of a file: device and inode.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct FileId {
+    /// Device number.
+    pub dev: u64,
+    /// Inode number.
+    pub ino: u64,
+}
+
+/// Where in which file a stream offset lies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FilePosition {
+    /// The file.
+    pub file: FileId,
+    /// Byte offset in the file.
+    pub offset: u64,
+}
+
+/// Where a run of stream bytes came from: from `stream_offset` on, the
+/// stream continues `file` at `file_offset`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct FileSegment {
+    stream_offset: u64,
+    file: FileId,
+    file_offset: u64,
+}
+
+#[derive(Default)]
+struct ProgressState {
+    delivered: Option<Mark>,
+    segments: VecDeque<FileSegment>,
+}
+
+/// The delivery progress of one stream.
+#[derive(Default)]
+pub struct StreamProgress {
+    state: Mutex<ProgressState>,
+}
+
+impl StreamProgress {
+    /// A shareable progress record.
+    pub fn new() -> Arc<StreamProgress> {
+        Arc::new(StreamProgress::default())
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, ProgressState> {
+        // The state is plain data; a panic elsewhere cannot leave it torn.
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Records that the stream's output up to `mark` has been written.
+    pub fn delivered(&self, mark: Mark) {
+        let mut state = self.lock();
+        if state.delivered.is_none_or(|old| old.offset <= mark.offset) {
+            state.delivered = Some(mark);
+        }
+    }
+
+    /// The last delivered mark.
+    pub fn delivered_mark(&self) -> Option<Mark> {
+        self.lock().delivered
+    }
+
+    /// Records that stream bytes from `stream_offset` on are read from `file`
+    /// at `file_offset` (a followed file's data, or a new file after rotation).
+    pub fn reading(&self, stream_offset: u64, file: FileId, file_offset: u64) {
+        let mut state = self.lock();
+        if let Some(last) = state.segments.back() {
+            let continues = last.file == file
+                && last.file_offset + (stream_offset - last.stream_offset) == file_offset;
+            if continues {
+                return;
+            }
+        }
+        state.segments.push_back(FileSegment {
+            stream_offset,
+            file,
+            file_offset,
+        });
+    }
+
+    /// The file position of the last delivered mark, with the mark; forgets
+    /// file segments that lie wholly before it.
+    pub fn delivered_position(&self) -> Option<(Mark, FilePosition)> {
+        let mut state = self.lock();
+        let mark = state.delivered?;
+        while state.segments.len() > 1 && state.segments[1].stream_offset <= mark.offset {
+            state.segments.pop_front();
+        }
+        let segment = state
+            .segments
+            .front()
+            .filter(|s| s.stream_offset <= mark.offset)?;
+        Some((
+            mark,
+            FilePosition {
+                file: segment.file,
+                offset: segment.file_offset + (mark.offset - segment.stream_offset),
+            },
+        ))
+    }
+}
+
+/// "The stream's output is written up to `mark`": carried by a batch and
+/// confirmed by the output after writing it.
+#[derive(Clone)]
+pub struct Ack {
+    /// Whose progress.
+    pub progress: Arc<StreamProgress>,
+    /// Decided position after the batch.
+    pub mark: Mark,
+}
+
+impl Ack {
+    /// Confirms delivery.
+    pub fn confirm(&self) {
+        self.progress.delivered(self.mark);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn mark(offset: u64) -> Mark {
+        Mark {
+            offset,
+            lines: 0,
+            byte_before: None,
+        }
+    }
+
+    #[test]
+    fn maps_delivered_marks_to_files_across_rotation() {
+        let progress = StreamProgress::new();
+        let (a, b) = (FileId { dev: 1, ino: 10 }, FileId { dev: 1, ino: 11 });
+        progress.reading(0, a, 100);
+        progress.reading(50, a, 150);
+        progress.reading(80, b, 0);
+        assert_eq!(progress.delivered_position(), None);
+        progress.delivered(mark(60));
+        assert_eq!(
+            progress.delivered_position().unwrap().1,
+            FilePosition {
+                file: a,
+                offset: 160
+            }
+        );
+        progress.delivered(mark(90));
+        assert_eq!(
+            progress.delivered_position().unwrap().1,
+            FilePosition {
+                file: b,
+                offset: 10
+            }
+        );
+        // Marks never go backwards.
+        progress.delivered(mark(85));
+        assert_eq!(progress.delivered_mark(), Some(mark(90)));
+    }
+}

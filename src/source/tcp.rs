@@ -1,0 +1,155 @@
+//! TCP inputs: a listener whose every connection is a stream of its own.
+//!
+//! Connections beyond `limits.max_connections` are closed at accept, counted
+//! and logged (once per burst, not once per connection). A connection that
+//! sends nothing for `limits.idle_timeout_secs` is closed and logged.
+
+use std::io;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::BytesMut;
+use tokio::io::AsyncReadExt;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
+use crate::config::Limits;
+use crate::metrics::{ErrorKind, Metrics};
+use crate::source::{ChunkSource, CutReason, READ_CHUNK, SourceEvent};
+
+/// Rejections are logged at most this often, with a count.
+const REJECTION_LOG_INTERVAL: Duration = Duration::from_secs(1);
+
+/// A listening TCP input.
+pub struct TcpInput {
+    listener: TcpListener,
+    address: String,
+    permits: Arc<Semaphore>,
+    limits: Limits,
+    metrics: Arc<Metrics>,
+    rejected_since_log: u64,
+    last_rejection_log: Option<Instant>,
+}
+
+/// An accepted connection and its place among `max_connections`.
+pub struct Accepted {
+    /// The connection.
+    pub stream: TcpStream,
+    /// The peer's address.
+    pub peer: SocketAddr,
+    /// Released when the connection's stream ends.
+    pub permit: OwnedSemaphorePermit,
+}
+
+impl TcpInput {
+    /// Binds `address` (`HOST:PORT`).
+    pub async fn bind(
+        address: &str,
+        limits: Limits,
+        metrics: Arc<Metrics>,
+    ) -> io::Result<TcpInput> {
+        let listener = TcpListener::bind(address).await?;
+        let address = listener
+            .local_addr()
+            .map_or_else(|_| address.to_string(), |a| a.to_string());
+        Ok(TcpInput {
+            listener,
+            address,
+            permits: Arc::new(Semaphore::new(limits.max_connections)),
+            limits,
+            metrics,
+            rejected_since_log: 0,
+            last_rejection_log: None,
+        })
+    }
+
+    /// The bound address.
+    pub fn address(&self) -> &str {
+        &self.address
+    }
+
+    /// The next connection within the limit; those over it are closed here.
+    pub async fn accept(&mut self) -> Accepted {
+        loop {
+            let (stream, peer) = match self.listener.accept().await {
+                Ok(accepted) => accepted,
+                Err(e) => {
+                    // Out of file descriptors and the like: wait, do not spin.
+                    self.metrics.error(ErrorKind::Accept);
+                    tracing::warn!(input = %format!("tcp://{}", self.address), error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            };
+            match Arc::clone(&self.permits).try_acquire_owned() {
+                Ok(permit) => {
+                    return Accepted {
+                        stream,
+                        peer,
+                        permit,
+                    };
+                }
+                Err(_) => {
+                    drop(stream);
+                    self.rejected(peer);
+                }
+            }
+        }
+    }
+
+    fn rejected(&mut self, peer: SocketAddr) {
+        self.metrics.connection_rejected();
+        self.rejected_since_log += 1;
+        let due = self
+            .last_rejection_log
+            .is_none_or(|at| at.elapsed() >= REJECTION_LOG_INTERVAL);
+        if due {
+            tracing::warn!(
+                input = %format!("tcp://{}", self.address),
+                stream = %format!("tcp:{peer}"),
+                max_connections = self.limits.max_connections,
+                rejected = self.rejected_since_log,
+                "connection limit reached; closing new connections"
+            );
+            self.rejected_since_log = 0;
+            self.last_rejection_log = Some(Instant::now());
+        }
+    }
+}
+
+/// One accepted connection, read as a stream.
+pub struct TcpSource {
+    stream: TcpStream,
+    buffer: BytesMut,
+    idle_timeout: Option<Duration>,
+}
+
+impl TcpSource {
+    /// Reads `stream`, cutting it after `idle_timeout` without data.
+    pub fn new(stream: TcpStream, idle_timeout: Option<Duration>) -> TcpSource {
+        TcpSource {
+            stream,
+            buffer: BytesMut::new(),
+            idle_timeout,
+        }
+    }
+}
+
+impl ChunkSource for TcpSource {
+    async fn next(&mut self) -> io::Result<SourceEvent> {
+        self.buffer.reserve(READ_CHUNK);
+        let read = self.stream.read_buf(&mut self.buffer);
+        let n = match self.idle_timeout {
+            Some(idle) => match tokio::time::timeout(idle, read).await {
+                Ok(result) => result?,
+                Err(_) => return Ok(SourceEvent::Cut(CutReason::Idle)),
+            },
+            None => read.await?,
+        };
+        if n == 0 {
+            return Ok(SourceEvent::End);
+        }
+        Ok(SourceEvent::Chunk(self.buffer.split().freeze()))
+    }
+}
