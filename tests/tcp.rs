@@ -548,3 +548,31 @@ fn json_logs_name_their_stream() {
     }
     assert_eq!(idle_lines, 1, "{stderr}");
 }
+
+#[test]
+fn a_second_signal_exits_at_once() {
+    let port = free_port();
+    let mut run = Running::spawn(&[
+        "--input",
+        &format!("tcp://127.0.0.1:{port}"),
+        "--shutdown-grace",
+        "60",
+    ]);
+    wait_for_port(port);
+    let mut open = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    open.write_all(b"a line\n").unwrap();
+    run.read_at_least(7, Duration::from_secs(5));
+    signal(&run.child, "TERM");
+    // Draining: the open connection keeps it alive within the grace period.
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(run.child.try_wait().unwrap().is_none(), "still draining");
+    signal(&run.child, "TERM");
+    let status = wait_with_deadline(&mut run.child, Duration::from_secs(5));
+    assert_eq!(status.code(), Some(143));
+    let (_, output, stderr) = run.finish();
+    assert_eq!(output, b"a line\n");
+    assert!(
+        stderr.contains("second signal: exiting at once"),
+        "{stderr}"
+    );
+}
