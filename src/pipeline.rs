@@ -13,6 +13,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, SystemTime};
 
+use bytes::BytesMut;
 use tokio::sync::mpsc;
 use tokio_util::task::TaskTracker;
 use tracing::Instrument;
@@ -545,6 +546,7 @@ impl Runner {
             received: scanner.decided().offset,
         };
         let mut stop_requested = false;
+        let mut buffer = BytesMut::new();
         loop {
             let event = tokio::select! {
                 biased;
@@ -560,7 +562,7 @@ impl Runner {
                 SourceEvent::Chunk(chunk) => {
                     self.env.metrics.read(chunk.len());
                     recorder.arrived(chunk.len());
-                    let mut builder = BatchBuilder::new(&chunk);
+                    let mut builder = BatchBuilder::new(&chunk, &mut buffer);
                     scanner.feed(&chunk, &mut builder);
                     let (mut batch, detections) = builder.finish();
                     if let Some(progress) = &progress {
@@ -573,7 +575,7 @@ impl Runner {
                     recorder.record(detections);
                 }
                 SourceEvent::End => {
-                    let mut builder = BatchBuilder::detached();
+                    let mut builder = BatchBuilder::detached(&mut buffer);
                     let stats = scanner.finish(&mut builder);
                     let (batch, detections) = builder.finish();
                     self.send(port, batch).await?;
@@ -587,7 +589,7 @@ impl Runner {
                     return Ok(());
                 }
                 SourceEvent::Cut(reason) => {
-                    let mut builder = BatchBuilder::detached();
+                    let mut builder = BatchBuilder::detached(&mut buffer);
                     let (stats, dropped) = scanner.cut(&mut builder);
                     let (batch, detections) = builder.finish();
                     self.send(port, batch).await?;

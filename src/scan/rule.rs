@@ -239,8 +239,11 @@ impl AllowList {
         Ok(list)
     }
 
-    fn allows(&self, value: &[u8], fingerprint: Fingerprint) -> bool {
-        self.values.contains(value) || self.fingerprints.contains(&fingerprint)
+    /// Whether `value` is allowed; `fingerprint` is computed only if the
+    /// list has fingerprint entries.
+    fn allows(&self, value: &[u8], fingerprint: impl FnOnce() -> Fingerprint) -> bool {
+        (!self.values.is_empty() && self.values.contains(value))
+            || (!self.fingerprints.is_empty() && self.fingerprints.contains(&fingerprint()))
     }
 }
 
@@ -271,7 +274,7 @@ pub(crate) struct Rule {
 }
 
 impl Rule {
-    pub(crate) fn allows(&self, value: &[u8], fingerprint: Fingerprint) -> bool {
+    pub(crate) fn allows(&self, value: &[u8], fingerprint: impl FnOnce() -> Fingerprint) -> bool {
         self.allow.allows(value, fingerprint)
     }
 
@@ -305,7 +308,8 @@ pub struct RuleSet {
     /// Match states from which every transition is dead: the match they
     /// report can neither extend nor be outranked, so it is decided at once
     /// instead of one byte later.
-    final_matches: HashSet<StateID>,
+    /// Sorted, for a binary search: there are few of them.
+    final_matches: Vec<StateID>,
     /// The longest possible match of any rule.
     pub(crate) max_len: usize,
     /// The largest window of any rule, in characters.
@@ -439,7 +443,7 @@ impl RuleSet {
     /// Whether the match reported by match state `state` is decided: no
     /// further byte can extend it or produce a match that outranks it.
     pub(crate) fn is_final_match(&self, state: StateID) -> bool {
-        self.final_matches.contains(&state)
+        self.final_matches.binary_search(&state).is_ok()
     }
 
     /// Where the match of `pattern` ending at `end` in `bytes` begins, scanning
@@ -504,7 +508,7 @@ fn reverse_dfa(hir: &Hir, nfa_config: &thompson::Config) -> Result<dense::DFA<Ve
 
 /// The match states of `dfa` whose every transition leads to the dead state,
 /// found by walking every state reachable from any start state.
-fn final_match_states(dfa: &dense::DFA<Vec<u32>>) -> HashSet<StateID> {
+fn final_match_states(dfa: &dense::DFA<Vec<u32>>) -> Vec<StateID> {
     let classes: Vec<u8> = dfa
         .byte_classes()
         .representatives(0..=255)
@@ -533,6 +537,8 @@ fn final_match_states(dfa: &dense::DFA<Vec<u32>>) -> HashSet<StateID> {
         }
         todo.extend(next.into_iter().filter(|s| !seen.contains(s)));
     }
+    let mut finals: Vec<StateID> = finals.into_iter().collect();
+    finals.sort_unstable();
     finals
 }
 

@@ -154,6 +154,40 @@ struct PendingDetection {
     terms: TermSet,
 }
 
+/// Decides whether to use the prefilter. A prefilter call has a fixed cost;
+/// when candidates come every few dozen bytes (dense input) stepping the DFA
+/// through is cheaper. The gate measures the bytes skipped per call and, when
+/// they fall below `MIN_SKIP`, closes for `CLOSED_FOR` bytes, then tries again.
+#[derive(Debug, Default)]
+struct PrefilterGate {
+    calls: u32,
+    skipped: u64,
+    closed_until: u64,
+}
+
+impl PrefilterGate {
+    const WINDOW: u32 = 64;
+    const MIN_SKIP: u64 = 64;
+    const CLOSED_FOR: u64 = 256 * 1024;
+
+    fn is_open(&self, position: u64) -> bool {
+        position >= self.closed_until
+    }
+
+    /// A call skipped `bytes`, reaching `position`.
+    fn skipped(&mut self, bytes: usize, position: u64) {
+        self.calls += 1;
+        self.skipped += bytes as u64;
+        if self.calls == Self::WINDOW {
+            if self.skipped < Self::MIN_SKIP * u64::from(Self::WINDOW) {
+                self.closed_until = position + Self::CLOSED_FOR;
+            }
+            self.calls = 0;
+            self.skipped = 0;
+        }
+    }
+}
+
 /// Streams bytes through a [`RuleSet`], masking every match.
 ///
 /// ```
@@ -196,6 +230,8 @@ pub struct Scanner {
     after_end: u64,
     /// Scratch space for masks and for context that spans the window and a chunk.
     scratch: Vec<u8>,
+    /// Whether the prefilter currently pays for itself.
+    prefilter_gate: PrefilterGate,
     stats: ScanStats,
 }
 
@@ -247,6 +283,7 @@ impl Scanner {
             after_chars: 0,
             after_end: 0,
             scratch: Vec::new(),
+            prefilter_gate: PrefilterGate::default(),
             stats: ScanStats::default(),
             rules,
         }
@@ -359,9 +396,13 @@ impl Scanner {
         loop {
             // Nothing is pending in the start state: skip to the next place a
             // match could begin.
+            let prefilter = rules
+                .prefilter
+                .as_ref()
+                .filter(|_| self.prefilter_gate.is_open(segment.base + at as u64));
             if self.search.candidate.is_none() && dfa.is_start_state(state) {
                 self.search.pending_since = segment.base + at as u64;
-                if let Some(prefilter) = &rules.prefilter {
+                if let Some(prefilter) = prefilter {
                     let next = match prefilter.find(bytes, Span::from(at..bytes.len())) {
                         Some(span) => span.start,
                         // A prefix may still begin in the last few bytes.
@@ -370,6 +411,8 @@ impl Scanner {
                             .saturating_sub(prefilter.max_needle_len().saturating_sub(1))
                             .max(at),
                     };
+                    self.prefilter_gate
+                        .skipped(next - at, segment.base + next as u64);
                     if next > at {
                         at = next;
                         state = rules.forward_start(Some(bytes[at - 1]));
@@ -378,14 +421,28 @@ impl Scanner {
                 }
             }
             // The hot loop: plain transitions until something needs attention.
+            // Without a prefilter, the start state needs no attention: only
+            // the point where nothing is pending moves on (kept in a local,
+            // written back once).
             let mut special = false;
-            while at < bytes.len() {
-                state = dfa.next_state(state, bytes[at]);
+            let skip_start_states = prefilter.is_none() && self.search.candidate.is_none();
+            let mut idle_at = None;
+            while let Some(&byte) = bytes.get(at) {
+                // SAFETY: `state` only ever comes from this DFA's own start
+                // states and transitions, so it is a valid state ID for it.
+                state = unsafe { dfa.next_state_unchecked(state, byte) };
                 at += 1;
                 if dfa.is_special_state(state) {
+                    if skip_start_states && dfa.is_start_state(state) {
+                        idle_at = Some(at);
+                        continue;
+                    }
                     special = true;
                     break;
                 }
+            }
+            if let Some(idle_at) = idle_at {
+                self.search.pending_since = segment.base + idle_at as u64;
             }
             if special {
                 if dfa.is_start_state(state) {
@@ -486,8 +543,11 @@ impl Scanner {
 
         let rule = &rules.rules[pattern.as_usize()];
         let value = segment.slice(start, end);
-        let fingerprint = rules.key.fingerprint(value);
-        let masked = !rule.allows(value, fingerprint);
+        // A fingerprint is a keyed hash: computed only for someone who uses it.
+        let mut fingerprint = None;
+        let mut fingerprint_of =
+            |value: &[u8]| *fingerprint.get_or_insert_with(|| rules.key.fingerprint(value));
+        let masked = !rule.allows(value, || fingerprint_of(value));
         if masked {
             self.stats.masked += 1;
             let mask_len = match rule.mask.as_literal() {
@@ -497,7 +557,7 @@ impl Scanner {
                 }
                 None => {
                     self.scratch.clear();
-                    rule.mask.render(fingerprint, &mut self.scratch);
+                    rule.mask.render(fingerprint_of(value), &mut self.scratch);
                     sink.write(&self.scratch);
                     self.scratch.len()
                 }
@@ -527,7 +587,7 @@ impl Scanner {
                 start,
                 end,
                 line: self.lines_before_hold + 1,
-                fingerprint,
+                fingerprint: fingerprint_of(value),
                 placeholder: rule.is_placeholder(value),
                 masked,
                 terms,

@@ -2,12 +2,18 @@
 //!
 //! The scanner writes borrowed slices; most of them are slices of the chunk
 //! just read, so a batch keeps them as `Bytes` slices of that chunk (a
-//! reference count, not a copy). Only masks and bytes held back from an
-//! earlier chunk are copied.
+//! reference count, not a copy). Masks, bytes held back from an earlier chunk,
+//! and short slices between matches are copied into one contiguous buffer:
+//! below `COPY_BELOW` bytes a copy costs less than a piece of its own (a
+//! reference count, an allocation in the piece list, an entry in the vectored
+//! write), which matters when matches are dense.
 
 use bytes::{Bytes, BytesMut};
 
 use crate::progress::Ack;
+
+/// In-chunk slices shorter than this are copied rather than shared.
+const COPY_BELOW: usize = 512;
 use crate::scan::detection::Detection;
 use crate::scan::scanner::ScanSink;
 
@@ -153,27 +159,31 @@ impl Batch {
 pub struct BatchBuilder<'a> {
     chunk: Option<&'a Bytes>,
     batch: Batch,
-    copied: BytesMut,
+    /// Where copied bytes go; its spare capacity is reused by the next batch
+    /// once the output has let go of the previous one.
+    copied: &'a mut BytesMut,
     detections: Vec<Detection>,
 }
 
 impl<'a> BatchBuilder<'a> {
-    /// A builder for the output of scanning `chunk`.
-    pub fn new(chunk: &'a Bytes) -> BatchBuilder<'a> {
+    /// A builder for the output of scanning `chunk`, copying into `buffer`.
+    pub fn new(chunk: &'a Bytes, buffer: &'a mut BytesMut) -> BatchBuilder<'a> {
+        buffer.clear();
         BatchBuilder {
             chunk: Some(chunk),
             batch: Batch::default(),
-            copied: BytesMut::new(),
+            copied: buffer,
             detections: Vec::new(),
         }
     }
 
     /// A builder for output that is not backed by a chunk (the end of a stream).
-    pub fn detached() -> BatchBuilder<'static> {
+    pub fn detached(buffer: &'a mut BytesMut) -> BatchBuilder<'a> {
+        buffer.clear();
         BatchBuilder {
             chunk: None,
             batch: Batch::default(),
-            copied: BytesMut::new(),
+            copied: buffer,
             detections: Vec::new(),
         }
     }
@@ -198,13 +208,21 @@ impl ScanSink for BatchBuilder<'_> {
         if bytes.is_empty() {
             return;
         }
-        match self.chunk.filter(|chunk| contains(chunk, bytes)) {
+        match self
+            .chunk
+            .filter(|chunk| bytes.len() >= COPY_BELOW && contains(chunk, bytes))
+        {
             Some(chunk) => {
                 self.flush_copied();
                 self.batch.len += bytes.len();
                 self.batch.pieces.push(chunk.slice_ref(bytes));
             }
-            None => self.copied.extend_from_slice(bytes),
+            None => {
+                if self.copied.capacity() - self.copied.len() < bytes.len() {
+                    self.copied.reserve(bytes.len().max(16 * 1024));
+                }
+                self.copied.extend_from_slice(bytes);
+            }
         }
     }
 
@@ -249,17 +267,20 @@ mod tests {
     }
 
     #[test]
-    fn chunk_slices_are_shared_and_other_bytes_copied() {
-        let chunk = Bytes::from_static(b"hello world");
-        let mut builder = BatchBuilder::new(&chunk);
-        builder.write(&chunk[..6]);
+    fn long_chunk_slices_are_shared_and_other_bytes_copied() {
+        let chunk = Bytes::from(vec![b'x'; 2000]);
+        let mut buffer = BytesMut::new();
+        let mut builder = BatchBuilder::new(&chunk, &mut buffer);
+        builder.write(&chunk[..600]);
         builder.write(b"***");
-        builder.write(b"!");
-        builder.write(&chunk[6..]);
+        builder.write(&chunk[600..610]);
+        builder.write(&chunk[610..]);
         let (batch, _) = builder.finish();
-        assert_eq!(batch.len(), 15);
-        let pieces: Vec<&[u8]> = batch.pieces().iter().map(|p| &p[..]).collect();
-        assert_eq!(pieces, [&b"hello "[..], b"***!", b"world"]);
+        assert_eq!(batch.len(), 2003);
+        let lens: Vec<usize> = batch.pieces().iter().map(Bytes::len).collect();
+        assert_eq!(lens, [600, 13, 1390]);
         assert_eq!(batch.pieces()[0].as_ptr(), chunk.as_ptr());
+        assert_eq!(&batch.pieces()[1][..], b"***xxxxxxxxxx");
+        assert_eq!(batch.pieces()[2].as_ptr(), chunk[610..].as_ptr());
     }
 }

@@ -23,12 +23,13 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, mpsc as std_mpsc};
 use std::time::Duration;
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use notify::{RecursiveMode, Watcher};
 use tokio::sync::mpsc;
 
 use crate::progress::{FileId, StreamProgress};
 use crate::source::checkpoint::Checkpoint;
+use crate::source::pool::BufferPool;
 use crate::source::{ChunkSource, CutReason, READ_CHUNK, SourceEvent};
 
 /// How often the file is checked when no change notification arrives.
@@ -96,7 +97,7 @@ impl FollowSource {
                     then_current_path: false,
                     events: events_tx,
                     control: thread_control,
-                    buffer: BytesMut::new(),
+                    buffers: BufferPool::new(READ_CHUNK),
                 };
                 let watcher = follower.watch(wake_tx);
                 let end = follower.run(resume, &wake_rx);
@@ -154,7 +155,7 @@ struct Follower {
     then_current_path: bool,
     events: mpsc::Sender<FollowEvent>,
     control: Arc<Control>,
-    buffer: BytesMut,
+    buffers: BufferPool,
 }
 
 fn file_id(metadata: &fs::Metadata) -> FileId {
@@ -287,8 +288,8 @@ impl Follower {
             return Ok(());
         };
         loop {
-            self.buffer.resize(READ_CHUNK, 0);
-            let n = match current.file.read(&mut self.buffer) {
+            let mut buffer = self.buffers.take();
+            let n = match current.file.read(&mut buffer) {
                 Ok(n) => n,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => return Err(e),
@@ -296,9 +297,8 @@ impl Follower {
             if n == 0 {
                 return Ok(());
             }
-            self.buffer.truncate(n);
             let event = FollowEvent::Data {
-                bytes: self.buffer.split().freeze(),
+                bytes: self.buffers.lend(buffer, n),
                 file: current.id,
                 file_offset: current.offset,
             };

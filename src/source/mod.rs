@@ -3,6 +3,7 @@
 
 pub mod checkpoint;
 mod follow;
+mod pool;
 mod reader;
 mod tcp;
 

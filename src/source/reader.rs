@@ -10,9 +10,10 @@ use std::io::{self, Read};
 use std::os::fd::AsFd;
 use std::path::Path;
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use tokio::sync::mpsc;
 
+use crate::source::pool::BufferPool;
 use crate::source::{ChunkSource, READ_CHUNK, SourceEvent};
 
 /// Chunks in flight between the reading thread and the scanner.
@@ -56,15 +57,12 @@ impl ChunkSource for ReaderSource {
 }
 
 fn read_loop(mut input: File, sender: mpsc::Sender<io::Result<Bytes>>) {
-    let mut buffer = BytesMut::new();
+    let pool = BufferPool::new(READ_CHUNK);
     loop {
-        buffer.resize(READ_CHUNK, 0);
+        let mut buffer = pool.take();
         let result = match input.read(&mut buffer) {
             Ok(0) => return,
-            Ok(n) => {
-                buffer.truncate(n);
-                Ok(buffer.split().freeze())
-            }
+            Ok(n) => Ok(pool.lend(buffer, n)),
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             Err(e) => Err(e),
         };
