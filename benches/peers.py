@@ -1,13 +1,17 @@
 #!/usr/bin/env python3
-"""Pipe-mode benchmark: logredact against `cat | cat` (and peers) in the same run.
+"""Pipe-mode benchmark: logredact against `cat | cat` and its peers in the same run.
 
 Generates the corpora with benches/gen_corpus.py, checks every tool's output
 against the reference redaction (a tool whose output differs is reported, not
 timed), then times `cat corpus | TOOL > /dev/null` in alternating rounds and
 prints medians, min-max, CPU time and the ratio to `cat | cat`.
 
+Peers: perl, GNU sed (C locale), ripgrep 15 (`cargo install` into target/),
+Python `re`, and a Hyperscan filter (PyPI `hyperscan`, in a venv under
+target/). Installs what it needs on first use.
+
 usage: benches/peers.py [--size-mb 256] [--profiles mixed,dense] [--rounds 5]
-                        [--tools cat,logredact] [--work DIR]
+                        [--tools cat,logredact,...] [--work DIR]
 """
 import argparse
 import os
@@ -22,11 +26,38 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 GEN = os.path.join(ROOT, "benches", "gen_corpus.py")
 BINARY = os.path.join(ROOT, "target", "release", "logredact")
 
+TOOLS_DIR = os.path.join(ROOT, "target", "bench-tools")
+RG = os.path.join(TOOLS_DIR, "bin", "rg")
+VENV = os.path.join(TOOLS_DIR, "venv")
+PACK_CONFIG = os.path.join(TOOLS_DIR, "ten-rules.yaml")
+PATTERN = r"\bdapi[0-9a-f]{32}\b"
+
 # name -> shell command reading stdin and writing stdout.
 TOOLS = {
     "cat": "cat",
     "logredact": shlex.quote(BINARY),
+    "logredact-10rules": f"{shlex.quote(BINARY)} --config {shlex.quote(PACK_CONFIG)}",
+    "ripgrep": f"{shlex.quote(RG)} --no-config --passthru -a -N --color never -r 'dapi****' '{PATTERN}'",
+    "perl": f"perl -pe 's/{PATTERN}/dapi****/g'",
+    "sed": f"env LC_ALL=C sed -E 's/{PATTERN}/dapi****/g'",
+    "python-re": (f"{shlex.quote(sys.executable)} -c \"import re,sys; p=re.compile(rb'{PATTERN}'); "
+                  "w=sys.stdout.buffer.write; [w(p.sub(b'dapi****', l)) for l in sys.stdin.buffer]\""),
+    "hyperscan": f"{shlex.quote(os.path.join(VENV, 'bin', 'python'))} {shlex.quote(os.path.join(ROOT, 'benches', 'hs_redact.py'))}",
 }
+
+
+def install(tools):
+    """Installs the peers that are not on the machine yet."""
+    os.makedirs(TOOLS_DIR, exist_ok=True)
+    if "ripgrep" in tools and not os.path.exists(RG):
+        subprocess.run(["cargo", "install", "--locked", "--quiet", "--root", TOOLS_DIR, "ripgrep@^15"], check=True)
+    if "hyperscan" in tools and not os.path.exists(os.path.join(VENV, "bin", "python")):
+        subprocess.run([sys.executable, "-m", "venv", VENV], check=True)
+        subprocess.run([os.path.join(VENV, "bin", "pip"), "install", "--quiet", "hyperscan"], check=True)
+    if "logredact-10rules" in tools:
+        # The default rule and the nine rules of the credential pack.
+        with open(PACK_CONFIG, "w") as out:
+            out.write(f"include: [{os.path.join(ROOT, 'config', 'rules', 'common-credentials.yaml')}]\n")
 
 
 def generate(work, profile, size_mb):
@@ -92,16 +123,16 @@ def main():
     ap.add_argument("--dense-size-mb", type=int, default=64)
     ap.add_argument("--profiles", default="mixed")
     ap.add_argument("--rounds", type=int, default=5)
-    ap.add_argument("--tools", default=",".join(TOOLS))
+    ap.add_argument("--tools", default="cat,logredact,logredact-10rules,ripgrep,perl,sed,python-re,hyperscan")
     ap.add_argument("--work", default=os.path.join(ROOT, "target", "bench-corpus"))
     a = ap.parse_args()
     os.makedirs(a.work, exist_ok=True)
-    if not os.path.exists(BINARY):
-        subprocess.run(["cargo", "build", "--release", "--quiet"], cwd=ROOT, check=True)
+    subprocess.run(["cargo", "build", "--release", "--quiet"], cwd=ROOT, check=True)
     tools = [t for t in a.tools.split(",") if t]
     unknown = [t for t in tools if t not in TOOLS]
     if unknown:
         sys.exit(f"unknown tools: {', '.join(unknown)} (known: {', '.join(TOOLS)})")
+    install(tools)
     print(f"machine: {os.cpu_count()} CPUs, {os.uname().sysname} {os.uname().release}")
     for profile in a.profiles.split(","):
         size = a.dense_size_mb if profile == "dense" else a.size_mb
@@ -123,12 +154,12 @@ def main():
                 walls[tool].append(wall)
                 cpus[tool].append(cpu)
         base = statistics.median(walls["cat"])
-        print(f"{'tool':<12} {'wall s, median (min-max)':<28} {'cpu s, median':<14} {'ratio to cat|cat':<17} peak RSS")
+        print(f"{'tool':<18} {'wall s, median (min-max)':<28} {'cpu s, median':<14} {'ratio to cat|cat':<17} peak RSS")
         for tool in timed_tools:
             ratio = statistics.median(walls[tool]) / base
             rss = peak_rss_kib(TOOLS[tool], corpus)
             label = "cat | cat" if tool == "cat" else tool
-            print(f"{label:<12} {describe(walls[tool]):<28} {statistics.median(cpus[tool]):<14.3f} "
+            print(f"{label:<18} {describe(walls[tool]):<28} {statistics.median(cpus[tool]):<14.3f} "
                   f"{ratio:<17.2f} {rss / 1024:.1f} MiB")
 
 

@@ -58,6 +58,39 @@ fn scan(rules: &Arc<RuleSet>, mode: DetectionMode, input: &[u8]) -> Counting {
     sink
 }
 
+/// The default rule and the nine rules of the credential pack.
+fn ten_rules() -> Arc<RuleSet> {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("config")
+        .join("rules");
+    let config = logredact::config::Config::parse(
+        "include: [common-credentials.yaml]\n",
+        "bench",
+        Some(&dir),
+    )
+    .expect("the credential pack loads");
+    let key = FingerprintKey::derive(b"bench");
+    Arc::new(
+        config
+            .compile(key, &logredact::config::KeyOrigin::Random)
+            .expect("the pack compiles"),
+    )
+}
+
+fn bench_ten_rules(c: &mut Criterion) {
+    let rules = ten_rules();
+    for profile in ["clean", "mixed"] {
+        let input = corpus(profile);
+        let mut group = c.benchmark_group(format!("scan-10-rules/{profile}"));
+        group.throughput(Throughput::Bytes(input.len() as u64));
+        group.sample_size(10);
+        group.bench_function("mask-only", |b| {
+            b.iter(|| scan(&rules, DetectionMode::MaskOnly, &input))
+        });
+        group.finish();
+    }
+}
+
 fn bench_profiles(c: &mut Criterion) {
     let rules = Arc::new(
         RuleSet::new(defaults::default_rules(), FingerprintKey::derive(b"bench"))
@@ -78,5 +111,5 @@ fn bench_profiles(c: &mut Criterion) {
     }
 }
 
-criterion_group!(benches, bench_profiles);
+criterion_group!(benches, bench_profiles, bench_ten_rules);
 criterion_main!(benches);

@@ -514,30 +514,41 @@ fn final_match_states(dfa: &dense::DFA<Vec<u32>>) -> Vec<StateID> {
         .representatives(0..=255)
         .filter_map(|unit| unit.as_u8())
         .collect();
-    let mut seen = HashSet::new();
-    let mut todo: Vec<StateID> = std::iter::once(None)
-        .chain((0..=255u8).map(Some))
-        .filter_map(|look_behind| {
-            dfa.start_state(
-                &start::Config::new()
-                    .anchored(Anchored::No)
-                    .look_behind(look_behind),
-            )
-            .ok()
-        })
-        .collect();
-    let mut finals = HashSet::new();
-    while let Some(state) = todo.pop() {
-        if !seen.insert(state) {
-            continue;
+    // State ids are premultiplied by the stride: shifting gives an index.
+    let index = |state: StateID| state.as_usize() >> dfa.stride2();
+    let mut seen: Vec<bool> = Vec::new();
+    let visit = |state: StateID, seen: &mut Vec<bool>| {
+        let i = index(state);
+        if seen.len() <= i {
+            seen.resize(i + 1, false);
         }
-        let next: Vec<StateID> = classes.iter().map(|&b| dfa.next_state(state, b)).collect();
-        if dfa.is_match_state(state) && next.iter().all(|&s| dfa.is_dead_state(s)) {
-            finals.insert(state);
+        !std::mem::replace(&mut seen[i], true)
+    };
+    let mut todo: Vec<StateID> = Vec::new();
+    for look_behind in std::iter::once(None).chain((0..=255u8).map(Some)) {
+        let config = start::Config::new()
+            .anchored(Anchored::No)
+            .look_behind(look_behind);
+        if let Ok(state) = dfa.start_state(&config) {
+            if visit(state, &mut seen) {
+                todo.push(state);
+            }
         }
-        todo.extend(next.into_iter().filter(|s| !seen.contains(s)));
     }
-    let mut finals: Vec<StateID> = finals.into_iter().collect();
+    let mut finals = Vec::new();
+    while let Some(state) = todo.pop() {
+        let mut all_dead = true;
+        for &byte in &classes {
+            let next = dfa.next_state(state, byte);
+            all_dead &= dfa.is_dead_state(next);
+            if visit(next, &mut seen) {
+                todo.push(next);
+            }
+        }
+        if dfa.is_match_state(state) && all_dead {
+            finals.push(state);
+        }
+    }
     finals.sort_unstable();
     finals
 }
