@@ -204,6 +204,21 @@ pub async fn run(
         output_name: output_name(&topology.output),
         failure: Mutex::new(None),
     });
+    // The output is watched from the start: if it fails, everything stops at
+    // once, even while no stream has anything to send (a quiet followed file
+    // would otherwise learn of the failure only with its next line). It
+    // finishes cleanly once every stream has let go of it.
+    let output_done = output.map(|output| {
+        let runner = Arc::clone(&runner);
+        tokio::spawn(async move {
+            if let Err(source) = output.close().await {
+                runner.fail(PipelineError::Write {
+                    output: runner.output_name.clone(),
+                    source,
+                });
+            }
+        })
+    });
     let tracker = TaskTracker::new();
     let mut followed = Vec::new();
     for input in &topology.inputs {
@@ -345,20 +360,13 @@ pub async fn run(
     if let Some(checkpointer) = checkpointer {
         let _ = checkpointer.await;
     }
-    if let Some(output) = output {
-        let closing = output.close();
-        let result = tokio::select! {
-            result = closing => result,
+    if let Some(output_done) = output_done {
+        tokio::select! {
+            _ = output_done => {}
             () = async {
                 shutdown.deadline.cancelled().await;
                 tokio::time::sleep(FLUSH_AFTER_DEADLINE).await;
-            } => Err(io::Error::new(io::ErrorKind::TimedOut, "the output did not take the remaining data within the grace period")),
-        };
-        if let Err(source) = result {
-            runner.fail(PipelineError::Write {
-                output: runner.output_name.clone(),
-                source,
-            });
+            } => runner.fail(PipelineError::Stalled),
         }
     }
     let failure = runner
