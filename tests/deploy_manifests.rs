@@ -23,6 +23,8 @@ use std::time::{Duration, Instant};
 use logredact::config::{InputSpec, OutputSpec};
 use serde_json::Value;
 
+mod deploy_support;
+
 /// Kubernetes versions the manifests are validated against: the oldest they
 /// claim (native sidecar containers are on by default from 1.29) and the
 /// newest whose schemas the pinned kubernetes-validate bundles.
@@ -281,6 +283,16 @@ fn yaml_documents(path: &Path) -> Vec<Value> {
         Ok(Value::Array(documents)) => documents,
         other => panic!("unexpected conversion of {}: {other:?}", path.display()),
     }
+}
+
+/// A YAML text (such as a ConfigMap's value), as a JSON value.
+fn yaml_text(text: &str) -> Value {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    static CALLS: AtomicUsize = AtomicUsize::new(0);
+    let call = CALLS.fetch_add(1, Ordering::SeqCst);
+    let path = scratch(&format!("yaml-text-{call}")).join("text.yaml");
+    fs::write(&path, text).unwrap();
+    yaml_document(&path)
 }
 
 /// The one document of a YAML file.
@@ -710,6 +722,22 @@ fn logredact_sidecars_are_native_hardened_and_probed() {
                 .any(|i| i["key"] == "logredact.yaml" && i["path"] == "logredact.yaml"),
             "{name}: logredact.yaml is projected to /etc/logredact/logredact.yaml"
         );
+        // Every pack that logredact.yaml includes is projected where the
+        // include points (relative to /etc/logredact).
+        let projected_config = config_maps
+            .iter()
+            .find(|c| c["metadata"]["name"] == config_map["name"])
+            .unwrap();
+        let configuration = yaml_text(projected_config["data"]["logredact.yaml"].as_str().unwrap());
+        for pack in configuration["include"].as_array().into_iter().flatten() {
+            assert!(
+                array(&config_map["items"], "items")
+                    .iter()
+                    .any(|i| &i["path"] == pack
+                        && !projected_config["data"][i["key"].as_str().unwrap()].is_null()),
+                "{name}: the included {pack} is projected to /etc/logredact/{pack}"
+            );
+        }
         let secret = sources
             .iter()
             .find_map(|s| s.get("secret"))
@@ -786,8 +814,32 @@ fn configmap_configuration_is_accepted_by_logredact() {
         .find(|c| c["metadata"]["name"] == "logredact-config")
         .expect("the logredact-config ConfigMap");
     let text = config_map["data"]["logredact.yaml"].as_str().unwrap();
-    let path = scratch("configmap").join("logredact.yaml");
+    let dir = scratch("configmap");
+    let path = dir.join("logredact.yaml");
     fs::write(&path, text).unwrap();
+    // The packs it includes are keys of the ConfigMap too (the mount hides
+    // the image's rules/ folder), verbatim copies of the repository's packs.
+    let config = yaml_document(&path);
+    let included = string_list(&config["include"], "include");
+    assert!(
+        included.iter().any(|p| p == "rules/json-escaped.yaml"),
+        "the ConfigMap's configuration includes the JSON-escape pack"
+    );
+    for pack in &included {
+        let key = pack
+            .strip_prefix("rules/")
+            .unwrap_or_else(|| panic!("{pack}: packs live in rules/"));
+        let copy = config_map["data"][key]
+            .as_str()
+            .unwrap_or_else(|| panic!("the ConfigMap has no key {key} for {pack}"));
+        assert_eq!(
+            copy,
+            read(&repo_path(&format!("config/{pack}"))),
+            "the ConfigMap's {key} differs from config/{pack}"
+        );
+        fs::create_dir_all(dir.join("rules")).unwrap();
+        fs::write(dir.join(pack), copy).unwrap();
+    }
 
     let output = output_of(
         Command::new(env!("CARGO_BIN_EXE_logredact"))
@@ -801,10 +853,11 @@ fn configmap_configuration_is_accepted_by_logredact() {
         "logredact check-config refuses the ConfigMap's configuration\n{}",
         transcript(&output)
     );
-    assert!(String::from_utf8_lossy(&output.stdout).contains("databricks-pat"));
+    let listed = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert!(listed.contains("databricks-pat "), "{listed}");
+    assert!(listed.contains("databricks-pat-json-tab "), "{listed}");
 
     // The same rule as the shipped default.
-    let config = yaml_document(&path);
     let default = yaml_document(&repo_path("config/logredact.yaml"));
     assert_eq!(config["rules"], default["rules"]);
 
@@ -1029,15 +1082,39 @@ fn fluent_bit_tcp_hop_ports_and_routes_are_consistent() {
     let expected_output = format!("tcp://127.0.0.1:{}", property(from_logredact, "port"));
     for file in ["tcp-hop.conf", "tcp-hop.yaml"] {
         let text = read(&fluent_bit_dir().join(file));
-        let line = text
+        // The command line in the header comment, joined across `\`.
+        let mut line = String::new();
+        for comment in text
             .lines()
-            .find(|l| l.contains("logredact --input tcp://"))
-            .unwrap_or_else(|| panic!("{file}: no logredact command line"));
-        let args = cli_options(&logredact_args_in_shell(
-            line.trim_start_matches(['#', ' ']),
-        ));
+            .map_while(|l| l.strip_prefix('#'))
+            .map(str::trim)
+            .skip_while(|c| !c.starts_with("logredact --"))
+        {
+            match comment.strip_suffix('\\') {
+                Some(head) => line.push_str(head),
+                None => {
+                    line.push_str(comment);
+                    break;
+                }
+            }
+        }
+        assert!(!line.is_empty(), "{file}: no logredact command line");
+        let args = cli_options(&logredact_args_in_shell(&line));
         assert_eq!(option(&args, "--input"), expected_input, "{file}");
         assert_eq!(option(&args, "--output"), expected_output, "{file}");
+        // JSON lines: the configuration includes the JSON-escape pack. The
+        // path is the installed config/ folder (the image's /etc/logredact).
+        let config = option(&args, "--config");
+        let installed = config
+            .strip_prefix("/etc/logredact/")
+            .unwrap_or_else(|| panic!("{file}: --config {config} is not in /etc/logredact"));
+        let config = yaml_document(&repo_path(&format!("config/{installed}")));
+        assert!(
+            string_list(&config["include"], "include")
+                .iter()
+                .any(|p| p == "rules/json-escaped.yaml"),
+            "{file}: the configuration includes rules/json-escaped.yaml"
+        );
     }
 }
 
@@ -1084,20 +1161,68 @@ fn fluentd_exec_filter_exchanges_json_with_a_respawned_logredact() {
     let filter = filter.clone();
 
     let command = value(&filter, "command");
-    cli_options(&logredact_args_in_shell(command));
+    let args = cli_options(&logredact_args_in_shell(command));
     assert!(
         ["-1", "inf"].contains(&value(&filter, "child_respawn")),
         "child_respawn restarts logredact forever"
     );
+    // JSON in and out: the configuration includes the JSON-escape pack (the
+    // path is the installed config/ folder, the image's /etc/logredact).
+    let config = option(&args, "--config");
+    let installed = config
+        .strip_prefix("/etc/logredact/")
+        .unwrap_or_else(|| panic!("--config {config} is not in /etc/logredact"));
+    let config = yaml_document(&repo_path(&format!("config/{installed}")));
+    assert!(
+        string_list(&config["include"], "include")
+            .iter()
+            .any(|p| p == "rules/json-escaped.yaml"),
+        "the exec_filter's configuration includes rules/json-escaped.yaml"
+    );
     assert_eq!(value(&format!("{filter}/format"), "@type"), "json");
-    assert_eq!(value(&format!("{filter}/parse"), "@type"), "json");
+    // The child's output is read line by line: `@type json` here would read
+    // it through Yajl in 8 KiB blocks (see the comment in fluent.conf); each
+    // line is parsed as JSON by a parser filter on the tag instead.
+    assert_eq!(value(&format!("{filter}/parse"), "@type"), "none");
     let tag = value(&filter, "tag");
+    let json_step = format!("filter {tag}");
+    assert_eq!(value(&json_step, "@type"), "parser");
+    assert_eq!(value(&json_step, "key_name"), "message");
+    assert_eq!(value(&format!("{json_step}/parse"), "@type"), "json");
     assert!(
         parameters
             .iter()
             .any(|(p, k, _)| p == &format!("match {tag}") && k == "@type"),
         "the redacted records (tag {tag}) are routed somewhere"
     );
+}
+
+// ---------------------------------------------------------------------------
+// The YAML reader of the tests that run the deployments
+
+#[test]
+fn the_deployment_tests_yaml_reader_reads_like_pyyaml() {
+    // tests/integrations.rs reads the manifests and configurations with a
+    // small YAML reader (deploy_support); it must see what PyYAML sees.
+    let mut files = kubernetes_manifests();
+    files.push(kubernetes_dir().join("kustomization.yaml"));
+    files.push(repo_path("config/logredact-json.yaml"));
+    for path in files {
+        assert_eq!(
+            deploy_support::yaml_documents(&read(&path)),
+            yaml_documents(&path),
+            "{}",
+            path.display()
+        );
+    }
+    for config_map in resources_of_kind("ConfigMap") {
+        let text = config_map["data"]["logredact.yaml"].as_str().unwrap();
+        assert_eq!(
+            deploy_support::yaml_documents(text),
+            vec![yaml_text(text)],
+            "the ConfigMap's logredact.yaml"
+        );
+    }
 }
 
 // ---------------------------------------------------------------------------

@@ -1,0 +1,1011 @@
+//! The integrations under `deploy/`, played locally: logredact is started
+//! exactly as each configuration starts it (its command line is read from the
+//! file, container paths are mapped to temporary directories) and is spoken
+//! to the way the other side speaks:
+//!
+//! - Fluentd's `exec_filter`: JSON records one per line on stdin, each
+//!   redacted line read back before the next record is sent, the way Fluentd
+//!   reads it with the configured parser (line by line, then JSON);
+//! - Fluent Bit's TCP hop: the `tcp` output's `json_lines` records, split
+//!   across TCP segments with pauses, redacted on to a listener standing in
+//!   for Fluent Bit's `tcp` input;
+//! - Fluent Bit's `exec` input (Oneshot): the configured command run by
+//!   `/bin/sh -c` with no standard input, following a file: every appended
+//!   line comes out on stdout at once, one record per line;
+//! - the Kubernetes shared-volume sidecar: the Deployment's arguments, the
+//!   ConfigMap and Secret as projected into the container, an application
+//!   that appends and rotates its log (rename, then copy-truncate), the
+//!   kubelet's probes, and SIGTERM at the end.
+//!
+//! `/etc/logredact` is what the Dockerfile's final stage copies there (its
+//! COPY lines, laid out from the repository), or for Kubernetes what the
+//! manifests project there. Every expected output is computed independently
+//! with the `regex` crate. Deadlines are for liveness only.
+
+mod common;
+mod deploy_support;
+
+use std::collections::BTreeSet;
+use std::fs::{self, OpenOptions};
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use common::{
+    Collector, Running, TokenGen, free_port, http_get, reference_redaction, signal,
+    wait_with_deadline,
+};
+use deploy_support::{
+    fluent_bit_sections, fluentd_parameters, lay_out_final_stage, read, repo_path, yaml_documents,
+};
+use regex::bytes::{Captures, Regex};
+use serde_json::{Value, json};
+
+/// Where the deployments install the binary.
+const IMAGE_BINARY: &str = "/usr/local/bin/logredact";
+
+/// How long to wait for output that should come at once.
+const DEADLINE: Duration = Duration::from_secs(15);
+
+fn scratch(name: &str) -> PathBuf {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join("integrations")
+        .join(name);
+    let _ = fs::remove_dir_all(&dir);
+    fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// A root directory holding what the image (or an installation of
+/// `config/`) puts under /etc/logredact: the Dockerfile's final stage laid
+/// out, without the binary.
+fn installed_root(name: &str) -> PathBuf {
+    let root = scratch(name).join("root");
+    lay_out_final_stage(&root, &|_, _| None);
+    assert!(root.join("etc/logredact").is_dir());
+    root
+}
+
+/// `text` with each container path prefix replaced by its local directory.
+fn remap(text: &str, map: &[(String, PathBuf)]) -> String {
+    let mut text = text.to_string();
+    let mut map: Vec<&(String, PathBuf)> = map.iter().collect();
+    map.sort_by_key(|(prefix, _)| std::cmp::Reverse(prefix.len()));
+    for (prefix, local) in map {
+        text = text.replace(prefix.as_str(), &local.to_string_lossy());
+    }
+    text
+}
+
+/// The expected output of a configuration with the JSON-escape pack
+/// (`config/rules/json-escaped.yaml`) after the built-in rule: a token right
+/// after `\n`, `\t`, `\r`, `\b` or `\f` keeps its escape in front of the
+/// mask; after `\uXXXX`, or after a surrogate pair `\uD8xx\uDCxx`, the
+/// escape becomes one `\ufffd`.
+fn reference_json_redaction(input: &[u8]) -> Vec<u8> {
+    let re = Regex::new(concat!(
+        r"(?-u)\bdapi[0-9a-f]{32}\b",
+        r"|\\([ntrbf])dapi[0-9a-f]{32}\b",
+        r"|(?:\\u[dD][89abAB][0-9a-fA-F]{2}\\u[dD][c-fC-F][0-9a-fA-F]{2}|\\u[0-9a-fA-F]{4})",
+        r"dapi[0-9a-f]{32}\b",
+    ))
+    .unwrap();
+    re.replace_all(input, |caps: &Captures| -> Vec<u8> {
+        if let Some(letter) = caps.get(1) {
+            [b"\\".as_slice(), letter.as_bytes(), b"dapi****"].concat()
+        } else if caps[0].starts_with(b"\\u") {
+            b"\\ufffddapi****".to_vec()
+        } else {
+            b"dapi****".to_vec()
+        }
+    })
+    .into_owned()
+}
+
+/// Whether the configuration file at `path` includes `pack`.
+fn includes(path: &Path, pack: &str) -> bool {
+    let documents = yaml_documents(&read(path));
+    documents.first().is_some_and(|config| {
+        config["include"]
+            .as_array()
+            .is_some_and(|list| list.iter().any(|p| p == pack))
+    })
+}
+
+/// The same tree with every string emptied: what "the same keys" compares.
+fn shape(value: &Value) -> Value {
+    match value {
+        Value::String(_) => Value::String(String::new()),
+        Value::Array(items) => Value::Array(items.iter().map(shape).collect()),
+        Value::Object(map) => Value::Object(
+            map.iter()
+                .map(|(key, value)| (key.clone(), shape(value)))
+                .collect(),
+        ),
+        other => other.clone(),
+    }
+}
+
+/// Every string in a JSON tree.
+fn strings(value: &Value, out: &mut Vec<String>) {
+    match value {
+        Value::String(s) => out.push(s.clone()),
+        Value::Array(items) => items.iter().for_each(|v| strings(v, out)),
+        Value::Object(map) => map.values().for_each(|v| strings(v, out)),
+        _ => {}
+    }
+}
+
+/// Bytes collected by a reader thread.
+type Buffer = Arc<Mutex<Vec<u8>>>;
+
+/// A child's output pipe.
+type Pipe = Box<dyn Read + Send>;
+
+/// A child process whose standard output and standard error are collected
+/// by threads, so that tests can wait for output with a deadline.
+struct Process {
+    child: Child,
+    stdout: Buffer,
+    stderr: Buffer,
+    readers: Vec<JoinHandle<()>>,
+}
+
+impl Process {
+    fn spawn(mut command: Command) -> Process {
+        let mut child = command
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn");
+        let stdout = Arc::new(Mutex::new(Vec::new()));
+        let stderr = Arc::new(Mutex::new(Vec::new()));
+        let mut readers = Vec::new();
+        let pipes: [(Pipe, &Buffer); 2] = [
+            (Box::new(child.stdout.take().unwrap()), &stdout),
+            (Box::new(child.stderr.take().unwrap()), &stderr),
+        ];
+        for (mut pipe, sink) in pipes {
+            let sink = Arc::clone(sink);
+            readers.push(std::thread::spawn(move || {
+                let mut buffer = [0u8; 65536];
+                loop {
+                    match pipe.read(&mut buffer) {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => sink.lock().unwrap().extend_from_slice(&buffer[..n]),
+                    }
+                }
+            }));
+        }
+        Process {
+            child,
+            stdout,
+            stderr,
+            readers,
+        }
+    }
+
+    fn output(&self) -> Vec<u8> {
+        self.stdout.lock().unwrap().clone()
+    }
+
+    fn errors(&self) -> String {
+        String::from_utf8_lossy(&self.stderr.lock().unwrap()).into_owned()
+    }
+
+    /// Waits until standard output holds `expected` (or more, or the
+    /// deadline), then checks that it is exactly `expected`.
+    fn expect_output(&self, expected: &[u8], what: &str) {
+        wait_for_output(&self.stdout, expected.len());
+        let got = self.output();
+        assert!(
+            got == expected,
+            "{what}\n--- expected ---\n{}\n--- got ---\n{}\n--- stderr ---\n{}",
+            String::from_utf8_lossy(expected),
+            String::from_utf8_lossy(&got),
+            self.errors()
+        );
+    }
+
+    /// SIGTERM, then the exit status and everything written.
+    fn terminate(mut self) -> (ExitStatus, Vec<u8>, String) {
+        signal(&self.child, "TERM");
+        let status = wait_with_deadline(&mut self.child, Duration::from_secs(30));
+        for reader in self.readers.drain(..) {
+            reader.join().unwrap();
+        }
+        (status, self.output(), self.errors())
+    }
+}
+
+/// Waits until `buffer` holds at least `len` bytes, or the deadline.
+fn wait_for_output(buffer: &Mutex<Vec<u8>>, len: usize) {
+    let until = Instant::now() + DEADLINE;
+    while buffer.lock().unwrap().len() < len && Instant::now() < until {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+fn append(path: &Path, bytes: &[u8]) {
+    let mut file = OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .unwrap();
+    file.write_all(bytes).unwrap();
+}
+
+// ---------------------------------------------------------------------------
+// Fluentd: exec_filter
+
+/// The parameters of the Fluentd configuration, and a lookup by section.
+struct FluentdConfig(Vec<(String, String, String)>);
+
+impl FluentdConfig {
+    fn get(&self, section: &str, key: &str) -> Option<&str> {
+        self.0
+            .iter()
+            .find(|(s, k, _)| s == section && k == key)
+            .map(|(_, _, v)| v.as_str())
+    }
+
+    fn value(&self, section: &str, key: &str) -> &str {
+        self.get(section, key)
+            .unwrap_or_else(|| panic!("<{section}> has no {key}"))
+    }
+}
+
+#[test]
+fn fluentd_exec_filter_gets_each_json_record_back_redacted_before_the_next() {
+    let config = FluentdConfig(fluentd_parameters(&read(&repo_path(
+        "deploy/fluentd/fluent.conf",
+    ))));
+    let filter = config
+        .0
+        .iter()
+        .find(|(_, k, v)| k == "@type" && v == "exec_filter")
+        .map(|(section, _, _)| section.clone())
+        .expect("an exec_filter");
+    // Records go in as JSON lines; the output is read line by line (a parser
+    // without parse_io) and then parsed as JSON by a parser filter on the tag.
+    assert_eq!(config.value(&format!("{filter}/format"), "@type"), "json");
+    assert_eq!(
+        config.value(&format!("{filter}/parse"), "@type"),
+        "none",
+        "the child's output must be read line by line (see the comment in fluent.conf)"
+    );
+    let message_key = config
+        .get(&format!("{filter}/parse"), "message_key")
+        .unwrap_or("message");
+    let tag = config.value(&filter, "tag");
+    let json_step = format!("filter {tag}");
+    assert_eq!(config.value(&json_step, "@type"), "parser");
+    assert_eq!(config.value(&json_step, "key_name"), message_key);
+    assert_eq!(config.value(&format!("{json_step}/parse"), "@type"), "json");
+
+    // The command, as Fluentd runs it (no shell syntax, so no shell).
+    let command = config.value(&filter, "command");
+    assert!(
+        !command.contains(['|', '<', '>', ';', '&', '$', '`', '\'', '"', '*']),
+        "a plain command line: {command}"
+    );
+    let words: Vec<&str> = command.split_whitespace().collect();
+    assert_eq!(words[0], IMAGE_BINARY, "{command}");
+    let root = installed_root("fluentd");
+    let map = [("/etc/logredact/".to_string(), root.join("etc/logredact/"))];
+    let args: Vec<String> = words[1..].iter().map(|w| remap(w, &map)).collect();
+    let config_file = args
+        .iter()
+        .position(|a| a == "--config")
+        .map(|i| PathBuf::from(&args[i + 1]))
+        .expect("the exec_filter command gives --config");
+    assert!(
+        includes(&config_file, "rules/json-escaped.yaml"),
+        "JSON in and out: the configuration includes the JSON-escape pack"
+    );
+    let mut run = Running::spawn(&args.iter().map(String::as_str).collect::<Vec<_>>());
+
+    let mut tokens = TokenGen::new(0xF1E17D);
+    let t: Vec<String> = (0..9).map(|_| tokens.token()).collect();
+    let near_miss = format!("x{}", tokens.token());
+    let records = [
+        json!({ "message": format!("GET /api/2.0/jobs/list Authorization: Bearer {}", t[0]) }),
+        json!({ "message": format!("key\t{}", t[1]) }),
+        json!({ "message": format!("first line\n{}\nlast line", t[2]) }),
+        json!({ "message": format!("caf\u{e9} {} caf\u{e9}{}", t[3], t[4]) }),
+        json!({ "message": format!("quoted \"{}\" and \\{}", t[5], t[6]) }),
+        json!({ "message": format!("return\r{} form feed\u{c}{}", t[7], t[8]) }),
+        json!({ "message": format!("near misses stay: {near_miss} dapi0000") }),
+        json!({
+            "message": format!("nested {}", t[0]),
+            "level": "info",
+            "kubernetes": { "pod": "app-0", "labels": { "token": t[1], "n": 3 } },
+            "list": [t[2], 1, true, null],
+        }),
+    ];
+    let mut expected = Vec::new();
+    for record in &records {
+        // Fluentd's JSON formatter: one compact object and a newline.
+        let line = format!("{record}\n");
+        run.write(line.as_bytes());
+        let redacted = reference_json_redaction(line.as_bytes());
+        expected.extend_from_slice(&redacted);
+        // The answer comes before the next record is sent.
+        let got = run.read_at_least(expected.len(), DEADLINE).to_vec();
+        assert_eq!(
+            String::from_utf8_lossy(&got),
+            String::from_utf8_lossy(&expected),
+            "after {line}"
+        );
+
+        // What Fluentd makes of the line: the none parser wraps the chomped
+        // line as {message_key: line}, the parser filter parses that field
+        // as JSON and the result replaces the record.
+        let text = std::str::from_utf8(&redacted)
+            .unwrap()
+            .trim_end_matches('\n');
+        let parsed: Value =
+            serde_json::from_str(text).unwrap_or_else(|e| panic!("not valid JSON: {text}: {e}"));
+        assert_eq!(shape(&parsed), shape(record), "the same keys: {text}");
+        // Every string reads as the raw text redacted: the JSON escapes do
+        // not let a token through.
+        let (mut before, mut after) = (Vec::new(), Vec::new());
+        strings(record, &mut before);
+        strings(&parsed, &mut after);
+        for (raw, redacted) in before.iter().zip(&after) {
+            assert_eq!(
+                redacted.as_bytes(),
+                reference_redaction(raw.as_bytes()).as_slice(),
+                "{raw:?}"
+            );
+        }
+        for token in &t {
+            assert!(!after.iter().any(|s| s.contains(token.as_str())), "{text}");
+        }
+    }
+    assert!(String::from_utf8_lossy(&expected).contains(&near_miss));
+
+    // A buffer chunk: Fluentd writes many records at once, and reads the
+    // answers as they come.
+    let mut chunk = String::new();
+    for i in 0..300 {
+        let token = tokens.token();
+        let message = match i % 3 {
+            0 => format!("record {i}: Bearer {token}"),
+            1 => format!("record {i}:\t{token}"),
+            _ => format!("record {i}: nothing secret"),
+        };
+        chunk.push_str(&format!("{}\n", json!({ "message": message, "seq": i })));
+    }
+    run.write(chunk.as_bytes());
+    expected.extend_from_slice(&reference_json_redaction(chunk.as_bytes()));
+    let got = run.read_at_least(expected.len(), DEADLINE).to_vec();
+    assert!(got == expected, "the chunk's answers");
+    let lines: Vec<&[u8]> = got.split(|&b| b == b'\n').collect();
+    for (i, line) in lines[records.len()..lines.len() - 1].iter().enumerate() {
+        let parsed: Value = serde_json::from_slice(line).unwrap();
+        assert_eq!(parsed["seq"], i, "in order");
+    }
+
+    // Fluentd closes the child's stdin at shutdown.
+    let (status, rest, stderr) = run.finish();
+    assert!(status.success(), "{stderr}");
+    assert!(rest == expected, "nothing after the last answer");
+}
+
+// ---------------------------------------------------------------------------
+// Fluent Bit: the TCP hop
+
+/// A string as Fluent Bit's JSON encoder writes it: `"` and `\` escaped,
+/// control characters as `\n`, `\t`, `\r`, `\b`, `\f` or `\u00XX`, and every
+/// non-ASCII character as `\uXXXX` (UTF-16).
+fn fluent_bit_json_string(text: &str) -> String {
+    let mut out = String::new();
+    for c in text.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\t' => out.push_str("\\t"),
+            '\r' => out.push_str("\\r"),
+            '\u{8}' => out.push_str("\\b"),
+            '\u{c}' => out.push_str("\\f"),
+            c if (c as u32) < 0x20 || !c.is_ascii() => {
+                let mut units = [0u16; 2];
+                for unit in c.encode_utf16(&mut units) {
+                    out.push_str(&format!("\\u{unit:04x}"));
+                }
+            }
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// The logredact command line in a Fluent Bit file's header comment (joined
+/// across `\` continuations): the words after `logredact`.
+fn header_command(text: &str) -> Vec<String> {
+    let mut command = String::new();
+    let mut inside = false;
+    for line in text.lines() {
+        let Some(comment) = line.strip_prefix('#') else {
+            break;
+        };
+        let comment = comment.trim();
+        if !inside && comment.starts_with("logredact --") {
+            inside = true;
+        }
+        if inside {
+            match comment.strip_suffix('\\') {
+                Some(head) => command.push_str(head),
+                None => {
+                    command.push_str(comment);
+                    break;
+                }
+            }
+        }
+    }
+    assert!(
+        !command.is_empty(),
+        "no logredact command line in the header"
+    );
+    command
+        .split_whitespace()
+        .skip(1)
+        .map(str::to_string)
+        .collect()
+}
+
+fn plugin<'a>(
+    sections: &'a [(String, Vec<(String, String)>)],
+    kind: &str,
+    name: &str,
+) -> &'a [(String, String)] {
+    sections
+        .iter()
+        .find(|(k, p)| k == kind && p.iter().any(|(key, v)| key == "name" && v == name))
+        .map(|(_, p)| p.as_slice())
+        .unwrap_or_else(|| panic!("no [{kind}] {name}"))
+}
+
+fn property<'a>(properties: &'a [(String, String)], key: &str) -> &'a str {
+    properties
+        .iter()
+        .find(|(k, _)| k == key)
+        .map(|(_, v)| v.as_str())
+        .unwrap_or_else(|| panic!("{key} is not set"))
+}
+
+/// Replaces the value of `option` in `args`.
+fn set_option(args: &mut [String], option: &str, value: String) {
+    let at = args
+        .iter()
+        .position(|a| a == option)
+        .unwrap_or_else(|| panic!("no {option} in {args:?}"));
+    args[at + 1] = value;
+}
+
+fn option_value<'a>(args: &'a [String], option: &str) -> &'a str {
+    let at = args
+        .iter()
+        .position(|a| a == option)
+        .unwrap_or_else(|| panic!("no {option} in {args:?}"));
+    &args[at + 1]
+}
+
+#[test]
+fn fluent_bit_json_lines_split_across_tcp_segments_arrive_redacted_in_order() {
+    let text = read(&repo_path("deploy/fluent-bit/tcp-hop.conf"));
+    let sections = fluent_bit_sections(&text);
+    let to_logredact = plugin(&sections, "output", "tcp");
+    assert_eq!(property(to_logredact, "format"), "json_lines");
+    let date_key = property(to_logredact, "json_date_key");
+    let from_logredact = plugin(&sections, "input", "tcp");
+    assert_eq!(property(from_logredact, "format"), "json");
+
+    let mut args = header_command(&text);
+    assert_eq!(
+        option_value(&args, "--input"),
+        format!(
+            "tcp://{}:{}",
+            property(to_logredact, "host"),
+            property(to_logredact, "port")
+        )
+    );
+    assert_eq!(
+        option_value(&args, "--output"),
+        format!("tcp://127.0.0.1:{}", property(from_logredact, "port"))
+    );
+    let root = installed_root("fluent-bit-tcp");
+    let map = [("/etc/logredact/".to_string(), root.join("etc/logredact/"))];
+    let config_file = PathBuf::from(remap(option_value(&args, "--config"), &map));
+    assert!(
+        includes(&config_file, "rules/json-escaped.yaml"),
+        "json_lines: the configuration includes the JSON-escape pack"
+    );
+    set_option(&mut args, "--config", config_file.display().to_string());
+    // Local ports instead of 5170 and 5171; the listener stands in for
+    // Fluent Bit's tcp input.
+    let collector = Collector::start(0);
+    let port = free_port();
+    set_option(&mut args, "--input", format!("tcp://127.0.0.1:{port}"));
+    set_option(
+        &mut args,
+        "--output",
+        format!("tcp://127.0.0.1:{}", collector.port),
+    );
+    let run = Running::spawn(&args.iter().map(String::as_str).collect::<Vec<_>>());
+
+    let mut tokens = TokenGen::new(0xF1B17);
+    let t: Vec<String> = (0..12).map(|_| tokens.token()).collect();
+    let long: String = (0..200)
+        .map(|i| format!("chunk {i} {} ", if i % 20 == 0 { &t[11] } else { "x" }))
+        .collect();
+    let logs = [
+        format!("GET /api/2.0/jobs/list Authorization: Bearer {}", t[0]),
+        format!("tab\t{}", t[1]),
+        format!("two lines\n{}", t[2]),
+        format!("caf\u{e9}{} and \u{1f510}{}", t[3], t[4]),
+        format!("escape\u{1b}{}", t[5]),
+        format!("quoted \"{}\" backslash \\{}", t[6], t[7]),
+        format!("return\r{}\u{8}{}", t[8], t[9]),
+        format!("json inside a log: {{\"token\":\"{}\"}}", t[10]),
+        long,
+    ];
+    // One connection, as the tcp output with Workers 1 keeps (retried until
+    // logredact listens; a probe connection would be a stream of its own).
+    let until = Instant::now() + DEADLINE;
+    let mut stream = loop {
+        match TcpStream::connect(("127.0.0.1", port)) {
+            Ok(stream) => break stream,
+            Err(e) => {
+                assert!(Instant::now() < until, "logredact does not listen: {e}");
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
+    };
+    stream.set_nodelay(true).unwrap();
+    let mut sent = Vec::new();
+    for (i, log) in logs.iter().enumerate() {
+        let record = format!(
+            "{{\"{date_key}\":\"2026-11-23T10:00:{i:02}.000000Z\",\"log\":\"{}\"}}\n",
+            fluent_bit_json_string(log)
+        );
+        let bytes = record.as_bytes();
+        // Segments cut inside the first token, right after a backslash, and
+        // in the middle, with pauses between them.
+        let mut cuts: Vec<usize> = Vec::new();
+        if let Some(at) = record.find("dapi") {
+            cuts.push(at + 13);
+        }
+        if let Some(at) = record.find('\\') {
+            cuts.push(at + 1);
+        }
+        cuts.push(bytes.len() / 2);
+        cuts.sort_unstable();
+        cuts.dedup();
+        let mut from = 0;
+        for cut in cuts.into_iter().chain([bytes.len()]) {
+            stream.write_all(&bytes[from..cut]).unwrap();
+            stream.flush().unwrap();
+            std::thread::sleep(Duration::from_millis(40));
+            from = cut;
+        }
+        sent.extend_from_slice(bytes);
+        // Each record arrives, exactly redacted, before the next one is sent.
+        let expected = reference_json_redaction(&sent);
+        let got = collector.wait_for_total(expected.len(), DEADLINE).concat();
+        assert_eq!(
+            String::from_utf8_lossy(&got),
+            String::from_utf8_lossy(&expected),
+            "after record {i}"
+        );
+    }
+    drop(stream);
+
+    let expected = reference_json_redaction(&sent);
+    let connections = collector.wait_for_total(expected.len(), DEADLINE);
+    assert_eq!(connections.len(), 1, "one upstream connection per inbound");
+    assert!(connections[0] == expected);
+    let text = String::from_utf8(connections[0].clone()).unwrap();
+    for (i, line) in text.lines().enumerate() {
+        // What Fluent Bit's tcp input (format json) reads: one JSON map.
+        let parsed: Value =
+            serde_json::from_str(line).unwrap_or_else(|e| panic!("not JSON: {line}: {e}"));
+        let keys: Vec<&String> = parsed.as_object().unwrap().keys().collect();
+        assert_eq!(keys, [date_key, "log"], "{line}");
+        assert_eq!(
+            parsed[date_key],
+            format!("2026-11-23T10:00:{i:02}.000000Z"),
+            "in order"
+        );
+        let log = parsed["log"].as_str().unwrap();
+        for token in &t {
+            assert!(!log.contains(token.as_str()), "{line}");
+        }
+    }
+    assert_eq!(text.lines().count(), logs.len());
+
+    signal(&run.child, "TERM");
+    let (status, _, stderr) = run.finish();
+    assert!(status.success(), "{stderr}");
+}
+
+// ---------------------------------------------------------------------------
+// Fluent Bit: the exec input, Oneshot
+
+#[test]
+fn fluent_bit_exec_oneshot_command_prints_each_appended_line_at_once() {
+    let text = read(&repo_path("deploy/fluent-bit/exec-oneshot.conf"));
+    let sections = fluent_bit_sections(&text);
+    let exec = plugin(&sections, "input", "exec");
+    assert_eq!(property(exec, "oneshot"), "true");
+    let buf_size = property(exec, "buf_size");
+    let command = property(exec, "command");
+    let prefix = format!("exec {IMAGE_BINARY} ");
+    assert!(command.starts_with(&prefix), "{command}");
+    assert!(
+        !command.contains("--config"),
+        "the exec route reads raw lines with the built-in rule: {command}"
+    );
+
+    // The container paths of the command, under a temporary directory.
+    let dir = scratch("fluent-bit-exec");
+    let map: Vec<(String, PathBuf)> = ["/var/log/app", "/var/lib/logredact"]
+        .iter()
+        .map(|p| (p.to_string(), dir.join(p.trim_start_matches('/'))))
+        .collect();
+    fs::create_dir_all(dir.join("var/log/app")).unwrap();
+    let binary = env!("CARGO_BIN_EXE_logredact");
+    let local = format!("exec '{binary}' {}", remap(&command[prefix.len()..], &map));
+    assert!(
+        !local.contains(" /var/") && !local.contains(":/var/"),
+        "every container path is mapped: {local}"
+    );
+    let log = dir.join("var/log/app/app.log");
+    assert!(
+        local.contains(&format!("follow:{}", log.display())),
+        "{local}"
+    );
+
+    // As the exec input runs it: popen(3), that is /bin/sh -c.
+    let mut shell = Command::new("/bin/sh");
+    shell.arg("-c").arg(&local).stdin(Stdio::null());
+    let run = Process::spawn(shell);
+    // `exec` replaced the shell: Fluent Bit's child is logredact itself.
+    let exe = Path::new("/proc")
+        .join(run.child.id().to_string())
+        .join("exe");
+    let until = Instant::now() + DEADLINE;
+    let wanted = fs::canonicalize(binary).unwrap();
+    while fs::read_link(&exe).ok().as_ref() != Some(&wanted) && Instant::now() < until {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert_eq!(
+        fs::read_link(&exe).ok(),
+        Some(wanted),
+        "exec replaces the shell"
+    );
+
+    let mut tokens = TokenGen::new(0xE7EC);
+    let mut written = Vec::new();
+    let mut lines = 0;
+    for i in 0..12 {
+        let line = match i % 4 {
+            0 => format!("{i}: GET /jobs Authorization: Bearer {}\n", tokens.token()),
+            1 => format!(
+                "{i}: {{\"level\":\"info\",\"token\":\"{}\"}}\n",
+                tokens.token()
+            ),
+            2 => format!("{i}: nothing secret here\n"),
+            _ => format!("{i}: near miss x{} kept\n", tokens.token()),
+        };
+        append(&log, line.as_bytes());
+        written.extend_from_slice(line.as_bytes());
+        lines += 1;
+        // Out before the next line is written.
+        run.expect_output(&reference_redaction(&written), &format!("line {i}"));
+    }
+    // A line written in two pieces, the token split between them.
+    let token = tokens.token();
+    let first = format!("split: Bearer {}", &token[..20]);
+    append(&log, first.as_bytes());
+    std::thread::sleep(Duration::from_millis(300));
+    let second = format!("{}\n", &token[20..]);
+    append(&log, second.as_bytes());
+    written.extend_from_slice(first.as_bytes());
+    written.extend_from_slice(second.as_bytes());
+    lines += 1;
+    run.expect_output(&reference_redaction(&written), "the split line");
+    // A long line comes out as one line (one record while it fits in the
+    // configured Buf_Size).
+    let long: String = (0..4000)
+        .map(|i| {
+            if i % 500 == 0 {
+                format!("{} ", tokens.token())
+            } else {
+                format!("word{i} ")
+            }
+        })
+        .collect::<String>()
+        + "\n";
+    assert!(
+        (long.len() as f64) < buf_size_bytes(buf_size),
+        "the test's long line fits in Buf_Size {buf_size}"
+    );
+    append(&log, long.as_bytes());
+    written.extend_from_slice(long.as_bytes());
+    lines += 1;
+    run.expect_output(&reference_redaction(&written), "the long line");
+
+    let (status, output, stderr) = run.terminate();
+    assert!(status.success(), "{stderr}");
+    assert!(output == reference_redaction(&written));
+    // One record per line: as many lines out as in, each the redaction of
+    // its input line.
+    let out_lines: Vec<&[u8]> = output.split_inclusive(|&b| b == b'\n').collect();
+    let in_lines: Vec<&[u8]> = written.split_inclusive(|&b| b == b'\n').collect();
+    assert_eq!(out_lines.len(), lines);
+    for (out, input) in out_lines.iter().zip(&in_lines) {
+        assert_eq!(*out, reference_redaction(input).as_slice());
+    }
+}
+
+/// Bytes of a Fluent Bit size (`4096`, `32k`, `1mb`; decimal units).
+fn buf_size_bytes(text: &str) -> f64 {
+    let lower = text.to_ascii_lowercase();
+    let digits: String = lower.chars().take_while(char::is_ascii_digit).collect();
+    let factor = match &lower[digits.len()..] {
+        "" => 1.0,
+        "k" | "kb" => 1e3,
+        "m" | "mb" => 1e6,
+        "g" | "gb" => 1e9,
+        unit => panic!("unknown unit {unit}"),
+    };
+    digits.parse::<f64>().unwrap() * factor
+}
+
+// ---------------------------------------------------------------------------
+// Kubernetes: the shared-volume sidecar
+
+fn manifest_documents(file: &str) -> Vec<Value> {
+    yaml_documents(&read(&repo_path(&format!("deploy/kubernetes/{file}"))))
+}
+
+/// Standard base64, as in a Secret's `data`.
+fn base64_decode(text: &str) -> Vec<u8> {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let (mut bits, mut count, mut bytes) = (0u32, 0, Vec::new());
+    for c in text
+        .bytes()
+        .filter(|&c| c != b'=' && !c.is_ascii_whitespace())
+    {
+        let value = ALPHABET.iter().position(|&a| a == c).expect("base64");
+        bits = (bits << 6) | value as u32;
+        count += 6;
+        if count >= 8 {
+            count -= 8;
+            bytes.push((bits >> count) as u8);
+        }
+    }
+    bytes
+}
+
+/// Fills `local` as Kubernetes fills the volume `volume` (an emptyDir, or a
+/// projection of the manifests' ConfigMaps and Secrets).
+fn fill_volume(local: &Path, volume: &Value) {
+    use std::os::unix::fs::PermissionsExt;
+    fs::create_dir_all(local).unwrap();
+    if volume["emptyDir"].is_object() {
+        return;
+    }
+    let projected = &volume["projected"];
+    assert!(projected.is_object(), "unsupported volume {volume}");
+    let mode = projected["defaultMode"].as_u64().unwrap_or(0o644) as u32;
+    let resources: Vec<Value> = ["configmap.yaml", "secret.yaml"]
+        .iter()
+        .flat_map(|f| manifest_documents(f))
+        .collect();
+    for source in projected["sources"].as_array().unwrap() {
+        let (kind, reference) = if source["configMap"].is_object() {
+            ("ConfigMap", &source["configMap"])
+        } else {
+            ("Secret", &source["secret"])
+        };
+        let resource = resources
+            .iter()
+            .find(|r| r["kind"] == kind && r["metadata"]["name"] == reference["name"])
+            .unwrap_or_else(|| panic!("no {kind} {}", reference["name"]));
+        for item in reference["items"].as_array().unwrap() {
+            let data = resource["data"][item["key"].as_str().unwrap()]
+                .as_str()
+                .unwrap_or_else(|| panic!("{kind} has no key {}", item["key"]));
+            let bytes = if kind == "Secret" {
+                base64_decode(data)
+            } else {
+                data.as_bytes().to_vec()
+            };
+            let path = local.join(item["path"].as_str().unwrap());
+            fs::create_dir_all(path.parent().unwrap()).unwrap();
+            fs::write(&path, bytes).unwrap();
+            fs::set_permissions(&path, fs::Permissions::from_mode(mode)).unwrap();
+        }
+    }
+}
+
+#[test]
+fn kubernetes_shared_volume_sidecar_redacts_an_appended_and_rotated_log_exactly() {
+    let deployment = manifest_documents("sidecar-shared-volume.yaml")
+        .into_iter()
+        .find(|d| d["kind"] == "Deployment")
+        .expect("a Deployment");
+    let pod = &deployment["spec"]["template"]["spec"];
+    let sidecar = pod["initContainers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "logredact")
+        .expect("the logredact sidecar");
+    let app = pod["containers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "app")
+        .expect("the application container");
+
+    // The sidecar's volumes, as the kubelet mounts them, under a temporary
+    // directory.
+    let dir = scratch("kubernetes-shared-volume");
+    let mut map: Vec<(String, PathBuf)> = Vec::new();
+    for mount in sidecar["volumeMounts"].as_array().unwrap() {
+        let path = mount["mountPath"].as_str().unwrap();
+        let volume = pod["volumes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|v| v["name"] == mount["name"])
+            .unwrap();
+        let local = dir.join(path.trim_start_matches('/'));
+        fill_volume(&local, volume);
+        map.push((path.to_string(), local));
+    }
+    // The application writes to the same volume.
+    let app_log_dir = app["volumeMounts"][0]["mountPath"].as_str().unwrap();
+    assert!(map.iter().any(|(p, _)| p == app_log_dir), "a shared volume");
+
+    let mut args: Vec<String> = sidecar["args"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| remap(a.as_str().unwrap(), &map))
+        .collect();
+    for arg in &args {
+        assert!(
+            !arg.contains('/') || arg.contains(&*dir.to_string_lossy()),
+            "a container path left: {arg}"
+        );
+    }
+    let config = PathBuf::from(option_value(&args, "--config"));
+    assert!(
+        includes(&config, "rules/json-escaped.yaml"),
+        "the ConfigMap's configuration includes the JSON-escape pack (applications log JSON)"
+    );
+    assert!(config.with_file_name("rules/json-escaped.yaml").is_file());
+    let log = PathBuf::from(
+        option_value(&args, "--input")
+            .strip_prefix("follow:")
+            .expect("follows a file"),
+    );
+    let state = PathBuf::from(option_value(&args, "--state-dir"));
+    // The ConfigMap's admin address is the pod's 0.0.0.0:9102; here a free
+    // loopback port (the command line wins over the file).
+    let admin = free_port();
+    args.extend(["--admin".to_string(), format!("127.0.0.1:{admin}")]);
+
+    let mut command = Command::new(env!("CARGO_BIN_EXE_logredact"));
+    command.args(&args).stdin(Stdio::null());
+    for variable in sidecar["env"].as_array().into_iter().flatten() {
+        command.env(
+            variable["name"].as_str().unwrap(),
+            variable["value"].as_str().unwrap(),
+        );
+    }
+    let run = Process::spawn(command);
+
+    // The kubelet's probes: started, then ready.
+    for (probe, want) in [("startupProbe", 200), ("readinessProbe", 200)] {
+        let path = sidecar[probe]["httpGet"]["path"].as_str().unwrap();
+        let until = Instant::now() + DEADLINE;
+        loop {
+            let ok =
+                TcpStream::connect(("127.0.0.1", admin)).is_ok() && http_get(admin, path).0 == want;
+            if ok {
+                break;
+            }
+            assert!(
+                Instant::now() < until,
+                "{probe} {path} never answered {want}"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    // The application: appends lines (plain text and JSON), rotates by
+    // rename, then by copy and truncate, and keeps writing.
+    let output = Arc::clone(&run.stdout);
+    let writer_log = log.clone();
+    let writer = std::thread::spawn(move || {
+        let mut tokens = TokenGen::new(0x6865);
+        let mut written: Vec<u8> = Vec::new();
+        let mut line = |n: usize, written: &mut Vec<u8>| {
+            let text = match n % 4 {
+                0 => format!("request {n}: Authorization: Bearer {}\n", tokens.token()),
+                1 => format!(
+                    "{{\"n\":{n},\"msg\":\"retrying with\\t{}\",\"ok\":false}}\n",
+                    tokens.token()
+                ),
+                2 => format!("request {n} ok\n"),
+                _ => format!(
+                    "{{\"n\":{n},\"trace\":\"line one\\n{}\\nline two\"}}\n",
+                    tokens.token()
+                ),
+            };
+            append(&writer_log, text.as_bytes());
+            written.extend_from_slice(text.as_bytes());
+            std::thread::sleep(Duration::from_millis(5));
+        };
+        for n in 0..40 {
+            line(n, &mut written);
+        }
+        // Rename rotation, as logrotate's default does.
+        fs::rename(&writer_log, writer_log.with_extension("log.1")).unwrap();
+        for n in 40..60 {
+            line(n, &mut written);
+        }
+        // Copy-truncate loses whatever the reader has not read when the file
+        // is truncated, in any follower: wait until all is out first.
+        wait_for_output(&output, reference_json_redaction(&written).len());
+        fs::copy(&writer_log, writer_log.with_extension("log.2")).unwrap();
+        OpenOptions::new()
+            .write(true)
+            .open(&writer_log)
+            .unwrap()
+            .set_len(0)
+            .unwrap();
+        // A first short line, shorter than what was read, shows the
+        // truncation; then more.
+        line(60, &mut written);
+        wait_for_output(&output, reference_json_redaction(&written).len());
+        for n in 61..80 {
+            line(n, &mut written);
+        }
+        written
+    });
+    let written = writer.join().unwrap();
+    let expected = reference_json_redaction(&written);
+    run.expect_output(&expected, "the sidecar's stdout");
+
+    // Kubernetes stops the sidecar with SIGTERM after the application.
+    let (status, stdout, stderr) = run.terminate();
+    assert!(status.success(), "exit status {status}\n{stderr}");
+    assert!(stdout == expected, "nothing more after SIGTERM");
+    let text = String::from_utf8_lossy(&stdout);
+    assert_eq!(text.lines().count(), 80);
+    for line in text.lines().filter(|l| l.starts_with('{')) {
+        serde_json::from_str::<Value>(line).unwrap_or_else(|e| panic!("{line}: {e}"));
+    }
+    // The checkpoint lives on the shared volume, next to the log.
+    let checkpoints: BTreeSet<String> = fs::read_dir(&state)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(
+        checkpoints.iter().any(|f| f.starts_with("follow-")),
+        "{checkpoints:?}"
+    );
+    assert!(state.starts_with(log.parent().unwrap()));
+}
