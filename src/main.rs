@@ -265,16 +265,33 @@ fn run(cli: &Cli) -> Result<(), Failure> {
         Ok::<_, Failure>(pipeline::run(&topology, env, shutdown).await)
     })?;
     // The streams have ended: the audit writer gets its last records.
-    if let Some(audit) = audit {
-        let (written, dropped) = audit.finish();
-        tracing::debug!(written, dropped, "audit stream closed");
-    }
+    let audit = audit.map(|writer| {
+        let outcome = writer.finish();
+        tracing::debug!(
+            written = outcome.written,
+            dropped = outcome.dropped,
+            lost = outcome.lost,
+            "audit stream closed"
+        );
+        outcome
+    });
     runtime.shutdown_timeout(Duration::from_millis(100));
     match outcome {
-        Ok(()) => Ok(()),
+        Ok(()) => {}
         // The reader has gone: stop quietly, as a filter in a pipeline should.
-        Err(e) if e.is_output_closed() => Ok(()),
-        Err(e) => Err(Failure::Runtime(e.to_string())),
+        Err(e) if e.is_output_closed() => {}
+        Err(e) => return Err(Failure::Runtime(e.to_string())),
+    }
+    // The redacted stream was never held up by the audit; but an incomplete
+    // audit is a failure the caller must hear of.
+    match (audit, &config.audit) {
+        (Some(audit), Some(target)) if !audit.is_complete() => Err(Failure::Runtime(format!(
+            "the audit stream {} is incomplete: {} record(s) could not be written, {} dropped because the writer was behind",
+            describe_audit(target),
+            audit.lost,
+            audit.dropped
+        ))),
+        _ => Ok(()),
     }
 }
 

@@ -98,6 +98,54 @@ fn stdout_to_a_full_disk_exits_1_with_one_line() {
     assert_no_token_part("stderr", stderr.as_bytes(), &token);
 }
 
+/// The audit never holds up the redacted stream, but a caller must learn
+/// that it is incomplete: the output is whole, the exit status is 1.
+#[test]
+fn an_audit_file_on_a_full_disk_keeps_the_output_whole_and_exits_1() {
+    let mut tokens = TokenGen::new(903);
+    let mut input = Vec::new();
+    for i in 0..50 {
+        input.extend_from_slice(format!("line {i} bearer {}\n", tokens.token()).as_bytes());
+    }
+    let mut child = binary()
+        .args(["--audit", "/dev/full"])
+        .env(
+            "LOGREDACT_FINGERPRINT_KEY",
+            "a test key of sufficient length",
+        )
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let writer = {
+        let input = input.clone();
+        std::thread::spawn(move || stdin.write_all(&input))
+    };
+    let output = child.wait_with_output().unwrap();
+    writer.join().unwrap().unwrap();
+    assert!(
+        output.stdout == reference_redaction(&input),
+        "the redacted output is whole"
+    );
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    let last = stderr.lines().last().unwrap_or_default();
+    assert!(
+        last.starts_with("logredact: the audit stream /dev/full is incomplete: ")
+            && last.ends_with(
+                " record(s) could not be written, 0 dropped because the writer was behind"
+            ),
+        "{stderr}"
+    );
+    assert_eq!(
+        stderr.matches("cannot write the audit stream").count(),
+        1,
+        "the failure is logged once: {stderr}"
+    );
+}
+
 #[test]
 fn an_output_file_deleted_while_following_stops_without_advancing_the_checkpoint() {
     let dir = scratch("deleted-output");

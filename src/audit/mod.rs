@@ -9,4 +9,4 @@ mod writer;
 pub use clock::{ArrivalClock, rfc3339_millis};
 pub use record::AuditRecord;
 pub use summary::{Summary, SummaryError, SummaryRow};
-pub use writer::{AuditHandle, AuditWriter};
+pub use writer::{AuditHandle, AuditOutcome, AuditWriter};

@@ -109,19 +109,36 @@ impl AuditWriter {
             .unwrap_or_else(|| unreachable!("handle taken only by finish"))
     }
 
-    /// Writes everything queued and stops; returns (records written, dropped).
-    /// Every other handle must have been dropped.
-    pub fn finish(mut self) -> (u64, u64) {
+    /// Writes everything queued and stops. Every other handle must have
+    /// been dropped.
+    pub fn finish(mut self) -> AuditOutcome {
         let counters = self.handle.take().map(|handle| handle.counters);
         if let Some(thread) = self.thread.take() {
             let _ = thread.join();
         }
-        counters.map_or((0, 0), |c| {
-            (
-                c.written.load(Ordering::Relaxed),
-                c.dropped.load(Ordering::Relaxed),
-            )
+        counters.map_or_else(AuditOutcome::default, |c| AuditOutcome {
+            written: c.written.load(Ordering::Relaxed),
+            dropped: c.dropped.load(Ordering::Relaxed),
+            lost: c.write_errors.load(Ordering::Relaxed),
         })
+    }
+}
+
+/// What became of the audit records, once the writer has stopped.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct AuditOutcome {
+    /// Records written and flushed.
+    pub written: u64,
+    /// Records dropped because the writer was behind.
+    pub dropped: u64,
+    /// Records whose write or flush failed (a full disk, a closed pipe).
+    pub lost: u64,
+}
+
+impl AuditOutcome {
+    /// Whether every detection has its record.
+    pub fn is_complete(&self) -> bool {
+        self.dropped == 0 && self.lost == 0
     }
 }
 
@@ -135,16 +152,18 @@ fn write_loop(
     counters: &AuditCounters,
     metrics: &Metrics,
 ) {
+    // A record counts as written once a flush has carried it to the file;
+    // records buffered when a write or flush fails count as lost (a later
+    // retry of the same buffer may still write some: the count errs high).
     let mut failing = false;
-    let mut write = |result: io::Result<()>, count: u64| match result {
+    let mut buffered = 0u64;
+    let mut outcome = |result: io::Result<()>, records: u64| match result {
         Ok(()) => {
-            counters.written.fetch_add(count, Ordering::Relaxed);
+            counters.written.fetch_add(records, Ordering::Relaxed);
             failing = false;
         }
         Err(e) => {
-            counters
-                .write_errors
-                .fetch_add(count.max(1), Ordering::Relaxed);
+            counters.write_errors.fetch_add(records, Ordering::Relaxed);
             metrics.error(ErrorKind::Audit);
             if !failing {
                 tracing::error!(error = %e, "cannot write the audit stream");
@@ -153,12 +172,17 @@ fn write_loop(
         }
     };
     while let Ok(line) = receiver.recv() {
-        write(output.write_all(&line), 1);
+        let mut next = Some(line);
         // Flush when nothing else is waiting, so records appear promptly.
-        while let Ok(line) = receiver.try_recv() {
-            write(output.write_all(&line), 1);
+        while let Some(line) = next.take().or_else(|| receiver.try_recv().ok()) {
+            match output.write_all(&line) {
+                Ok(()) => buffered += 1,
+                Err(e) => {
+                    outcome(Err(e), buffered + 1);
+                    buffered = 0;
+                }
+            }
         }
-        write(output.flush(), 0);
+        outcome(output.flush(), std::mem::take(&mut buffered));
     }
-    write(output.flush(), 0);
 }
