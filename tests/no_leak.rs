@@ -134,3 +134,338 @@ fn error_messages_about_input_carry_no_token() {
     assert_eq!(output.status.code(), Some(1));
     assert_clean("an audit open error", &output.stderr, &tokens);
 }
+
+/// Starts logredact at the most verbose log level with its standard error
+/// in `dir/stderr.log` (read at the end: it must stay clean throughout).
+/// Followed files live in `dir/input/`, apart from that log: a directory
+/// watcher tracing its own events would otherwise feed on them.
+fn spawn_traced(dir: &Path, args: &[&str], stdout: Stdio) -> std::process::Child {
+    binary()
+        .args(args)
+        .env("LOGREDACT_LOG", "trace")
+        .env("RUST_BACKTRACE", "1")
+        .stdin(Stdio::null())
+        .stdout(stdout)
+        .stderr(std::fs::File::create(dir.join("stderr.log")).unwrap())
+        .spawn()
+        .unwrap()
+}
+
+fn append(path: &Path, bytes: &[u8]) {
+    use std::io::Write;
+    std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .unwrap()
+        .write_all(bytes)
+        .unwrap();
+}
+
+/// Waits until `path` holds at least `lines` newlines.
+fn wait_for_lines(path: &Path, lines: usize) {
+    let until = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    loop {
+        let text = std::fs::read(path).unwrap_or_default();
+        if text.iter().filter(|&&b| b == b'\n').count() >= lines {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < until,
+            "{} holds {} bytes",
+            path.display(),
+            text.len()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
+/// Every file under `dir`, for the leak check.
+fn every_file(dir: &Path) -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            files.extend(every_file(&path));
+        } else {
+            files.push(path);
+        }
+    }
+    files
+}
+
+/// A followed file and TCP connections merged into one output file, with a
+/// file read to its end beside them, the audit stream, checkpoints, the admin
+/// endpoint's pages and JSON logs: nothing anywhere holds part of a token,
+/// including a token split across two TCP writes and a partial token that is
+/// still undecided when SIGTERM cuts its stream.
+#[test]
+fn follow_file_merge_audit_admin_and_checkpoints_carry_no_token() {
+    let dir = scratch("merge");
+    let mut generator = TokenGen::new(72);
+    let tokens: Vec<String> = (0..12).map(|_| generator.token()).collect();
+    let (followed, whole, out) = (
+        dir.join("app.log"),
+        dir.join("old.log"),
+        dir.join("out.log"),
+    );
+    let (state, audit) = (dir.join("state"), dir.join("audit.jsonl"));
+    append(&followed, format!("f1 bearer {}\n", tokens[0]).as_bytes());
+    append(
+        &whole,
+        format!("w1 token={} {}\n", tokens[1], tokens[2]).as_bytes(),
+    );
+    let (listen, admin) = (free_port(), free_port());
+    let mut child = spawn_traced(
+        &dir,
+        &[
+            "--input",
+            &format!("follow:{}", followed.display()),
+            "--input",
+            &format!("file:{}", whole.display()),
+            "--input",
+            &format!("tcp://127.0.0.1:{listen}"),
+            "--output",
+            &format!("file:{}", out.display()),
+            "--state-dir",
+            state.to_str().unwrap(),
+            "--audit",
+            audit.to_str().unwrap(),
+            "--admin",
+            &format!("127.0.0.1:{admin}"),
+            "--log-format",
+            "json",
+        ],
+        Stdio::null(),
+    );
+    wait_for_port(listen);
+    let mut connection = std::net::TcpStream::connect(("127.0.0.1", listen)).unwrap();
+    use std::io::Write;
+    // A token split across two writes, seconds' worth of scheduling apart.
+    connection
+        .write_all(format!("t1 {}", &tokens[3][..20]).as_bytes())
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    connection
+        .write_all(format!("{} dapi {}\n", &tokens[3][20..], tokens[4]).as_bytes())
+        .unwrap();
+    append(
+        &followed,
+        format!("f2 {} {}\n", tokens[5], tokens[6]).as_bytes(),
+    );
+    wait_for_lines(&out, 4);
+    drop(connection);
+    // A partial token at the end of the followed file stays undecided.
+    append(&followed, format!("f3 {}", &tokens[7][..30]).as_bytes());
+    std::thread::sleep(std::time::Duration::from_millis(1300));
+    let mut pages = Vec::new();
+    for page in ["/metrics", "/healthz", "/readyz", "/nonexistent"] {
+        let (_, body) = http_get(admin, page);
+        pages.extend_from_slice(body.as_bytes());
+    }
+    assert!(
+        String::from_utf8_lossy(&pages)
+            .contains("logredact_detections_total{rule=\"databricks-pat\""),
+        "the metrics count the detections"
+    );
+    signal(&child, "TERM");
+    let status = wait_with_deadline(&mut child, std::time::Duration::from_secs(20));
+    assert!(status.success());
+    assert_clean("the admin pages", &pages, &tokens);
+    let audit_lines = std::fs::read_to_string(&audit).unwrap().lines().count();
+    assert_eq!(audit_lines, 7, "one audit record per whole token");
+    let files = every_file(&dir);
+    assert!(
+        files.iter().any(|f| f.starts_with(&state)),
+        "a checkpoint was saved"
+    );
+    for file in files {
+        if file == followed || file == whole {
+            continue;
+        }
+        assert_clean(
+            &file.display().to_string(),
+            &std::fs::read(&file).unwrap(),
+            &tokens,
+        );
+    }
+}
+
+/// A TCP proxy whose upstream first works, then closes every connection
+/// after its first bytes, then is gone, with streams cut at shutdown: the
+/// reconnect, backoff and cut paths log at trace level without a token.
+#[test]
+fn tcp_proxy_with_a_failing_upstream_carries_no_token() {
+    use std::io::{Read, Write};
+    let dir = scratch("proxy");
+    let mut generator = TokenGen::new(73);
+    let tokens: Vec<String> = (0..6).map(|_| generator.token()).collect();
+    let upstream = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let upstream_port = upstream.local_addr().unwrap().port();
+    let received = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let keep = std::sync::Arc::clone(&received);
+    // The first connection is read to its end; every later one is closed
+    // after its first read.
+    std::thread::spawn(move || {
+        for (n, stream) in upstream.incoming().enumerate() {
+            let Ok(mut stream) = stream else { return };
+            let mut buffer = [0u8; 65536];
+            loop {
+                match stream.read(&mut buffer) {
+                    Ok(0) | Err(_) => break,
+                    Ok(k) => keep.lock().unwrap().extend_from_slice(&buffer[..k]),
+                }
+                if n > 0 {
+                    break;
+                }
+            }
+        }
+    });
+    let listen = free_port();
+    let mut child = spawn_traced(
+        &dir,
+        &[
+            "--input",
+            &format!("tcp://127.0.0.1:{listen}"),
+            "--output",
+            &format!("tcp://127.0.0.1:{upstream_port}"),
+            "--shutdown-grace",
+            "1",
+        ],
+        Stdio::null(),
+    );
+    wait_for_port(listen);
+    let mut first = std::net::TcpStream::connect(("127.0.0.1", listen)).unwrap();
+    first
+        .write_all(format!("a {} b {}\n", tokens[0], tokens[1]).as_bytes())
+        .unwrap();
+    drop(first);
+    let mut second = std::net::TcpStream::connect(("127.0.0.1", listen)).unwrap();
+    for token in &tokens[2..5] {
+        let _ = second.write_all(format!("c {token}\n").as_bytes());
+        std::thread::sleep(std::time::Duration::from_millis(150));
+    }
+    // A partial token, undecided when the stream is cut at shutdown.
+    let _ = second.write_all(format!("d {}", &tokens[5][..28]).as_bytes());
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    signal(&child, "TERM");
+    let status = wait_with_deadline(&mut child, std::time::Duration::from_secs(20));
+    assert!(status.code().is_some(), "exited, not killed by a signal");
+    let stderr = std::fs::read(dir.join("stderr.log")).unwrap();
+    assert!(
+        String::from_utf8_lossy(&stderr).contains("reconnecting"),
+        "the failing upstream was seen: {}",
+        String::from_utf8_lossy(&stderr)
+    );
+    assert_clean("stderr", &stderr, &tokens);
+    let received = received.lock().unwrap().clone();
+    assert!(
+        received.starts_with(b"a dapi**** b dapi****\n"),
+        "{}",
+        String::from_utf8_lossy(&received)
+    );
+    assert_clean("what the upstream received", &received, &tokens);
+}
+
+/// The output errors of the fault tests, at trace level: standard output on
+/// a full disk, an audit file on a full disk, an output file deleted while
+/// following, and an upstream that never answers.
+#[test]
+fn output_error_paths_carry_no_token() {
+    let dir = scratch("output-errors");
+    let mut generator = TokenGen::new(74);
+    let tokens: Vec<String> = (0..4).map(|_| generator.token()).collect();
+    let input = dir.join("in.log");
+    append(
+        &input,
+        format!("x {} y {}\n", tokens[0], tokens[1]).as_bytes(),
+    );
+    let input_arg = format!("file:{}", input.display());
+
+    let full = || {
+        std::fs::OpenOptions::new()
+            .write(true)
+            .open("/dev/full")
+            .unwrap()
+    };
+    let mut child = spawn_traced(&dir, &["--input", &input_arg], Stdio::from(full()));
+    assert_eq!(
+        wait_with_deadline(&mut child, std::time::Duration::from_secs(10)).code(),
+        Some(1)
+    );
+    let stderr = std::fs::read(dir.join("stderr.log")).unwrap();
+    assert!(String::from_utf8_lossy(&stderr).contains("No space left on device"));
+    assert_clean("stdout on a full disk", &stderr, &tokens);
+
+    let mut child = spawn_traced(
+        &dir,
+        &["--input", &input_arg, "--audit", "/dev/full"],
+        Stdio::null(),
+    );
+    let status = wait_with_deadline(&mut child, std::time::Duration::from_secs(10));
+    let stderr = std::fs::read(dir.join("stderr.log")).unwrap();
+    assert_eq!(
+        status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&stderr)
+    );
+    assert_clean("the audit file on a full disk", &stderr, &tokens);
+
+    std::fs::create_dir_all(dir.join("input")).unwrap();
+    let (followed, out) = (dir.join("input/app.log"), dir.join("out.log"));
+    append(&followed, format!("f {}\n", tokens[2]).as_bytes());
+    let mut child = spawn_traced(
+        &dir,
+        &[
+            "--input",
+            &format!("follow:{}", followed.display()),
+            "--output",
+            &format!("file:{}", out.display()),
+        ],
+        Stdio::null(),
+    );
+    wait_for_lines(&out, 1);
+    std::fs::remove_file(&out).unwrap();
+    append(&followed, format!("g {}\n", tokens[3]).as_bytes());
+    let status = wait_with_deadline(&mut child, std::time::Duration::from_secs(10));
+    let stderr = std::fs::read(dir.join("stderr.log")).unwrap();
+    assert_eq!(
+        status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&stderr)
+    );
+    assert_clean("an output file deleted while following", &stderr, &tokens);
+
+    let nobody = free_port();
+    let listen = free_port();
+    let mut child = spawn_traced(
+        &dir,
+        &[
+            "--input",
+            &format!("tcp://127.0.0.1:{listen}"),
+            "--output",
+            &format!("tcp://127.0.0.1:{nobody}"),
+            "--shutdown-grace",
+            "1",
+        ],
+        Stdio::null(),
+    );
+    wait_for_port(listen);
+    let mut connection = std::net::TcpStream::connect(("127.0.0.1", listen)).unwrap();
+    let _ = std::io::Write::write_all(
+        &mut connection,
+        format!("h {} i {}\n", tokens[0], tokens[1]).as_bytes(),
+    );
+    std::thread::sleep(std::time::Duration::from_millis(800));
+    signal(&child, "TERM");
+    wait_with_deadline(&mut child, std::time::Duration::from_secs(20));
+    let stderr = std::fs::read(dir.join("stderr.log")).unwrap();
+    assert!(
+        String::from_utf8_lossy(&stderr).contains("cannot connect to upstream"),
+        "{}",
+        String::from_utf8_lossy(&stderr)
+    );
+    assert_clean("an upstream that never answers", &stderr, &tokens);
+}
