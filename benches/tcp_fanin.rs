@@ -15,7 +15,10 @@ use std::time::{Duration, Instant};
 
 const CONNECTIONS: usize = 100;
 const CORPUS_MB: usize = 128;
-const ROUNDS: usize = 5;
+const ROUNDS: usize = 7;
+/// Each connection sends its part this many times per round, so that a
+/// round lasts long enough (about half a second) to time reliably.
+const REPEAT: usize = 4;
 const LINES_PER_SECOND: u64 = 10_000;
 const LATENCY_SECONDS: u64 = 5;
 
@@ -156,7 +159,9 @@ fn fan_in(
             std::thread::spawn(move || {
                 let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
                 barrier.wait();
-                stream.write_all(&part).unwrap();
+                for _ in 0..REPEAT {
+                    stream.write_all(&part).unwrap();
+                }
             })
         })
         .collect();
@@ -183,6 +188,20 @@ fn rss_kib(pid: u32) -> u64 {
         .find_map(|l| l.strip_prefix("VmRSS:"))
         .and_then(|v| v.split_whitespace().next()?.parse().ok())
         .unwrap_or(0)
+}
+
+/// User plus system CPU seconds of a process so far, from /proc.
+fn cpu_seconds(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // Fields after the command name, which is in parentheses.
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .map(|(_, rest)| rest.split_whitespace().collect())
+        .unwrap_or_default();
+    let ticks: u64 = fields
+        .get(11..13)
+        .map_or(0, |f| f.iter().filter_map(|v| v.parse::<u64>().ok()).sum());
+    ticks as f64 / 100.0
 }
 
 fn median(values: &mut [f64]) -> f64 {
@@ -257,8 +276,8 @@ fn main() {
     }
     let corpus = corpus();
     let parts = split(&corpus, CONNECTIONS);
-    let total = corpus.len() as u64;
-    let expected = {
+    let total = (corpus.len() * REPEAT) as u64;
+    let expected = REPEAT as u64 * {
         let re = regex::bytes::Regex::new(r"(?-u:\b)dapi[0-9a-f]{32}(?-u:\b)").unwrap();
         parts
             .iter()
@@ -270,31 +289,47 @@ fn main() {
     let listen = free_port();
     let mut logredact = start_logredact(listen, sink.port);
     println!(
-        "TCP fan-in: {CONNECTIONS} connections, {CORPUS_MB} MB mixed corpus, {ROUNDS} alternating rounds"
+        "TCP fan-in: {CONNECTIONS} connections, the {CORPUS_MB} MB mixed corpus sent {REPEAT} times ({} MB), {ROUNDS} alternating rounds",
+        total / 1_000_000
     );
     let (mut relay_times, mut logredact_times) = (Vec::new(), Vec::new());
-    let mut peak_rss = 0;
+    let (mut peak_rss, mut cpu) = (0, Vec::new());
     for _ in 0..ROUNDS {
         relay_times.push(fan_in(relay, &parts, &sink, total, None).0);
+        let before = cpu_seconds(logredact.id());
         let (seconds, peak) = fan_in(listen, &parts, &sink, expected, Some(logredact.id()));
+        cpu.push(cpu_seconds(logredact.id()) - before);
         logredact_times.push(seconds);
         peak_rss = peak_rss.max(peak);
     }
+    let range = |v: &[f64]| {
+        let (lo, hi) = v
+            .iter()
+            .fold((f64::MAX, 0f64), |(l, h), &x| (l.min(x), h.max(x)));
+        format!("{lo:.3}-{hi:.3}")
+    };
+    let (relay_range, logredact_range) = (range(&relay_times), range(&logredact_times));
     let (relay_s, logredact_s) = (median(&mut relay_times), median(&mut logredact_times));
     let mb = total as f64 / 1e6;
-    println!("{:<22} {:>10} {:>12}", "path", "median s", "MB/s");
     println!(
-        "{:<22} {:>10.3} {:>12.0}",
+        "{:<22} {:>10} {:>14} {:>10}",
+        "path", "median s", "min-max s", "MB/s"
+    );
+    println!(
+        "{:<22} {:>10.3} {:>14} {:>10.0}",
         "plain relay",
         relay_s,
+        relay_range,
         mb / relay_s
     );
     println!(
-        "{:<22} {:>10.3} {:>12.0}",
+        "{:<22} {:>10.3} {:>14} {:>10.0}",
         "logredact (proxy)",
         logredact_s,
+        logredact_range,
         mb / logredact_s
     );
+    println!("logredact CPU per round: median {:.3} s", median(&mut cpu));
     println!(
         "throughput ratio logredact / relay: {:.2}",
         relay_s / logredact_s
