@@ -305,6 +305,9 @@ pub struct RuleSet {
     /// Finds the literal prefixes of all rules at memory speed while no match
     /// is in progress.
     pub(crate) prefilter: Option<Prefilter>,
+    /// Whether the prefilter looks for one literal (a `memmem` search, whose
+    /// fixed cost per call is small enough to pay even on dense input).
+    pub(crate) prefilter_is_single_literal: bool,
     /// Match states from which every transition is dead: the match they
     /// report can neither extend nor be outranked, so it is decided at once
     /// instead of one byte later.
@@ -392,6 +395,13 @@ impl RuleSet {
             .collect::<Result<Vec<_>, _>>()
             .map_err(|e| compile_error(&e))?;
         let prefilter = Prefilter::from_hirs_prefix(MatchKind::LeftmostFirst, &hirs);
+        let mut literals: Vec<&[u8]> = rules
+            .iter()
+            .flat_map(|rule| rule.literal_prefixes.iter().map(Vec::as_slice))
+            .collect();
+        literals.sort_unstable();
+        literals.dedup();
+        let prefilter_is_single_literal = literals.len() == 1;
         let final_matches = final_match_states(&forward);
         Ok(RuleSet {
             rules,
@@ -400,6 +410,7 @@ impl RuleSet {
             forward,
             reverse,
             prefilter,
+            prefilter_is_single_literal,
             max_len,
             max_window,
             key,
