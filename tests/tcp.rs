@@ -558,7 +558,7 @@ fn a_second_signal_exits_at_once() {
         "--shutdown-grace",
         "60",
     ]);
-    wait_for_port(port);
+    run.wait_for_port(port);
     let mut open = TcpStream::connect(("127.0.0.1", port)).unwrap();
     open.write_all(b"a line\n").unwrap();
     run.read_at_least(7, Duration::from_secs(5));

@@ -152,6 +152,30 @@ impl Running {
         }
     }
 
+    /// Waits until logredact listens on `port`; if it exits first, fails
+    /// with what it printed, rather than with a bare timeout.
+    pub fn wait_for_port(&mut self, port: u16) {
+        use std::io::Read;
+        let until = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                let mut stderr = String::new();
+                let _ = self
+                    .child
+                    .stderr
+                    .take()
+                    .unwrap()
+                    .read_to_string(&mut stderr);
+                panic!("logredact exited ({status}) before listening on port {port}:\n{stderr}");
+            }
+            assert!(
+                std::time::Instant::now() < until,
+                "nothing listens on port {port}"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    }
+
     pub fn write(&mut self, bytes: &[u8]) {
         use std::io::Write;
         let stdin = self.stdin.as_mut().expect("stdin open");
