@@ -90,52 +90,39 @@ impl Batch {
     /// Splits after the last newline: whole lines, and the rest (a partial
     /// line). The acknowledgements go with the rest.
     pub fn split_after_last_newline(self) -> (Batch, Batch) {
-        let Some((index, at)) = self
+        let newline = self
             .pieces
             .iter()
             .enumerate()
             .rev()
-            .find_map(|(i, piece)| memchr::memrchr(b'\n', piece).map(|at| (i, at)))
-        else {
-            return (Batch::default(), self);
-        };
-        let mut lines = Vec::with_capacity(index + 1);
-        let mut rest = Vec::new();
-        for (i, piece) in self.pieces.into_iter().enumerate() {
-            if i < index {
-                lines.push(piece);
-            } else if i == index {
-                lines.push(piece.slice(..=at));
-                if at + 1 < piece.len() {
-                    rest.push(piece.slice(at + 1..));
-                }
-            } else {
-                rest.push(piece);
-            }
-        }
-        let mut rest = Batch::from_pieces(rest);
-        rest.acks = self.acks;
-        (Batch::from_pieces(lines), rest)
+            .find_map(|(i, piece)| memchr::memrchr(b'\n', piece).map(|at| (i, at)));
+        self.split_after(newline)
     }
 
     /// Splits after the first newline: the end of the current line, and the
     /// rest. The acknowledgements go with the rest.
     pub fn split_after_first_newline(self) -> (Batch, Batch) {
-        let Some((index, at)) = self
+        let newline = self
             .pieces
             .iter()
             .enumerate()
-            .find_map(|(i, piece)| memchr::memchr(b'\n', piece).map(|at| (i, at)))
-        else {
+            .find_map(|(i, piece)| memchr::memchr(b'\n', piece).map(|at| (i, at)));
+        self.split_after(newline)
+    }
+
+    /// Splits after the newline at `(piece, byte)`; with none, everything is
+    /// the rest. The acknowledgements go with the rest.
+    fn split_after(self, newline: Option<(usize, usize)>) -> (Batch, Batch) {
+        let Some((index, at)) = newline else {
             return (Batch::default(), self);
         };
-        let mut line = Vec::with_capacity(index + 1);
+        let mut head = Vec::with_capacity(index + 1);
         let mut rest = Vec::new();
         for (i, piece) in self.pieces.into_iter().enumerate() {
             if i < index {
-                line.push(piece);
+                head.push(piece);
             } else if i == index {
-                line.push(piece.slice(..=at));
+                head.push(piece.slice(..=at));
                 if at + 1 < piece.len() {
                     rest.push(piece.slice(at + 1..));
                 }
@@ -145,7 +132,7 @@ impl Batch {
         }
         let mut rest = Batch::from_pieces(rest);
         rest.acks = self.acks;
-        (Batch::from_pieces(line), rest)
+        (Batch::from_pieces(head), rest)
     }
 
     /// Moves the acknowledgements out.
