@@ -13,15 +13,6 @@ use serde_json::Value;
 
 const KEY_MATERIAL: &str = "a test fingerprint key, long enough";
 
-fn scratch(name: &str) -> PathBuf {
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
-        .join("audit")
-        .join(name);
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
 /// Runs logredact with `args`, writing `parts` with a pause between them.
 fn run(args: &[&str], envs: &[(&str, &str)], parts: &[&[u8]]) -> (Vec<u8>, String) {
     let mut command = binary();

@@ -13,15 +13,6 @@ use std::time::{Duration, Instant};
 
 use common::*;
 
-fn scratch(name: &str) -> PathBuf {
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
-        .join("bad-input")
-        .join(name);
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
 /// Runs pipe mode over `input` (written from a thread) and returns stdout.
 fn pipe(input: Vec<u8>) -> Vec<u8> {
     let mut child = binary()

@@ -16,16 +16,6 @@ fn manifest_path(relative: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join(relative)
 }
 
-/// A scratch directory under the target directory, unique per test.
-fn scratch(name: &str) -> PathBuf {
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
-        .join("config")
-        .join(name);
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
 fn write_config(name: &str, text: &str) -> PathBuf {
     let path = scratch(name).join("logredact.yaml");
     std::fs::write(&path, text).unwrap();

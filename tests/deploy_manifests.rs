@@ -25,6 +25,8 @@ use serde_json::Value;
 
 mod deploy_support;
 
+use deploy_support::{fluentd_parameters, read, repo_path};
+
 /// Kubernetes versions the manifests are validated against: the oldest they
 /// claim (native sidecar containers are on by default from 1.29) and the
 /// newest whose schemas the pinned kubernetes-validate bundles.
@@ -61,10 +63,6 @@ const ADMIN_PORT: i64 = 9102;
 // ---------------------------------------------------------------------------
 // Paths and processes
 
-fn repo_path(relative: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join(relative)
-}
-
 /// The target directory (`CARGO_TARGET_TMPDIR` is its `tmp` subdirectory).
 fn target_dir() -> PathBuf {
     let tmp = Path::new(env!("CARGO_TARGET_TMPDIR"));
@@ -94,10 +92,6 @@ fn files_with_suffix(dir: &Path, suffix: &str) -> Vec<PathBuf> {
 
 fn file_name(path: &Path) -> String {
     path.file_name().unwrap().to_string_lossy().into_owned()
-}
-
-fn read(path: &Path) -> String {
-    fs::read_to_string(path).unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()))
 }
 
 /// Runs `command`, describing it as `what` in any failure.
@@ -1120,29 +1114,6 @@ fn fluent_bit_tcp_hop_ports_and_routes_are_consistent() {
 
 // ---------------------------------------------------------------------------
 // Fluentd
-
-/// `(section path, key, value)` of every parameter of a Fluentd
-/// configuration; the path is the enclosing `<...>` headers joined by `/`.
-fn fluentd_parameters(text: &str) -> Vec<(String, String, String)> {
-    let mut path: Vec<String> = Vec::new();
-    let mut parameters = Vec::new();
-    for line in text.lines() {
-        let line = line.trim();
-        if line.is_empty() || line.starts_with('#') {
-            continue;
-        }
-        if line.starts_with("</") {
-            path.pop().expect("a closing tag without an opening one");
-        } else if let Some(header) = line.strip_prefix('<').and_then(|l| l.strip_suffix('>')) {
-            path.push(header.to_string());
-        } else {
-            let (key, value) = line.split_once(char::is_whitespace).unwrap_or((line, ""));
-            parameters.push((path.join("/"), key.to_string(), value.trim().to_string()));
-        }
-    }
-    assert!(path.is_empty(), "unclosed sections: {path:?}");
-    parameters
-}
 
 #[test]
 fn fluentd_exec_filter_exchanges_json_with_a_respawned_logredact() {

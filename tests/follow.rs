@@ -11,15 +11,6 @@ use std::time::Duration;
 
 use common::*;
 
-fn scratch(name: &str) -> PathBuf {
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
-        .join("follow")
-        .join(name);
-    let _ = fs::remove_dir_all(&dir);
-    fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
 fn append(path: &Path, bytes: &[u8]) {
     let mut file = OpenOptions::new()
         .create(true)

@@ -36,7 +36,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use common::{
-    Collector, Running, TokenGen, free_port, http_get, reference_redaction, signal,
+    Collector, Running, TokenGen, free_port, http_get, reference_redaction, scratch, signal,
     wait_with_deadline,
 };
 use deploy_support::{
@@ -50,15 +50,6 @@ const IMAGE_BINARY: &str = "/usr/local/bin/logredact";
 
 /// How long to wait for output that should come at once.
 const DEADLINE: Duration = Duration::from_secs(15);
-
-fn scratch(name: &str) -> PathBuf {
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
-        .join("integrations")
-        .join(name);
-    let _ = fs::remove_dir_all(&dir);
-    fs::create_dir_all(&dir).unwrap();
-    dir
-}
 
 /// A root directory holding what the image (or an installation of
 /// `config/`) puts under /etc/logredact: the Dockerfile's final stage laid

@@ -10,15 +10,6 @@ use std::process::{Output, Stdio};
 
 use common::*;
 
-fn scratch(name: &str) -> PathBuf {
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
-        .join("no-leak")
-        .join(name);
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
 /// Fails if any 12-character run of any token's hex digits is in `bytes`.
 fn assert_clean(what: &str, bytes: &[u8], tokens: &[String]) {
     let text = String::from_utf8_lossy(bytes);

@@ -26,7 +26,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
-use common::{Collector, TokenGen};
+use common::{Collector, TokenGen, scratch};
 use deploy_support::{Source, dockerfile_stages, lay_out_final_stage, read, repo_path};
 
 /// The build stage's output that the final stage copies, and the command
@@ -52,15 +52,6 @@ fn note(text: &str) {
 fn target_dir() -> PathBuf {
     let tmp = Path::new(env!("CARGO_TARGET_TMPDIR"));
     tmp.parent().unwrap_or(tmp).to_path_buf()
-}
-
-fn scratch(name: &str) -> PathBuf {
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
-        .join("static_image")
-        .join(name);
-    let _ = fs::remove_dir_all(&dir);
-    fs::create_dir_all(&dir).unwrap();
-    dir
 }
 
 fn transcript(output: &Output) -> String {

@@ -13,15 +13,6 @@ use std::time::{Duration, Instant};
 
 use common::*;
 
-fn scratch(name: &str) -> PathBuf {
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
-        .join("tcp")
-        .join(name);
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
 /// Log lines with tokens, a client's whole stream.
 fn client_stream(client: u64, lines: usize) -> Vec<u8> {
     let mut tokens = TokenGen::new(1000 + client);

@@ -104,6 +104,18 @@ pub fn scan_whole(rules: &Arc<RuleSet>, mode: DetectionMode, input: &[u8]) -> Co
 }
 
 /// The built binary.
+/// A fresh, empty scratch directory for one test, under the target
+/// directory: `<tmp>/<test binary>/<name>`.
+pub fn scratch(name: &str) -> std::path::PathBuf {
+    let binary = module_path!().split("::").next().unwrap_or("tests");
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join(binary)
+        .join(name);
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
 pub fn binary() -> std::process::Command {
     std::process::Command::new(env!("CARGO_BIN_EXE_logredact"))
 }
