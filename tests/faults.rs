@@ -16,16 +16,6 @@ use std::time::{Duration, Instant};
 
 use common::*;
 
-fn append(path: &Path, bytes: &[u8]) {
-    OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(path)
-        .unwrap()
-        .write_all(bytes)
-        .unwrap();
-}
-
 /// Waits until `path` holds exactly `expected`.
 fn wait_for_file(path: &Path, expected: &[u8]) {
     let until = Instant::now() + Duration::from_secs(10);

@@ -5,20 +5,10 @@
 mod common;
 
 use std::fs::{self, OpenOptions};
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use common::*;
-
-fn append(path: &Path, bytes: &[u8]) {
-    let mut file = OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(path)
-        .unwrap();
-    file.write_all(bytes).unwrap();
-}
 
 /// Appends to a file and remembers everything written, in order.
 fn record(written: &mut Vec<u8>, path: &Path, bytes: &[u8]) {

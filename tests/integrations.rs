@@ -36,8 +36,8 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use common::{
-    Collector, Running, TokenGen, free_port, http_get, reference_redaction, scratch, signal,
-    wait_with_deadline,
+    Collector, Running, TokenGen, append, free_port, http_get, reference_redaction, scratch,
+    signal, wait_with_deadline,
 };
 use deploy_support::{
     fluent_bit_sections, fluentd_parameters, lay_out_final_stage, read, repo_path, yaml_documents,
@@ -219,15 +219,6 @@ fn wait_for_output(buffer: &Mutex<Vec<u8>>, len: usize) {
     while buffer.lock().unwrap().len() < len && Instant::now() < until {
         std::thread::sleep(Duration::from_millis(5));
     }
-}
-
-fn append(path: &Path, bytes: &[u8]) {
-    let mut file = OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(path)
-        .unwrap();
-    file.write_all(bytes).unwrap();
 }
 
 // ---------------------------------------------------------------------------

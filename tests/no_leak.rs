@@ -142,17 +142,6 @@ fn spawn_traced(dir: &Path, args: &[&str], stdout: Stdio) -> std::process::Child
         .unwrap()
 }
 
-fn append(path: &Path, bytes: &[u8]) {
-    use std::io::Write;
-    std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(path)
-        .unwrap()
-        .write_all(bytes)
-        .unwrap();
-}
-
 /// Waits until `path` holds at least `lines` newlines.
 fn wait_for_lines(path: &Path, lines: usize) {
     let until = std::time::Instant::now() + std::time::Duration::from_secs(15);

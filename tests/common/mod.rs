@@ -116,6 +116,18 @@ pub fn scratch(name: &str) -> std::path::PathBuf {
     dir
 }
 
+/// Appends `bytes` to the file at `path`, creating it if need be.
+pub fn append(path: &std::path::Path, bytes: &[u8]) {
+    use std::io::Write;
+    std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .unwrap()
+        .write_all(bytes)
+        .unwrap();
+}
+
 pub fn binary() -> std::process::Command {
     std::process::Command::new(env!("CARGO_BIN_EXE_logredact"))
 }
