@@ -556,7 +556,13 @@ fn a_second_signal_exits_at_once() {
     signal(&run.child, "TERM");
     // Draining: the open connection keeps it alive within the grace period.
     std::thread::sleep(Duration::from_millis(500));
-    assert!(run.child.try_wait().unwrap().is_none(), "still draining");
+    if let Some(status) = run.child.try_wait().unwrap() {
+        let (_, output, stderr) = run.finish();
+        panic!(
+            "exited ({status}) while it should still be draining; stdout {:?}, stderr:\n{stderr}",
+            String::from_utf8_lossy(&output)
+        );
+    }
     signal(&run.child, "TERM");
     let status = wait_with_deadline(&mut run.child, Duration::from_secs(5));
     assert_eq!(status.code(), Some(143));
