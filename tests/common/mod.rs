@@ -247,7 +247,16 @@ impl Running {
             .unwrap()
             .read_to_string(&mut stderr)
             .unwrap();
-        (status, self.received, stderr)
+        (status, std::mem::take(&mut self.received), stderr)
+    }
+}
+
+/// A test that fails half-way must not leave logredact running, holding
+/// its ports, after the test process has gone.
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }
 
