@@ -184,11 +184,9 @@ fn follow_file_merge_audit_admin_and_checkpoints_carry_no_token() {
     let dir = scratch("merge");
     let mut generator = TokenGen::new(72);
     let tokens: Vec<String> = (0..12).map(|_| generator.token()).collect();
-    let (followed, whole, out) = (
-        dir.join("app.log"),
-        dir.join("old.log"),
-        dir.join("out.log"),
-    );
+    std::fs::create_dir_all(dir.join("input")).unwrap();
+    let (followed, whole) = (dir.join("input/app.log"), dir.join("input/old.log"));
+    let out = dir.join("out.log");
     let (state, audit) = (dir.join("state"), dir.join("audit.jsonl"));
     append(&followed, format!("f1 bearer {}\n", tokens[0]).as_bytes());
     append(
