@@ -7,7 +7,6 @@ mod common;
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
@@ -15,16 +14,7 @@ use common::*;
 
 /// Runs pipe mode over `input` (written from a thread) and returns stdout.
 fn pipe(input: Vec<u8>) -> Vec<u8> {
-    let mut child = binary()
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stdin = child.stdin.take().unwrap();
-    let writer = std::thread::spawn(move || stdin.write_all(&input));
-    let output = child.wait_with_output().unwrap();
-    writer.join().unwrap().unwrap();
+    let output = output_with_stdin(binary(), &input);
     assert!(
         output.status.success(),
         "{}",
@@ -126,18 +116,6 @@ fn vm_hwm_kib(pid: u32) -> u64 {
         .find_map(|l| l.strip_prefix("VmHWM:"))
         .and_then(|v| v.split_whitespace().next()?.parse().ok())
         .unwrap_or(0)
-}
-
-fn limits_config(dir: &Path, max_connections: usize, idle_secs: u64) -> PathBuf {
-    let path = dir.join("logredact.yaml");
-    std::fs::write(
-        &path,
-        format!(
-            "limits: {{ max_connections: {max_connections}, idle_timeout_secs: {idle_secs} }}\n"
-        ),
-    )
-    .unwrap();
-    path
 }
 
 #[test]

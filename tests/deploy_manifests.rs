@@ -25,7 +25,7 @@ use serde_json::Value;
 
 mod deploy_support;
 
-use deploy_support::{fluentd_parameters, read, repo_path};
+use deploy_support::{base64_decode, fluentd_parameters, read, repo_path};
 
 /// Kubernetes versions the manifests are validated against: the oldest they
 /// claim (native sidecar containers are on by default from 1.29) and the
@@ -393,30 +393,6 @@ fn fluent_bit_size(text: &str) -> u64 {
         unit => panic!("'{text}': unknown unit '{unit}'"),
     };
     number * factor
-}
-
-/// Standard base64, as in a Secret's `data`.
-fn base64_decode(text: &str) -> Vec<u8> {
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut bits = 0u32;
-    let mut count = 0;
-    let mut bytes = Vec::new();
-    for c in text
-        .bytes()
-        .filter(|&c| c != b'=' && !c.is_ascii_whitespace())
-    {
-        let value = ALPHABET
-            .iter()
-            .position(|&a| a == c)
-            .unwrap_or_else(|| panic!("'{}' is not base64", char::from(c)));
-        bits = (bits << 6) | value as u32;
-        count += 6;
-        if count >= 8 {
-            count -= 8;
-            bytes.push((bits >> count) as u8);
-        }
-    }
-    bytes
 }
 
 fn token_regex() -> regex::bytes::Regex {

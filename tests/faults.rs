@@ -88,24 +88,12 @@ fn an_audit_file_on_a_full_disk_keeps_the_output_whole_and_exits_1() {
     for i in 0..50 {
         input.extend_from_slice(format!("line {i} bearer {}\n", tokens.token()).as_bytes());
     }
-    let mut child = binary()
-        .args(["--audit", "/dev/full"])
-        .env(
-            "LOGREDACT_FINGERPRINT_KEY",
-            "a test key of sufficient length",
-        )
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stdin = child.stdin.take().unwrap();
-    let writer = {
-        let input = input.clone();
-        std::thread::spawn(move || stdin.write_all(&input))
-    };
-    let output = child.wait_with_output().unwrap();
-    writer.join().unwrap().unwrap();
+    let mut command = binary();
+    command.args(["--audit", "/dev/full"]).env(
+        "LOGREDACT_FINGERPRINT_KEY",
+        "a test key of sufficient length",
+    );
+    let output = output_with_stdin(command, &input);
     assert!(
         output.stdout == reference_redaction(&input),
         "the redacted output is whole"
@@ -127,6 +115,18 @@ fn an_audit_file_on_a_full_disk_keeps_the_output_whole_and_exits_1() {
     );
 }
 
+/// logredact following `log` into the file `out`, checkpointed in `state`.
+fn follow_into_file(log: &Path, out: &Path, state: &Path) -> Running {
+    Running::spawn(&[
+        "--input",
+        &format!("follow:{}", log.display()),
+        "--output",
+        &format!("file:{}", out.display()),
+        "--state-dir",
+        state.to_str().unwrap(),
+    ])
+}
+
 #[test]
 fn an_output_file_deleted_while_following_stops_without_advancing_the_checkpoint() {
     let dir = scratch("deleted-output");
@@ -134,14 +134,7 @@ fn an_output_file_deleted_while_following_stops_without_advancing_the_checkpoint
     let mut tokens = TokenGen::new(901);
     let first = format!("first {}\n", tokens.token());
     append(&log, first.as_bytes());
-    let mut run = Running::spawn(&[
-        "--input",
-        &format!("follow:{}", log.display()),
-        "--output",
-        &format!("file:{}", out.display()),
-        "--state-dir",
-        state.to_str().unwrap(),
-    ]);
+    let mut run = follow_into_file(&log, &out, &state);
     wait_for_file(&out, &reference_redaction(first.as_bytes()));
     std::thread::sleep(Duration::from_millis(1300));
     assert_eq!(checkpoint_offset(&state), Some(first.len() as u64));
@@ -161,14 +154,7 @@ fn an_output_file_deleted_while_following_stops_without_advancing_the_checkpoint
         "the checkpoint stays at what was written"
     );
     // A restart writes what the deleted file swallowed.
-    let mut run = Running::spawn(&[
-        "--input",
-        &format!("follow:{}", log.display()),
-        "--output",
-        &format!("file:{}", out.display()),
-        "--state-dir",
-        state.to_str().unwrap(),
-    ]);
+    let mut run = follow_into_file(&log, &out, &state);
     wait_for_file(&out, &reference_redaction(second.as_bytes()));
     signal(&run.child, "TERM");
     assert!(wait_with_deadline(&mut run.child, Duration::from_secs(10)).success());

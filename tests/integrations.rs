@@ -40,7 +40,8 @@ use common::{
     signal, wait_with_deadline,
 };
 use deploy_support::{
-    fluent_bit_sections, fluentd_parameters, lay_out_final_stage, read, repo_path, yaml_documents,
+    base64_decode, fluent_bit_sections, fluentd_parameters, lay_out_final_stage, read, repo_path,
+    yaml_documents,
 };
 use regex::bytes::{Captures, Regex};
 use serde_json::{Value, json};
@@ -756,25 +757,6 @@ fn buf_size_bytes(text: &str) -> f64 {
 
 fn manifest_documents(file: &str) -> Vec<Value> {
     yaml_documents(&read(&repo_path(&format!("deploy/kubernetes/{file}"))))
-}
-
-/// Standard base64, as in a Secret's `data`.
-fn base64_decode(text: &str) -> Vec<u8> {
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let (mut bits, mut count, mut bytes) = (0u32, 0, Vec::new());
-    for c in text
-        .bytes()
-        .filter(|&c| c != b'=' && !c.is_ascii_whitespace())
-    {
-        let value = ALPHABET.iter().position(|&a| a == c).expect("base64");
-        bits = (bits << 6) | value as u32;
-        count += 6;
-        if count >= 8 {
-            count -= 8;
-            bytes.push((bits >> count) as u8);
-        }
-    }
-    bytes
 }
 
 /// Fills `local` as Kubernetes fills the volume `volume` (an emptyDir, or a

@@ -26,22 +26,13 @@ fn assert_clean(what: &str, bytes: &[u8], tokens: &[String]) {
 }
 
 fn run(args: &[&str], stdin: &[u8]) -> Output {
-    let mut child = binary()
+    let mut command = binary();
+    command
         .args(args)
         .env("LOGREDACT_LOG", "trace")
         .env("RUST_LOG", "trace")
-        .env("RUST_BACKTRACE", "1")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut input = child.stdin.take().unwrap();
-    let stdin = stdin.to_vec();
-    let writer = std::thread::spawn(move || std::io::Write::write_all(&mut input, &stdin));
-    let output = child.wait_with_output().unwrap();
-    let _ = writer.join();
-    output
+        .env("RUST_BACKTRACE", "1");
+    output_with_stdin(command, stdin)
 }
 
 #[test]

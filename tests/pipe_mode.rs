@@ -103,18 +103,7 @@ fn a_large_input_streams_through_exactly() {
             _ => input.extend_from_slice(b"ordinary log text with words "),
         }
     }
-    let mut child = binary()
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stdin = child.stdin.take().unwrap();
-    let writer = {
-        let input = input.clone();
-        std::thread::spawn(move || stdin.write_all(&input))
-    };
-    let output = child.wait_with_output().unwrap();
-    writer.join().unwrap().unwrap();
+    let output = output_with_stdin(binary(), &input);
     assert!(output.status.success());
     assert!(
         output.stdout == reference_redaction(&input),

@@ -6,7 +6,6 @@ mod common;
 
 use std::io::{Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -310,18 +309,6 @@ fn a_stalled_output_pauses_the_input_and_nothing_is_lost() {
         got == reference_redaction(&input),
         "output differs after the stall"
     );
-}
-
-fn limits_config(dir: &Path, max_connections: usize, idle_secs: u64) -> PathBuf {
-    let path = dir.join("logredact.yaml");
-    std::fs::write(
-        &path,
-        format!(
-            "limits: {{ max_connections: {max_connections}, idle_timeout_secs: {idle_secs} }}\n"
-        ),
-    )
-    .unwrap();
-    path
 }
 
 /// Whether the server closes `stream` within `wait` (reads end of file).

@@ -128,6 +128,45 @@ pub fn append(path: &std::path::Path, bytes: &[u8]) {
         .unwrap();
 }
 
+/// Writes `dir/logredact.yaml` with the given connection limits.
+pub fn limits_config(
+    dir: &std::path::Path,
+    max_connections: usize,
+    idle_secs: u64,
+) -> std::path::PathBuf {
+    let path = dir.join("logredact.yaml");
+    std::fs::write(
+        &path,
+        format!(
+            "limits: {{ max_connections: {max_connections}, idle_timeout_secs: {idle_secs} }}\n"
+        ),
+    )
+    .unwrap();
+    path
+}
+
+/// Runs `command` with `input` on its standard input and its output and
+/// error captured. The input is written from a thread, so a large input
+/// cannot deadlock against a full output pipe; a process that stops reading
+/// early (a broken pipe) is the caller's to judge by its output.
+pub fn output_with_stdin(mut command: std::process::Command, input: &[u8]) -> std::process::Output {
+    use std::process::Stdio;
+    let mut child = command
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let input = input.to_vec();
+    let writer = std::thread::spawn(move || std::io::Write::write_all(&mut stdin, &input));
+    let output = child.wait_with_output().unwrap();
+    match writer.join().unwrap() {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => panic!("writing stdin: {e}"),
+        _ => output,
+    }
+}
+
 pub fn binary() -> std::process::Command {
     std::process::Command::new(env!("CARGO_BIN_EXE_logredact"))
 }

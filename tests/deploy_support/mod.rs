@@ -702,3 +702,27 @@ pub fn fluent_bit_sections(text: &str) -> Vec<(String, Vec<(String, String)>)> {
     }
     sections
 }
+
+/// Standard base64, as in a Secret's `data`.
+pub fn base64_decode(text: &str) -> Vec<u8> {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut bits = 0u32;
+    let mut count = 0;
+    let mut bytes = Vec::new();
+    for c in text
+        .bytes()
+        .filter(|&c| c != b'=' && !c.is_ascii_whitespace())
+    {
+        let value = ALPHABET
+            .iter()
+            .position(|&a| a == c)
+            .unwrap_or_else(|| panic!("'{}' is not base64", char::from(c)));
+        bits = (bits << 6) | value as u32;
+        count += 6;
+        if count >= 8 {
+            count -= 8;
+            bytes.push((bits >> count) as u8);
+        }
+    }
+    bytes
+}
