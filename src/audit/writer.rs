@@ -25,7 +25,7 @@ const QUEUE_RECORDS: usize = 65_536;
 struct AuditCounters {
     written: AtomicU64,
     dropped: AtomicU64,
-    write_errors: AtomicU64,
+    lost: AtomicU64,
 }
 
 /// Where streams send their audit records; cheap to clone.
@@ -53,16 +53,6 @@ impl AuditHandle {
                 self.counters.dropped.fetch_add(1, Ordering::Relaxed);
             }
         }
-    }
-
-    /// Records dropped because the writer was behind or gone.
-    pub fn dropped(&self) -> u64 {
-        self.counters.dropped.load(Ordering::Relaxed)
-    }
-
-    /// Records that could not be written.
-    pub fn write_errors(&self) -> u64 {
-        self.counters.write_errors.load(Ordering::Relaxed)
     }
 }
 
@@ -119,7 +109,7 @@ impl AuditWriter {
         counters.map_or_else(AuditOutcome::default, |c| AuditOutcome {
             written: c.written.load(Ordering::Relaxed),
             dropped: c.dropped.load(Ordering::Relaxed),
-            lost: c.write_errors.load(Ordering::Relaxed),
+            lost: c.lost.load(Ordering::Relaxed),
         })
     }
 }
@@ -163,7 +153,7 @@ fn write_loop(
             failing = false;
         }
         Err(e) => {
-            counters.write_errors.fetch_add(records, Ordering::Relaxed);
+            counters.lost.fetch_add(records, Ordering::Relaxed);
             metrics.error(ErrorKind::Audit);
             if !failing {
                 tracing::error!(error = %e, "cannot write the audit stream");
