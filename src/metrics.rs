@@ -4,7 +4,7 @@
 //! Labels are rule ids, confidence levels and fixed error kinds: never
 //! anything taken from the input.
 
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -65,8 +65,9 @@ pub struct Metrics {
     connections_rejected: Counter,
     output_retries: Counter,
     errors: Family<ErrorLabels, Counter>,
-    /// Inputs not yet open.
-    inputs_pending: AtomicI64,
+    /// Whether every input is open. False from the start, so that the admin
+    /// endpoint, which starts before the inputs, never reports ready early.
+    inputs_open: AtomicBool,
     /// Outputs not connected.
     outputs_down: AtomicI64,
 }
@@ -128,7 +129,7 @@ impl Metrics {
             connections_rejected,
             output_retries,
             errors,
-            inputs_pending: AtomicI64::new(0),
+            inputs_open: AtomicBool::new(false),
             outputs_down: AtomicI64::new(0),
         }
     }
@@ -188,14 +189,9 @@ impl Metrics {
             .inc();
     }
 
-    /// An input will be opened; ready only once [`Metrics::input_open`] follows.
-    pub fn input_pending(&self) {
-        self.inputs_pending.fetch_add(1, Ordering::Relaxed);
-    }
-
-    /// An input is open.
-    pub fn input_open(&self) {
-        self.inputs_pending.fetch_sub(1, Ordering::Relaxed);
+    /// Every input is open (listening, or its file opened or awaited).
+    pub fn inputs_opened(&self) {
+        self.inputs_open.store(true, Ordering::Relaxed);
     }
 
     /// An output lost (or has not yet made) its connection.
@@ -210,7 +206,7 @@ impl Metrics {
 
     /// Why the process is not ready, if it is not.
     pub fn not_ready(&self) -> Option<&'static str> {
-        if self.inputs_pending.load(Ordering::Relaxed) > 0 {
+        if !self.inputs_open.load(Ordering::Relaxed) {
             Some("inputs not open yet")
         } else if self.outputs_down.load(Ordering::Relaxed) > 0 {
             Some("an output is not connected")
@@ -240,8 +236,16 @@ mod tests {
         ] {
             assert!(text.contains(name), "{name} missing from\n{text}");
         }
-        assert_eq!(metrics.not_ready(), None);
-        metrics.input_pending();
+    }
+
+    #[test]
+    fn ready_only_once_the_inputs_are_open_and_the_outputs_connected() {
+        let metrics = Metrics::new();
         assert_eq!(metrics.not_ready(), Some("inputs not open yet"));
+        metrics.output_down();
+        metrics.inputs_opened();
+        assert_eq!(metrics.not_ready(), Some("an output is not connected"));
+        metrics.output_up();
+        assert_eq!(metrics.not_ready(), None);
     }
 }

@@ -222,7 +222,6 @@ pub async fn run(
     let tracker = TaskTracker::new();
     let mut followed = Vec::new();
     for input in &topology.inputs {
-        runner.env.metrics.input_pending();
         let port = || match (&shared, direct) {
             (Some(shared), true) => Port::Direct(shared.sender()),
             (Some(shared), false) => Port::merged(shared),
@@ -325,8 +324,8 @@ pub async fn run(
                 ));
             }
         }
-        runner.env.metrics.input_open();
     }
+    runner.env.metrics.inputs_opened();
     drop(shared);
     tracker.close();
 
