@@ -129,7 +129,7 @@ fn silent_and_trickling_tcp_clients() {
         "--input",
         &format!("tcp://127.0.0.1:{port}"),
     ]);
-    wait_for_port(port);
+    run.wait_for_port(port);
     let silent = TcpStream::connect(("127.0.0.1", port)).unwrap();
     // One byte a second (within the 2 s idle limit): a token arrives whole.
     let token = TokenGen::new(803).token();
@@ -181,7 +181,7 @@ fn ten_thousand_connection_attempts_against_a_limit_of_64() {
     // and the held connections must outlive it.
     let config = limits_config(&dir, 64, 3600);
     let (port, admin) = (free_port(), free_port());
-    let run = Running::spawn(&[
+    let mut run = Running::spawn(&[
         "--config",
         config.to_str().unwrap(),
         "--input",
@@ -189,8 +189,7 @@ fn ten_thousand_connection_attempts_against_a_limit_of_64() {
         "--admin",
         &format!("127.0.0.1:{admin}"),
     ]);
-    wait_for_port(port);
-    wait_for_metric(admin, "logredact_streams_active 0");
+    run.wait_until_ready(admin);
     // 64 connections stay open and take every place.
     let held: Vec<TcpStream> = (0..64)
         .map(|i| {

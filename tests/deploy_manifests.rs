@@ -13,19 +13,20 @@
 //! fails — it never skips — when they cannot be installed.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::fs::{self, OpenOptions};
-use std::io::{ErrorKind, Write};
+use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::OnceLock;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use logredact::config::{InputSpec, OutputSpec};
 use serde_json::Value;
 
+mod common;
 mod deploy_support;
 
-use deploy_support::{base64_decode, fluentd_parameters, read, repo_path};
+use common::scratch;
+use deploy_support::{base64_decode, fluentd_parameters, read, repo_path, target_dir};
 
 /// Kubernetes versions the manifests are validated against: the oldest they
 /// claim (native sidecar containers are on by default from 1.29) and the
@@ -62,22 +63,6 @@ const ADMIN_PORT: i64 = 9102;
 
 // ---------------------------------------------------------------------------
 // Paths and processes
-
-/// The target directory (`CARGO_TARGET_TMPDIR` is its `tmp` subdirectory).
-fn target_dir() -> PathBuf {
-    let tmp = Path::new(env!("CARGO_TARGET_TMPDIR"));
-    tmp.parent().unwrap_or(tmp).to_path_buf()
-}
-
-/// A scratch directory under the target directory, unique per test.
-fn scratch(name: &str) -> PathBuf {
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
-        .join("deploy_manifests")
-        .join(name);
-    let _ = fs::remove_dir_all(&dir);
-    fs::create_dir_all(&dir).unwrap();
-    dir
-}
 
 /// Files directly in `dir` whose names end with `suffix`, sorted.
 fn files_with_suffix(dir: &Path, suffix: &str) -> Vec<PathBuf> {
@@ -146,7 +131,8 @@ fn install_tools() -> Result<Tools, String> {
     let venv = target.join("tools-venv");
     let marker = venv.join(".installed-requirements.txt");
 
-    let _lock = InstallLock::acquire(&target.join("tools-venv.lock"))?;
+    let _lock = common::lock_file(&target.join("tools-venv.lock"), common::Wait::Yes)
+        .map_err(|e| format!("cannot lock tools-venv.lock: {e}"))?;
     if fs::read_to_string(&marker).ok().as_deref() != Some(requirements.as_str()) {
         let started = Instant::now();
         if venv.exists() {
@@ -201,57 +187,6 @@ fn install_tools() -> Result<Tools, String> {
         );
     }
     Ok(tools)
-}
-
-/// A lock shared by every process that installs the tools: a file created
-/// exclusively, holding the owner's process id, removed when dropped. A lock
-/// whose owner no longer runs is taken over.
-struct InstallLock(PathBuf);
-
-impl InstallLock {
-    fn acquire(path: &Path) -> Result<InstallLock, String> {
-        let deadline = Instant::now() + Duration::from_secs(900);
-        loop {
-            match OpenOptions::new().write(true).create_new(true).open(path) {
-                Ok(mut file) => {
-                    let _ = writeln!(file, "{}", std::process::id());
-                    return Ok(InstallLock(path.to_path_buf()));
-                }
-                Err(e) if e.kind() == ErrorKind::AlreadyExists => {
-                    if Self::owner_is_gone(path) {
-                        let _ = fs::remove_file(path);
-                        continue;
-                    }
-                    if Instant::now() > deadline {
-                        return Err(format!(
-                            "gave up waiting for {} (another process installing the tools)",
-                            path.display()
-                        ));
-                    }
-                    std::thread::sleep(Duration::from_millis(200));
-                }
-                Err(e) => return Err(format!("cannot create {}: {e}", path.display())),
-            }
-        }
-    }
-
-    /// Whether the lock names a process that has ended (known only where
-    /// /proc lists processes).
-    fn owner_is_gone(path: &Path) -> bool {
-        let Ok(text) = fs::read_to_string(path) else {
-            return false;
-        };
-        let Ok(pid) = text.trim().parse::<u32>() else {
-            return false;
-        };
-        Path::new("/proc/self").exists() && !Path::new(&format!("/proc/{pid}")).exists()
-    }
-}
-
-impl Drop for InstallLock {
-    fn drop(&mut self) {
-        let _ = fs::remove_file(&self.0);
-    }
 }
 
 /// The documents of a YAML file, as JSON values (read by PyYAML).

@@ -262,7 +262,7 @@ fn sigkill_during_a_proxy_session_sends_no_unredacted_byte_upstream() {
         "--output",
         &format!("tcp://127.0.0.1:{upstream_port}"),
     ]);
-    wait_for_port(port);
+    run.wait_for_port(port);
     let token = TokenGen::new(904).token();
     let mut client = TcpStream::connect(("127.0.0.1", port)).unwrap();
     // Skip the port probe's (empty) upstream connection.

@@ -27,7 +27,7 @@ use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use common::{Collector, TokenGen, scratch};
-use deploy_support::{Source, dockerfile_stages, lay_out_final_stage, read, repo_path};
+use deploy_support::{Source, dockerfile_stages, lay_out_final_stage, read, repo_path, target_dir};
 
 /// The build stage's output that the final stage copies, and the command
 /// that must produce it.
@@ -46,12 +46,6 @@ const IMAGE_FILES: [&str; 4] = [
 /// (written to the standard error stream directly, not captured).
 fn note(text: &str) {
     let _ = writeln!(std::io::stderr(), "static_image: {text}");
-}
-
-/// The target directory (`CARGO_TARGET_TMPDIR` is its `tmp` subdirectory).
-fn target_dir() -> PathBuf {
-    let tmp = Path::new(env!("CARGO_TARGET_TMPDIR"));
-    tmp.parent().unwrap_or(tmp).to_path_buf()
 }
 
 fn transcript(output: &Output) -> String {

@@ -103,14 +103,29 @@ pub fn scan_whole(rules: &Arc<RuleSet>, mode: DetectionMode, input: &[u8]) -> Co
     scan_chunked(rules, mode, input, &[])
 }
 
-/// The built binary.
 /// A fresh, empty scratch directory for one test, under the target
-/// directory: `<tmp>/<test binary>/<name>`.
+/// directory: `<tmp>/<test binary>/<process id>/<name>`. The process id keeps
+/// two runs of the same test binary (two checkouts' CI, or a rerun while one
+/// is going) out of each other's files; the directories of runs that have
+/// ended are removed on the first call, and the last run's stay to be read.
 pub fn scratch(name: &str) -> std::path::PathBuf {
-    let binary = module_path!().split("::").next().unwrap_or("tests");
-    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
-        .join(binary)
-        .join(name);
+    static RUN: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
+    let run = RUN.get_or_init(|| {
+        let binary = module_path!().split("::").next().unwrap_or("tests");
+        let all = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join(binary);
+        for entry in std::fs::read_dir(&all).into_iter().flatten().flatten() {
+            let alive = entry
+                .file_name()
+                .to_str()
+                .and_then(|pid| pid.parse::<u32>().ok())
+                .is_some_and(|pid| std::path::Path::new(&format!("/proc/{pid}")).exists());
+            if !alive {
+                let _ = std::fs::remove_dir_all(entry.path());
+            }
+        }
+        all.join(std::process::id().to_string())
+    });
+    let dir = run.join(name);
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     dir
@@ -167,6 +182,7 @@ pub fn output_with_stdin(mut command: std::process::Command, input: &[u8]) -> st
     }
 }
 
+/// The built binary.
 pub fn binary() -> std::process::Command {
     std::process::Command::new(env!("CARGO_BIN_EXE_logredact"))
 }
@@ -234,6 +250,26 @@ impl Running {
             assert!(
                 std::time::Instant::now() < until,
                 "nothing listens on port {port}"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    }
+
+    /// Waits until the admin endpoint on `admin` answers `/readyz` with 200:
+    /// every input is open. Unlike waiting for a TCP input's port, this
+    /// makes no connection to the input, which would take one of the
+    /// places `limits.max_connections` counts until logredact accepts it.
+    pub fn wait_until_ready(&mut self, admin: u16) {
+        self.wait_for_port(admin);
+        let until = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            let (status, body) = http_get(admin, "/readyz");
+            if status == 200 {
+                return;
+            }
+            assert!(
+                std::time::Instant::now() < until,
+                "never ready: {status} {body}"
             );
             std::thread::sleep(std::time::Duration::from_millis(20));
         }
@@ -317,26 +353,61 @@ pub fn wait_with_deadline(
     }
 }
 
-/// A port on 127.0.0.1 that is free now and handed out once per test
-/// process. Ports come from below the kernel's ephemeral range (32768 and
-/// up), so that no outgoing connection can take one before the test binds it.
+/// A port on 127.0.0.1 that no other test process will hand out while this
+/// one runs. Test binaries run in parallel, and a port that is merely free
+/// when probed can be taken by another binary's logredact before ours binds
+/// it; ours then exits, and the test talks to the other one. So each port is
+/// claimed with an exclusive lock on a file named after it, shared by every
+/// test process and released by the kernel when the claiming process exits.
+/// Ports come from below the kernel's ephemeral range (32768 and up), so that
+/// no outgoing connection can take one before the test binds it.
 pub fn free_port() -> u16 {
-    use std::sync::atomic::{AtomicU16, Ordering};
-    static NEXT: AtomicU16 = AtomicU16::new(0);
-    // Different test processes start in different places.
-    let _ = NEXT.compare_exchange(
-        0,
-        20_000 + (std::process::id() % 700) as u16 * 16,
-        Ordering::SeqCst,
-        Ordering::SeqCst,
-    );
-    loop {
-        let port = NEXT.fetch_add(1, Ordering::SeqCst);
-        assert!(port < 32_000, "out of test ports");
+    use std::sync::Mutex;
+    static CLAIMED: Mutex<Vec<std::fs::File>> = Mutex::new(Vec::new());
+    let locks = std::env::temp_dir().join("logredact-test-ports");
+    std::fs::create_dir_all(&locks).unwrap();
+    let mut claimed = CLAIMED.lock().unwrap_or_else(|e| e.into_inner());
+    // Different test processes start in different places, so that they
+    // seldom contend for the same lock.
+    let offset = (std::process::id() % 700) as u16 * 16 + claimed.len() as u16;
+    for step in 0..12_000u16 {
+        let port = 20_000 + (offset + step) % 12_000;
+        let Ok(lock) = lock_file(&locks.join(port.to_string()), Wait::No) else {
+            continue;
+        };
         if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            claimed.push(lock);
             return port;
         }
     }
+    panic!("out of test ports");
+}
+
+/// Whether `lock_file` waits for a lock another process holds.
+pub enum Wait {
+    Yes,
+    No,
+}
+
+/// An exclusive lock on the file at `path` (created if need be), held while
+/// the returned file is open. The kernel releases it when the holder exits,
+/// however it exits, so a crashed test never leaves a stale lock behind.
+pub fn lock_file(path: &std::path::Path, wait: Wait) -> std::io::Result<std::fs::File> {
+    use std::os::fd::AsRawFd;
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(path)?;
+    let operation = match wait {
+        Wait::Yes => libc::LOCK_EX,
+        Wait::No => libc::LOCK_EX | libc::LOCK_NB,
+    };
+    // SAFETY: flock takes a descriptor this function owns; no memory is shared.
+    if unsafe { libc::flock(file.as_raw_fd(), operation) } != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(file)
 }
 
 /// Waits until something accepts connections on `port`.
