@@ -309,6 +309,20 @@ fn tcp_proxy_with_a_failing_upstream_carries_no_token() {
         .write_all(format!("a {} b {}\n", tokens[0], tokens[1]).as_bytes())
         .unwrap();
     drop(first);
+    // Each inbound connection has its own upstream connection, made when it
+    // is accepted; the first must be the upstream's first, read to its end.
+    let until = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !received
+        .lock()
+        .unwrap()
+        .starts_with(b"a dapi**** b dapi****\n")
+    {
+        assert!(
+            std::time::Instant::now() < until,
+            "the first stream never arrived"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
     let mut second = std::net::TcpStream::connect(("127.0.0.1", listen)).unwrap();
     for token in &tokens[2..5] {
         let _ = second.write_all(format!("c {token}\n").as_bytes());
