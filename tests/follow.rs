@@ -126,6 +126,45 @@ fn a_file_created_late() {
 }
 
 #[test]
+fn a_directory_created_late_is_followed_by_polling() {
+    // With no directory to watch, there are no change notifications: the
+    // follower polls, and must still see the file appear, grow and rotate.
+    let dir = scratch("polling");
+    let log = dir.join("logs").join("app.log");
+    let mut run = follow(&log, &dir.join("state"));
+    std::thread::sleep(Duration::from_millis(500));
+    fs::create_dir(dir.join("logs")).unwrap();
+    let mut tokens = TokenGen::new(606);
+    let mut written = Vec::new();
+    record(
+        &mut written,
+        &log,
+        format!("first {}\n", tokens.token()).as_bytes(),
+    );
+    expect_output(&mut run, &reference_redaction(&written));
+    record(
+        &mut written,
+        &log,
+        format!("last of the old file {}\n", tokens.token()).as_bytes(),
+    );
+    fs::rename(&log, dir.join("logs").join("app.log.1")).unwrap();
+    record(
+        &mut written,
+        &log,
+        format!("first of the new file {}\n", tokens.token()).as_bytes(),
+    );
+    expect_output(&mut run, &reference_redaction(&written));
+    signal(&run.child, "TERM");
+    let (status, output, stderr) = run.finish();
+    assert!(status.success(), "{stderr}");
+    assert_eq!(output, reference_redaction(&written));
+    assert!(
+        stderr.contains("no change notifications; polling"),
+        "{stderr}"
+    );
+}
+
+#[test]
 fn restart_from_the_checkpoint_skips_nothing_and_repeats_nothing() {
     let dir = scratch("restart");
     let (log, state) = (dir.join("app.log"), dir.join("state"));

@@ -186,7 +186,9 @@ impl Follower {
         match watcher.watch(dir, RecursiveMode::NonRecursive) {
             Ok(()) => Some(watcher),
             Err(e) => {
-                tracing::debug!(stream = %format!("file:{}", self.path.display()), error = %e, "no change notifications; polling");
+                // A directory that does not exist yet, or a file system
+                // without inotify: worth knowing, as changes are seen later.
+                tracing::info!(stream = %format!("file:{}", self.path.display()), error = %e, poll_ms = POLL_INTERVAL.as_millis() as u64, "no change notifications; polling");
                 None
             }
         }
