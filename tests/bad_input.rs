@@ -121,15 +121,7 @@ fn vm_hwm_kib(pid: u32) -> u64 {
 #[test]
 fn silent_and_trickling_tcp_clients() {
     let dir = scratch("trickle");
-    let config = limits_config(&dir, 8, 2);
-    let port = free_port();
-    let mut run = Running::spawn(&[
-        "--config",
-        config.to_str().unwrap(),
-        "--input",
-        &format!("tcp://127.0.0.1:{port}"),
-    ]);
-    run.wait_for_port(port);
+    let (mut run, port, _) = listen_with_limits(&dir, 8, 2, &[]);
     let silent = TcpStream::connect(("127.0.0.1", port)).unwrap();
     // One byte a second (within the 2 s idle limit): a token arrives whole.
     let token = TokenGen::new(803).token();
@@ -179,17 +171,7 @@ fn ten_thousand_connection_attempts_against_a_limit_of_64() {
     // No idle timeout to speak of: on a loaded machine the flood can take
     // tens of seconds (a full accept queue drops SYNs, retried after 1 s),
     // and the held connections must outlive it.
-    let config = limits_config(&dir, 64, 3600);
-    let (port, admin) = (free_port(), free_port());
-    let mut run = Running::spawn(&[
-        "--config",
-        config.to_str().unwrap(),
-        "--input",
-        &format!("tcp://127.0.0.1:{port}"),
-        "--admin",
-        &format!("127.0.0.1:{admin}"),
-    ]);
-    run.wait_until_ready(admin);
+    let (run, port, admin) = listen_with_limits(&dir, 64, 3600, &[]);
     // 64 connections stay open and take every place.
     let held: Vec<TcpStream> = (0..64)
         .map(|i| {

@@ -26,7 +26,7 @@ mod common;
 mod deploy_support;
 
 use common::scratch;
-use deploy_support::{base64_decode, fluentd_parameters, read, repo_path, target_dir};
+use deploy_support::{base64_decode, fluentd_parameters, read, repo_path, target_dir, transcript};
 
 /// Kubernetes versions the manifests are validated against: the oldest they
 /// claim (native sidecar containers are on by default from 1.29) and the
@@ -84,16 +84,6 @@ fn output_of(command: &mut Command, what: &str) -> Result<Output, String> {
     command
         .output()
         .map_err(|e| format!("cannot run {what}: {e}"))
-}
-
-/// Standard output and standard error of a finished process, for messages.
-fn transcript(output: &Output) -> String {
-    format!(
-        "status: {}\n--- stdout ---\n{}--- stderr ---\n{}",
-        output.status,
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    )
 }
 
 // ---------------------------------------------------------------------------

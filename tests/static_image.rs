@@ -27,7 +27,9 @@ use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use common::{Collector, TokenGen, scratch};
-use deploy_support::{Source, dockerfile_stages, lay_out_final_stage, read, repo_path, target_dir};
+use deploy_support::{
+    Source, dockerfile_stages, lay_out_final_stage, read, repo_path, target_dir, transcript,
+};
 
 /// The build stage's output that the final stage copies, and the command
 /// that must produce it.
@@ -46,15 +48,6 @@ const IMAGE_FILES: [&str; 4] = [
 /// (written to the standard error stream directly, not captured).
 fn note(text: &str) {
     let _ = writeln!(std::io::stderr(), "static_image: {text}");
-}
-
-fn transcript(output: &Output) -> String {
-    format!(
-        "status: {}\n--- stdout ---\n{}--- stderr ---\n{}",
-        output.status,
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    )
 }
 
 // ---------------------------------------------------------------------------

@@ -325,17 +325,7 @@ fn connection_limit_and_idle_timeout() {
     // The idle timeout must outlast the steps up to the third connection
     // even on a loaded machine: an earlier idle close would free a place,
     // and the third connection would be let in.
-    let config = limits_config(&dir, 2, 3);
-    let (port, admin) = (free_port(), free_port());
-    let mut run = Running::spawn(&[
-        "--config",
-        config.to_str().unwrap(),
-        "--input",
-        &format!("tcp://127.0.0.1:{port}"),
-        "--admin",
-        &format!("127.0.0.1:{admin}"),
-    ]);
-    run.wait_until_ready(admin);
+    let (mut run, port, admin) = listen_with_limits(&dir, 2, 3, &[]);
     let mut first = TcpStream::connect(("127.0.0.1", port)).unwrap();
     let mut second = TcpStream::connect(("127.0.0.1", port)).unwrap();
     first.write_all(b"one\n").unwrap();
@@ -506,17 +496,7 @@ fn sigterm_drains_active_streams_and_exits_zero() {
 #[test]
 fn json_logs_name_their_stream() {
     let dir = scratch("json-logs");
-    let config = limits_config(&dir, 4, 1);
-    let port = free_port();
-    let mut run = Running::spawn(&[
-        "--config",
-        config.to_str().unwrap(),
-        "--input",
-        &format!("tcp://127.0.0.1:{port}"),
-        "--log-format",
-        "json",
-    ]);
-    run.wait_for_port(port);
+    let (run, port, _) = listen_with_limits(&dir, 4, 1, &["--log-format", "json"]);
     let mut idle = TcpStream::connect(("127.0.0.1", port)).unwrap();
     assert!(closed_within(&mut idle, Duration::from_secs(5)));
     let (status, _, stderr) = stop(run);

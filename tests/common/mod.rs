@@ -143,21 +143,41 @@ pub fn append(path: &std::path::Path, bytes: &[u8]) {
         .unwrap();
 }
 
-/// Writes `dir/logredact.yaml` with the given connection limits.
-pub fn limits_config(
+/// logredact listening on a TCP input with `limits.max_connections` and
+/// `limits.idle_timeout_secs` set in a configuration file in `dir`, its admin
+/// endpoint on a second port, and `extra` arguments. Returns once it is
+/// ready: (the running process, the input port, the admin port).
+pub fn listen_with_limits(
     dir: &std::path::Path,
     max_connections: usize,
     idle_secs: u64,
-) -> std::path::PathBuf {
-    let path = dir.join("logredact.yaml");
+    extra: &[&str],
+) -> (Running, u16, u16) {
+    let config = dir.join("logredact.yaml");
     std::fs::write(
-        &path,
+        &config,
         format!(
             "limits: {{ max_connections: {max_connections}, idle_timeout_secs: {idle_secs} }}\n"
         ),
     )
     .unwrap();
-    path
+    let (port, admin) = (free_port(), free_port());
+    let (input, admin_address) = (
+        format!("tcp://127.0.0.1:{port}"),
+        format!("127.0.0.1:{admin}"),
+    );
+    let mut args = vec![
+        "--config",
+        config.to_str().unwrap(),
+        "--input",
+        &input,
+        "--admin",
+        &admin_address,
+    ];
+    args.extend_from_slice(extra);
+    let mut run = Running::spawn(&args);
+    run.wait_until_ready(admin);
+    (run, port, admin)
 }
 
 /// Runs `command` with `input` on its standard input and its output and
