@@ -12,6 +12,7 @@ pub mod metrics;
 pub mod pipeline;
 pub mod progress;
 pub mod scan;
+pub mod scrub;
 pub mod shutdown;
 pub mod sink;
 pub mod source;

@@ -7,7 +7,7 @@
 use std::io::{self, BufReader, IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand};
@@ -16,8 +16,9 @@ use logredact::audit::{AuditWriter, Summary};
 use logredact::config::{self, AuditTarget, Config, ConfigError, InputSpec, KeyOrigin, OutputSpec};
 use logredact::metrics::Metrics;
 use logredact::pipeline::{self, StreamEnv, Topology};
+use logredact::scrub::{ScrubbedStderr, scrub};
 use logredact::shutdown::Shutdown;
-use logredact::{DetectionMode, FingerprintKey, RuleSet};
+use logredact::{DetectionMode, FingerprintKey};
 
 /// Streaming log redaction: masks Databricks personal access tokens (and other
 /// secrets) in a byte stream, writing every other byte through unchanged.
@@ -148,19 +149,6 @@ fn main() -> ExitCode {
             ExitCode::from(EXIT_RUNTIME)
         }
     }
-}
-
-/// `message` with every match of the default rules masked.
-fn scrub(message: &str) -> String {
-    static RULES: OnceLock<Arc<RuleSet>> = OnceLock::new();
-    let rules = RULES.get_or_init(|| {
-        let key = FingerprintKey::derive(b"logredact message scrubbing");
-        Arc::new(
-            RuleSet::new(logredact::defaults::default_rules(), key)
-                .unwrap_or_else(|e| panic!("the built-in rules do not compile: {e}")),
-        )
-    });
-    String::from_utf8_lossy(&logredact::redact(rules, message.as_bytes())).into_owned()
 }
 
 /// The configuration file, or the built-in one.
@@ -361,7 +349,7 @@ fn init_logging(format: LogFormat) {
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+        .with_writer(|| ScrubbedStderr);
     match format {
         LogFormat::Text => builder.with_ansi(io::stderr().is_terminal()).init(),
         LogFormat::Json => builder.json().init(),

@@ -25,6 +25,7 @@ use crate::progress::{Ack, StreamProgress};
 use crate::scan::detection::Detection;
 use crate::scan::rule::RuleSet;
 use crate::scan::scanner::{DetectionMode, Scanner};
+use crate::scrub::file_stream_id;
 use crate::shutdown::Shutdown;
 use crate::sink::{Batch, BatchBuilder, Port, SharedOutput, TcpSink, WriterSink};
 use crate::source::checkpoint::{Checkpoint, CheckpointStore};
@@ -249,7 +250,7 @@ pub async fn run(
                     source,
                 })?;
                 let scanner = runner.scanner(None);
-                let id = format!("file:{}", path.display());
+                let id = file_stream_id(path);
                 tracker.spawn(Arc::clone(&runner).stream(
                     id,
                     source,
@@ -263,11 +264,11 @@ pub async fn run(
                 let resume = match &store {
                     Some(store) => store.load(path).unwrap_or_else(|e| {
                         runner.env.metrics.error(ErrorKind::Checkpoint);
-                        tracing::warn!(stream = %format!("file:{}", path.display()), error = %e, "ignoring an unreadable checkpoint; reading the file from the start");
+                        tracing::warn!(stream = %file_stream_id(path), error = %e, "ignoring an unreadable checkpoint; reading the file from the start");
                         None
                     }),
                     None => {
-                        tracing::warn!(stream = %format!("file:{}", path.display()), "no --state-dir: after a restart this file is read again from the start");
+                        tracing::warn!(stream = %file_stream_id(path), "no --state-dir: after a restart this file is read again from the start");
                         None
                     }
                 };
@@ -288,7 +289,7 @@ pub async fn run(
                             what: format!("following {input}"),
                             source,
                         })?;
-                let id = format!("file:{}", path.display());
+                let id = file_stream_id(path);
                 followed.push((path.clone(), Arc::clone(&progress)));
                 tracker.spawn(Arc::clone(&runner).stream(
                     id,
@@ -398,10 +399,10 @@ async fn save_checkpoints(
         match result {
             Ok(Ok(())) => *saved = Some(checkpoint),
             Ok(Err(e)) => {
-                tracing::error!(stream = %format!("file:{}", path.display()), error = %e, "cannot save the checkpoint")
+                tracing::error!(stream = %file_stream_id(path), error = %e, "cannot save the checkpoint")
             }
             Err(e) => {
-                tracing::error!(stream = %format!("file:{}", path.display()), error = %e, "checkpoint task failed")
+                tracing::error!(stream = %file_stream_id(path), error = %e, "checkpoint task failed")
             }
         }
     }

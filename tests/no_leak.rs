@@ -260,6 +260,90 @@ fn follow_file_merge_audit_admin_and_checkpoints_carry_no_token() {
     }
 }
 
+/// Input paths that hold a token (a directory and a file named after one):
+/// the stream ids in log lines, audit records, checkpoints and the summary
+/// show it masked, in text and in JSON logs.
+#[test]
+fn input_paths_holding_a_token_are_masked_everywhere() {
+    let mut generator = TokenGen::new(75);
+    let tokens: Vec<String> = (0..3).map(|_| generator.token()).collect();
+    for format in ["text", "json"] {
+        let dir = scratch(&format!("paths-{format}"));
+        let input = dir.join("input");
+        std::fs::create_dir_all(input.join(&tokens[0])).unwrap();
+        let followed = input.join(&tokens[0]).join("app.log");
+        let whole = input.join(format!("{}.log", tokens[1]));
+        append(&followed, format!("f1 bearer {}\n", tokens[2]).as_bytes());
+        append(&whole, format!("w1 bearer {}\n", tokens[2]).as_bytes());
+        let (out, state, audit) = (
+            dir.join("out.log"),
+            dir.join("state"),
+            dir.join("audit.jsonl"),
+        );
+        let mut child = spawn_traced(
+            &dir,
+            &[
+                "--input",
+                &format!("follow:{}", followed.display()),
+                "--input",
+                &format!("file:{}", whole.display()),
+                "--output",
+                &format!("file:{}", out.display()),
+                "--state-dir",
+                state.to_str().unwrap(),
+                "--audit",
+                audit.to_str().unwrap(),
+                "--log-format",
+                format,
+            ],
+            Stdio::null(),
+        );
+        wait_for_lines(&out, 2);
+        // Past the first checkpoint save.
+        std::thread::sleep(std::time::Duration::from_millis(1300));
+        signal(&child, "TERM");
+        let status = wait_with_deadline(&mut child, std::time::Duration::from_secs(20));
+        assert!(status.success());
+        let records = std::fs::read_to_string(&audit).unwrap();
+        let mut streams: Vec<String> = records
+            .lines()
+            .map(|line| {
+                let record: serde_json::Value = serde_json::from_str(line).unwrap();
+                record["stream"].as_str().unwrap().to_string()
+            })
+            .collect();
+        streams.sort();
+        let masked = |path: &Path| {
+            format!("file:{}", path.display())
+                .replace(&tokens[0], "dapi****")
+                .replace(&tokens[1], "dapi****")
+        };
+        let mut expected = vec![masked(&followed), masked(&whole)];
+        expected.sort();
+        assert_eq!(streams, expected);
+        let summary = run(&["audit-summary", audit.to_str().unwrap()], b"");
+        assert!(summary.status.success());
+        assert_clean("the summary", &summary.stdout, &tokens[..2]);
+        let files = every_file(&dir);
+        assert!(
+            files.iter().any(|f| f.starts_with(&state)),
+            "a checkpoint was saved"
+        );
+        for file in files {
+            if file == followed || file == whole {
+                continue;
+            }
+            assert_clean(
+                &file.display().to_string(),
+                &std::fs::read(&file).unwrap(),
+                &tokens,
+            );
+        }
+        let log = std::fs::read_to_string(dir.join("stderr.log")).unwrap();
+        assert!(log.contains("dapi****"), "the log names the streams: {log}");
+    }
+}
+
 /// A TCP proxy whose upstream first works, then closes every connection
 /// after its first bytes, then is gone, with streams cut at shutdown: the
 /// reconnect, backoff and cut paths log at trace level without a token.

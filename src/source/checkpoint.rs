@@ -14,7 +14,8 @@ use crate::scan::scanner::Mark;
 /// Where a followed file's redacted output has been written up to.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Checkpoint {
-    /// The followed path, as configured.
+    /// The followed path, as configured, masked like every name logredact
+    /// writes (informational: the checkpoint file is found by a hash).
     pub path: String,
     /// Device of the file the position is in.
     pub dev: u64,
@@ -35,7 +36,7 @@ impl Checkpoint {
     /// The checkpoint of `path` at a delivered `mark` lying at `position`.
     pub fn new(path: &Path, mark: Mark, position: FilePosition) -> Checkpoint {
         Checkpoint {
-            path: path.display().to_string(),
+            path: crate::scrub::scrub(&path.display().to_string()),
             dev: position.file.dev,
             ino: position.file.ino,
             offset: position.offset,

@@ -28,6 +28,7 @@ use notify::{RecursiveMode, Watcher};
 use tokio::sync::mpsc;
 
 use crate::progress::{FileId, StreamProgress};
+use crate::scrub::file_stream_id;
 use crate::source::checkpoint::Checkpoint;
 use crate::source::pool::BufferPool;
 use crate::source::{ChunkSource, CutReason, READ_CHUNK, SourceEvent};
@@ -188,7 +189,7 @@ impl Follower {
             Err(e) => {
                 // A directory that does not exist yet, or a file system
                 // without inotify: worth knowing, as changes are seen later.
-                tracing::info!(stream = %format!("file:{}", self.path.display()), error = %e, poll_ms = POLL_INTERVAL.as_millis() as u64, "no change notifications; polling");
+                tracing::info!(stream = %file_stream_id(&self.path), error = %e, poll_ms = POLL_INTERVAL.as_millis() as u64, "no change notifications; polling");
                 None
             }
         }
@@ -199,7 +200,7 @@ impl Follower {
     }
 
     fn stream(&self) -> String {
-        format!("file:{}", self.path.display())
+        file_stream_id(&self.path)
     }
 
     fn run(&mut self, resume: Option<Checkpoint>, wake: &std_mpsc::Receiver<()>) -> io::Result<()> {
@@ -335,7 +336,7 @@ impl Follower {
             return Ok(true);
         }
         if metadata.len() < current.offset {
-            tracing::info!(stream = %format!("file:{}", self.path.display()), "file truncated; reading it again from the start");
+            tracing::info!(stream = %file_stream_id(&self.path), "file truncated; reading it again from the start");
             current.file.seek(SeekFrom::Start(0))?;
             current.offset = 0;
             return Ok(true);
