@@ -1,4 +1,4 @@
-//! The admin endpoint: `/metrics` (Prometheus text format), `/healthz`
+//! The admin endpoint: `/metrics` (OpenMetrics text, which Prometheus reads), `/healthz`
 //! (alive) and `/readyz` (inputs open, outputs connected, not shutting down).
 //! Off unless an address is given; it keeps answering during a shutdown so
 //! that probes see the drain.
@@ -14,7 +14,7 @@ use axum::routing::get;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
-use crate::metrics::Metrics;
+use crate::metrics::{self, Metrics};
 
 #[derive(Clone)]
 struct AdminState {
@@ -57,10 +57,7 @@ impl Admin {
 
 async fn metrics_text(State(state): State<AdminState>) -> impl IntoResponse {
     (
-        [(
-            header::CONTENT_TYPE,
-            "text/plain; version=0.0.4; charset=utf-8",
-        )],
+        [(header::CONTENT_TYPE, metrics::CONTENT_TYPE)],
         state.metrics.render(),
     )
 }

@@ -25,6 +25,11 @@ struct ErrorLabels {
     kind: &'static str,
 }
 
+/// The content type of [`Metrics::render`]'s text: the OpenMetrics format
+/// the encoder writes (counter families typed without their `_total`, and a
+/// final `# EOF`), which Prometheus reads when it is told so.
+pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+
 /// Kinds of errors counted in `logredact_errors_total{kind}`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ErrorKind {
@@ -43,6 +48,17 @@ pub enum ErrorKind {
 }
 
 impl ErrorKind {
+    /// Every kind: each is shown from the start, at 0, so that an alert on
+    /// its rate has a series to work on before the first error.
+    const ALL: [ErrorKind; 6] = [
+        ErrorKind::Read,
+        ErrorKind::Write,
+        ErrorKind::Connect,
+        ErrorKind::Accept,
+        ErrorKind::Checkpoint,
+        ErrorKind::Audit,
+    ];
+
     fn label(self) -> &'static str {
         match self {
             ErrorKind::Read => "read",
@@ -120,6 +136,9 @@ impl Metrics {
             output_retries.clone(),
         );
         registry.register("logredact_errors", "Errors, by kind", errors.clone());
+        for kind in ErrorKind::ALL {
+            drop(errors.get_or_create(&ErrorLabels { kind: kind.label() }));
+        }
         Metrics {
             registry,
             bytes_in,
@@ -134,7 +153,7 @@ impl Metrics {
         }
     }
 
-    /// The counters in Prometheus text format.
+    /// The counters in the OpenMetrics text format (see [`CONTENT_TYPE`]).
     pub fn render(&self) -> String {
         let mut text = String::new();
         // Encoding into a String cannot fail.
@@ -233,6 +252,13 @@ mod tests {
             "logredact_connections_rejected_total 0",
             "logredact_output_retries_total 0",
             "logredact_errors_total{kind=\"read\"} 1",
+            "logredact_errors_total{kind=\"write\"} 0",
+            "logredact_errors_total{kind=\"connect\"} 0",
+            "logredact_errors_total{kind=\"accept\"} 0",
+            "logredact_errors_total{kind=\"checkpoint\"} 0",
+            "logredact_errors_total{kind=\"audit\"} 0",
+            "# TYPE logredact_bytes_in counter",
+            "# EOF",
         ] {
             assert!(text.contains(name), "{name} missing from\n{text}");
         }

@@ -417,12 +417,22 @@ fn metrics_count_what_was_sent_and_probes_answer() {
     std::thread::sleep(Duration::from_millis(100));
     let (status, metrics) = http_get(admin, "/metrics");
     assert_eq!(status, 200);
+    // The encoder writes OpenMetrics text; the header must say so, or a
+    // Prometheus-format reader takes the counters for untyped samples.
+    let head = http_response(admin, "/metrics");
+    assert!(
+        head.lines().any(|l| l.eq_ignore_ascii_case(
+            "content-type: application/openmetrics-text; version=1.0.0; charset=utf-8"
+        )),
+        "{head}"
+    );
     for line in [
         "logredact_detections_total{rule=\"databricks-pat\",confidence=\"high\"} 7".to_string(),
         "logredact_detections_total{rule=\"databricks-pat\",confidence=\"medium\"} 3".to_string(),
         format!("logredact_bytes_in_total {}", input.len()),
         format!("logredact_bytes_out_total {}", expected.len()),
         "logredact_streams_active 0".to_string(),
+        "logredact_errors_total{kind=\"read\"} 0".to_string(),
     ] {
         assert!(
             metrics.lines().any(|l| l == line),

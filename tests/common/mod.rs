@@ -442,8 +442,8 @@ pub fn wait_for_port(port: u16) {
     }
 }
 
-/// A plain `GET` on the admin endpoint: (status code, body).
-pub fn http_get(port: u16, path: &str) -> (u16, String) {
+/// A plain `GET` on the admin endpoint: the whole response, head and body.
+pub fn http_response(port: u16, path: &str) -> String {
     use std::io::{Read, Write};
     let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
     write!(
@@ -453,6 +453,12 @@ pub fn http_get(port: u16, path: &str) -> (u16, String) {
     .unwrap();
     let mut response = String::new();
     stream.read_to_string(&mut response).unwrap();
+    response
+}
+
+/// A plain `GET` on the admin endpoint: (status code, body).
+pub fn http_get(port: u16, path: &str) -> (u16, String) {
+    let response = http_response(port, path);
     let status = response[9..12].parse().unwrap();
     let body = response
         .split_once("\r\n\r\n")
