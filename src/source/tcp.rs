@@ -1,7 +1,8 @@
 //! TCP inputs: a listener whose every connection is a stream of its own.
 //!
 //! Connections beyond `limits.max_connections` are closed at accept, counted
-//! and logged (once per burst, not once per connection). A connection that
+//! and logged: at most one line a second, each with the number closed since
+//! the line before, so that a burst is neither flooded nor lost. A connection that
 //! sends nothing for `limits.idle_timeout_secs` is closed and logged.
 
 use std::io;
@@ -72,7 +73,25 @@ impl TcpInput {
     /// The next connection within the limit; those over it are closed here.
     pub async fn accept(&mut self) -> Accepted {
         loop {
-            let (stream, peer) = match self.listener.accept().await {
+            // Rejections not yet logged are logged when the interval is up,
+            // even if no further connection comes.
+            let log_due = self
+                .last_rejection_log
+                .filter(|_| self.rejected_since_log > 0)
+                .map(|at| at + REJECTION_LOG_INTERVAL);
+            let accepted = tokio::select! {
+                accepted = self.listener.accept() => accepted,
+                () = async {
+                    match log_due {
+                        Some(at) => tokio::time::sleep_until(at.into()).await,
+                        None => std::future::pending().await,
+                    }
+                } => {
+                    self.log_rejections(None);
+                    continue;
+                }
+            };
+            let (stream, peer) = match accepted {
                 Ok(accepted) => accepted,
                 Err(e) => {
                     // Out of file descriptors and the like: wait, do not spin.
@@ -105,16 +124,32 @@ impl TcpInput {
             .last_rejection_log
             .is_none_or(|at| at.elapsed() >= REJECTION_LOG_INTERVAL);
         if due {
-            tracing::warn!(
-                input = %format!("tcp://{}", self.address),
-                stream = %format!("tcp:{peer}"),
-                max_connections = self.limits.max_connections,
-                rejected = self.rejected_since_log,
-                "connection limit reached; closing new connections"
-            );
-            self.rejected_since_log = 0;
-            self.last_rejection_log = Some(Instant::now());
+            self.log_rejections(Some(peer));
         }
+    }
+
+    /// Logs the rejections since the last such line: `peer` is the one that
+    /// brought the line about, if any.
+    fn log_rejections(&mut self, peer: Option<SocketAddr>) {
+        let input = format!("tcp://{}", self.address);
+        let (max_connections, rejected) = (self.limits.max_connections, self.rejected_since_log);
+        match peer {
+            Some(peer) => tracing::warn!(
+                input = %input,
+                stream = %format!("tcp:{peer}"),
+                max_connections,
+                rejected,
+                "connection limit reached; closing new connections"
+            ),
+            None => tracing::warn!(
+                input = %input,
+                max_connections,
+                rejected,
+                "connection limit reached; closing new connections"
+            ),
+        }
+        self.rejected_since_log = 0;
+        self.last_rejection_log = Some(Instant::now());
     }
 }
 
