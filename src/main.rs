@@ -138,16 +138,30 @@ fn main() -> ExitCode {
         Some(Command::AuditSummary { ref path, json }) => audit_summary(path, json),
         None => run(&cli),
     };
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(Failure::Usage(message)) => {
-            eprintln!("logredact: {}", scrub(&message));
-            ExitCode::from(EXIT_USAGE)
-        }
-        Err(Failure::Runtime(message)) => {
-            eprintln!("logredact: {}", scrub(&message));
-            ExitCode::from(EXIT_RUNTIME)
-        }
+    let (message, code) = match result {
+        Ok(()) => return ExitCode::SUCCESS,
+        Err(Failure::Usage(message)) => (message, EXIT_USAGE),
+        Err(Failure::Runtime(message)) => (message, EXIT_RUNTIME),
+    };
+    report_fatal(cli.log_format, &scrub(&message));
+    ExitCode::from(code)
+}
+
+/// The one line that says why logredact stopped. It is printed whatever
+/// `LOGREDACT_LOG` filters, and with `--log-format json` it is a JSON record
+/// like every other log line, so that a log collector parsing them keeps it.
+fn report_fatal(format: LogFormat, message: &str) {
+    match format {
+        LogFormat::Text => eprintln!("logredact: {message}"),
+        LogFormat::Json => eprintln!(
+            "{}",
+            serde_json::json!({
+                "timestamp": logredact::audit::rfc3339_millis(std::time::SystemTime::now()),
+                "level": "ERROR",
+                "fields": { "message": format!("logredact: {message}") },
+                "target": "logredact",
+            })
+        ),
     }
 }
 

@@ -190,3 +190,28 @@ fn the_shipped_sample_redacts_to_its_golden_copy() {
     assert_eq!(output, golden);
     assert_eq!(stderr, "");
 }
+
+#[test]
+fn the_fatal_error_is_a_json_record_with_json_logs() {
+    let dir = scratch("fatal-json");
+    let missing = dir.join("missing.log");
+    let input = format!("file:{}", missing.display());
+    let expected =
+        format!("logredact: opening input {input}: No such file or directory (os error 2)");
+    // Printed whatever the filter says: it is why the process stopped.
+    let output = binary()
+        .args(["--log-format", "json", "--input", &input])
+        .env("LOGREDACT_LOG", "off")
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    let record: serde_json::Value = serde_json::from_str(stderr.trim_end()).unwrap();
+    assert_eq!(record["level"], "ERROR");
+    assert_eq!(record["fields"]["message"], expected.as_str());
+    // In text, the same words.
+    let output = binary().args(["--input", &input]).output().unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    assert_eq!(String::from_utf8(output.stderr).unwrap(), expected + "\n");
+}
