@@ -89,10 +89,10 @@ enum LogFormat {
 }
 
 fn parse_seconds(text: &str) -> Result<Duration, String> {
+    // Refuses what no Duration holds: negative, not a number, or too large.
     text.parse::<f64>()
         .ok()
-        .filter(|secs| secs.is_finite() && *secs >= 0.0)
-        .map(Duration::from_secs_f64)
+        .and_then(|secs| Duration::try_from_secs_f64(secs).ok())
         .ok_or_else(|| format!("'{text}' is not a number of seconds"))
 }
 

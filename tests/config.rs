@@ -372,3 +372,32 @@ fn included_packs_follow_the_default_rule_and_their_errors_name_the_pack() {
         "{message}"
     );
 }
+
+/// Runs logredact with `args` and a short stdin; its exit status and stderr.
+fn usage_error(args: &[&str]) -> (Option<i32>, String) {
+    let mut command = binary();
+    command.args(args);
+    let output = output_with_stdin(command, b"x\n");
+    assert!(output.stdout.is_empty(), "{args:?}");
+    (
+        output.status.code(),
+        String::from_utf8(output.stderr).unwrap(),
+    )
+}
+
+#[test]
+fn command_line_values_are_checked_as_the_file_values_are() {
+    for (args, expected) in [(
+        ["--shutdown-grace", "1e20"],
+        "error: invalid value '1e20' for '--shutdown-grace <SECS>': '1e20' is not a number of seconds",
+    )] {
+        assert_eq!(
+            usage_error(&args),
+            (
+                Some(2),
+                format!("{expected}\n\nFor more information, try '--help'.\n")
+            ),
+            "{args:?}"
+        );
+    }
+}
