@@ -373,6 +373,44 @@ fn included_packs_follow_the_default_rule_and_their_errors_name_the_pack() {
     );
 }
 
+#[test]
+fn text_anchors_are_refused_with_the_line_anchors_to_use_instead() {
+    for pattern in [
+        "^abc",
+        "\\Aabc",
+        "abc$",
+        "abc\\z",
+        "x(?:^abc|abc)",
+        "(?m:^)a(?-m:$)",
+    ] {
+        let path = write_config(
+            "anchors",
+            &format!("rules:\n  - id: r\n    pattern: '{pattern}'\n"),
+        );
+        assert_eq!(
+            refused(&path),
+            format!(
+                "logredact: {}:2: rule 'r': the pattern is anchored at the start or end of the text (^, $, \\A or \\z), which a stream does not have; use (?m)^ and (?m)$ for the start and end of a line\n",
+                path.display()
+            ),
+            "{pattern}"
+        );
+    }
+    // The line anchors work on every line of a stream.
+    for pattern in ["(?m)^abc", "(?m)abc$"] {
+        let path = write_config(
+            "line-anchors",
+            &format!("rules:\n  - id: r\n    pattern: '{pattern}'\n"),
+        );
+        let mut command = binary();
+        command.arg("--config").arg(&path);
+        let output = output_with_stdin(command, b"x\nabc\nabc\n");
+        assert_eq!(output.status.code(), Some(0), "{pattern}");
+        assert_eq!(output.stdout, b"x\n****\n****\n", "{pattern}");
+        assert_eq!(String::from_utf8(output.stderr).unwrap(), "", "{pattern}");
+    }
+}
+
 /// Runs logredact with `args` and a short stdin; its exit status and stderr.
 fn usage_error(args: &[&str]) -> (Option<i32>, String) {
     let mut command = binary();

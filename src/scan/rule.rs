@@ -15,8 +15,8 @@ use regex_automata::util::prefilter::Prefilter;
 use regex_automata::util::primitives::StateID;
 use regex_automata::util::start;
 use regex_automata::{Anchored, MatchKind, PatternID};
-use regex_syntax::hir::Hir;
 use regex_syntax::hir::literal::{ExtractKind, Extractor};
+use regex_syntax::hir::{Hir, Look};
 
 use crate::scan::classify::{Classifier, TermError, is_placeholder};
 use crate::scan::fingerprint::{Fingerprint, FingerprintKey};
@@ -143,6 +143,15 @@ pub enum RuleError {
         /// The rule.
         id: String,
     },
+    /// The pattern uses `^`, `$`, `\A` or `\z` outside multi-line mode: a
+    /// stream has no start or end of text to anchor to.
+    #[error(
+        "rule '{id}': the pattern is anchored at the start or end of the text (^, $, \\A or \\z), which a stream does not have; use (?m)^ and (?m)$ for the start and end of a line"
+    )]
+    TextAnchor {
+        /// The rule.
+        id: String,
+    },
     /// The mask template is invalid.
     #[error("rule '{id}': {source}")]
     Mask {
@@ -195,6 +204,7 @@ impl RuleError {
             | RuleError::TooLong { id, .. }
             | RuleError::MatchesEmpty { id }
             | RuleError::UnicodeWordBoundary { id }
+            | RuleError::TextAnchor { id }
             | RuleError::Mask { id, .. }
             | RuleError::Terms { id, .. }
             | RuleError::Window { id, .. }
@@ -564,6 +574,16 @@ fn final_match_states(dfa: &dense::DFA<Vec<u32>>) -> Vec<StateID> {
     finals
 }
 
+/// Whether `hir` asserts the start or end of the whole text anywhere. A
+/// stream is not such a text: a start anchor would hold only on a stream's
+/// first bytes (and the scanner is not built for a DFA that dies without a
+/// match), an end anchor only on its last, never at the end of a line, so a
+/// secret on any other line would pass unmasked.
+fn anchors_to_text(hir: &Hir) -> bool {
+    let looks = hir.properties().look_set();
+    looks.contains(Look::Start) || looks.contains(Look::End)
+}
+
 fn compile_rule(index: usize, spec: &RuleSpec) -> Result<(Rule, Hir, usize), RuleError> {
     let id = spec.id.clone();
     if id.is_empty() {
@@ -590,6 +610,9 @@ fn compile_rule(index: usize, spec: &RuleSpec) -> Result<(Rule, Hir, usize), Rul
     }
     if properties.look_set().contains_word_unicode() {
         return Err(RuleError::UnicodeWordBoundary { id });
+    }
+    if anchors_to_text(&hir) {
+        return Err(RuleError::TextAnchor { id });
     }
     if spec.window > MAX_WINDOW {
         return Err(RuleError::Window {
