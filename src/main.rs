@@ -54,7 +54,7 @@ struct Cli {
     /// Write the audit stream (JSON Lines, one record per detection) to PATH,
     /// appending; `-` writes it to standard error.
     #[arg(long, value_name = "PATH")]
-    audit: Option<String>,
+    audit: Option<AuditTarget>,
 
     /// Key material for fingerprints (at least 16 bytes; a final newline is
     /// ignored). Overrides audit.fingerprint_key_file and the
@@ -63,7 +63,8 @@ struct Cli {
     fingerprint_key_file: Option<PathBuf>,
 
     /// Serve /metrics, /healthz and /readyz on ADDR (HOST:PORT). Off unless given.
-    #[arg(long, value_name = "ADDR")]
+    // Checked as admin.listen is: a malformed address is bad usage.
+    #[arg(long, value_name = "ADDR", value_parser = config::admin_address)]
     admin: Option<String>,
 
     /// Directory for checkpoints of followed files.
@@ -194,7 +195,7 @@ fn run(cli: &Cli) -> Result<(), Failure> {
         config.output = output.clone();
     }
     if let Some(audit) = &cli.audit {
-        config.audit = Some(AuditTarget::parse(audit));
+        config.audit = Some(audit.clone());
     }
     if let Some(admin) = &cli.admin {
         config.admin = Some(admin.clone());

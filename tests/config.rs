@@ -411,6 +411,26 @@ fn text_anchors_are_refused_with_the_line_anchors_to_use_instead() {
     }
 }
 
+#[test]
+fn an_empty_input_list_and_an_empty_audit_path_are_refused() {
+    let path = write_config("no-inputs", "output: '-'\ninputs: []\n");
+    assert_eq!(
+        refused(&path),
+        format!(
+            "logredact: {}:2: inputs: at least one input is needed (- is standard input)\n",
+            path.display()
+        )
+    );
+    let path = write_config("empty-audit", "audit: { path: '' }\n");
+    assert_eq!(
+        refused(&path),
+        format!(
+            "logredact: {}:1: audit.path: the audit path is empty\n",
+            path.display()
+        )
+    );
+}
+
 /// Runs logredact with `args` and a short stdin; its exit status and stderr.
 fn usage_error(args: &[&str]) -> (Option<i32>, String) {
     let mut command = binary();
@@ -425,10 +445,24 @@ fn usage_error(args: &[&str]) -> (Option<i32>, String) {
 
 #[test]
 fn command_line_values_are_checked_as_the_file_values_are() {
-    for (args, expected) in [(
-        ["--shutdown-grace", "1e20"],
-        "error: invalid value '1e20' for '--shutdown-grace <SECS>': '1e20' is not a number of seconds",
-    )] {
+    for (args, expected) in [
+        (
+            ["--shutdown-grace", "1e20"],
+            "error: invalid value '1e20' for '--shutdown-grace <SECS>': '1e20' is not a number of seconds",
+        ),
+        (
+            ["--admin", "127.0.0.1:99999"],
+            "error: invalid value '127.0.0.1:99999' for '--admin <ADDR>': '127.0.0.1:99999': '99999' is not a port number",
+        ),
+        (
+            ["--admin", "notaddr"],
+            "error: invalid value 'notaddr' for '--admin <ADDR>': 'notaddr': expected HOST:PORT",
+        ),
+        (
+            ["--audit", ""],
+            "error: invalid value '' for '--audit <PATH>': the audit path is empty",
+        ),
+    ] {
         assert_eq!(
             usage_error(&args),
             (

@@ -126,13 +126,16 @@ pub enum AuditTarget {
     File(PathBuf),
 }
 
-impl AuditTarget {
-    /// `-` is standard error; anything else is a file path.
-    pub fn parse(text: &str) -> AuditTarget {
-        if text == "-" {
-            AuditTarget::Stderr
-        } else {
-            AuditTarget::File(PathBuf::from(text))
+impl std::str::FromStr for AuditTarget {
+    type Err = SpecError;
+
+    /// `-` is standard error; anything else but the empty string is a file
+    /// path.
+    fn from_str(text: &str) -> Result<AuditTarget, SpecError> {
+        match text {
+            "" => Err(SpecError::new("the audit path is empty")),
+            "-" => Ok(AuditTarget::Stderr),
+            path => Ok(AuditTarget::File(PathBuf::from(path))),
         }
     }
 }
@@ -230,6 +233,13 @@ impl Config {
         let at = |key: &str, value: Option<&str>| find_key_line(text, key, value, 0);
         let inputs = match file.inputs {
             None => vec![InputSpec::Stdin],
+            Some(inputs) if inputs.is_empty() => {
+                return Err(ConfigError::new(
+                    origin,
+                    "inputs: at least one input is needed (- is standard input)",
+                )
+                .at_line(at("inputs", None)));
+            }
             Some(inputs) => inputs
                 .iter()
                 .map(|input| {
@@ -249,13 +259,22 @@ impl Config {
         let (audit, fingerprint_key_file) = match file.audit {
             None => (None, None),
             Some(audit) => (
-                audit.path.as_deref().map(AuditTarget::parse),
+                audit
+                    .path
+                    .as_deref()
+                    .map(|path| {
+                        path.parse().map_err(|e: SpecError| {
+                            ConfigError::new(origin, format!("audit.path: {e}"))
+                                .at_line(at("path", None))
+                        })
+                    })
+                    .transpose()?,
                 audit.fingerprint_key_file,
             ),
         };
         let admin = match file.admin.and_then(|admin| admin.listen) {
             None => None,
-            Some(listen) => Some(spec::host_port(&listen, &listen).map_err(|e| {
+            Some(listen) => Some(admin_address(&listen).map_err(|e| {
                 ConfigError::new(origin, format!("admin.listen: {e}")).at_line(at("listen", None))
             })?),
         };
@@ -390,4 +409,10 @@ fn value_line(text: &str, value: &str) -> Option<usize> {
     text.lines()
         .position(|line| line.contains(value))
         .map(|i| i + 1)
+}
+
+/// Checks an admin address (`HOST:PORT`), as given on the command line or in
+/// `admin.listen`.
+pub fn admin_address(text: &str) -> Result<String, SpecError> {
+    spec::host_port(text, text)
 }

@@ -34,6 +34,12 @@ pub enum OutputSpec {
 #[error("{0}")]
 pub struct SpecError(String);
 
+impl SpecError {
+    pub(crate) fn new(message: impl Into<String>) -> SpecError {
+        SpecError(message.into())
+    }
+}
+
 impl FromStr for InputSpec {
     type Err = SpecError;
 
