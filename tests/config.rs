@@ -1,6 +1,6 @@
 //! Configuration: the built-in default, `check-config`, and every refusal —
-//! exit status 2 and a message naming the file, the line and the cause, all
-//! before any input is read.
+//! exit status 2 and a message naming the file, the line, the column and the
+//! cause, all before any input is read.
 
 mod common;
 
@@ -163,7 +163,7 @@ fn duplicate_rule_ids_point_at_the_second() {
     assert_eq!(
         refused(&path),
         format!(
-            "logredact: {}:6: rule 'a': duplicate rule id\n",
+            "logredact: {}:6:9: rule 'a': duplicate rule id\n",
             path.display()
         )
     );
@@ -178,7 +178,7 @@ fn invalid_regex_names_the_rule_and_the_engine_message() {
     let message = refused(&path);
     assert!(
         message.starts_with(&format!(
-            "logredact: {}:4: rule 'broken': invalid pattern: ",
+            "logredact: {}:5:14: rule 'broken': invalid pattern: ",
             path.display()
         )),
         "{message}"
@@ -214,7 +214,7 @@ fn unbounded_too_long_and_empty_patterns_are_refused() {
         );
         let message = refused(&path);
         assert!(
-            message.starts_with(&format!("logredact: {}:2: {expected}", path.display())),
+            message.starts_with(&format!("logredact: {}:3:14: {expected}", path.display())),
             "{pattern}: {message}"
         );
     }
@@ -260,7 +260,7 @@ fn masks_may_be_empty_but_not_name_unknown_placeholders() {
     assert_eq!(
         refused(&path),
         format!(
-            "logredact: {}:2: rule 'r': unknown placeholder {{token}} in mask (the only placeholder is {{fingerprint}})\n",
+            "logredact: {}:4:11: rule 'r': unknown placeholder {{token}} in mask (the only placeholder is {{fingerprint}})\n",
             path.display()
         )
     );
@@ -269,42 +269,42 @@ fn masks_may_be_empty_but_not_name_unknown_placeholders() {
 #[test]
 fn other_refusals() {
     for (text, expected) in [
-        ("rules: []\n", "no rules"),
+        ("rules: []\n", ":1:8: no rules"),
         (
             "output: 'udp://x:1'\n",
-            ":1: output: unknown output 'udp://x:1'",
+            ":1:9: output: unknown output 'udp://x:1'",
         ),
         (
             "inputs: ['-', 'tcp://h:port']\n",
-            ":1: inputs: 'tcp://h:port': 'port' is not a port number",
+            ":1:15: inputs: 'tcp://h:port': 'port' is not a port number",
         ),
         (
             "admin: { listen: 'nowhere' }\n",
-            ":1: admin.listen: 'nowhere': expected HOST:PORT",
+            ":1:18: admin.listen: 'nowhere': expected HOST:PORT",
         ),
         (
             "limits: { max_connections: 0 }\n",
-            ":1: limits.max_connections must be at least 1",
+            ":1:28: limits.max_connections must be at least 1",
         ),
         (
             "rules:\n  - id: r\n    pattern: x\n    window: 5000\n",
-            ":2: rule 'r': window 5000 is out of range",
+            ":4:13: rule 'r': window 5000 is out of range",
         ),
         (
-            "rules:\n  - id: r\n    pattern: x\n    keywords: ['']\n",
-            ":2: rule 'r': empty keyword",
+            "rules:\n  - id: r\n    pattern: x\n    keywords: [a]\n    exclusions: [b, '']\n",
+            ":5:21: rule 'r': empty keyword",
         ),
         (
-            "rules:\n  - id: r\n    pattern: x\n    allow: ['fingerprint:zz']\n",
-            ":2: rule 'r': allow-list entry #1: a fingerprint is 16 hex digits",
+            "rules:\n  - id: r\n    pattern: x\n    allow: [ok, 'fingerprint:zz']\n",
+            ":4:17: rule 'r': allow-list entry #2: a fingerprint is 16 hex digits",
         ),
         (
             "rules:\n  - id: r\n    pattern: x\n    allow: ['fingerprint:0011223344556677']\n",
-            ":2: rule 'r': allow-list fingerprints need a fixed fingerprint key",
+            ":4:13: rule 'r': allow-list fingerprints need a fixed fingerprint key",
         ),
         (
             "include: [missing.yaml]\n",
-            ":1: cannot read included rule pack",
+            ":1:11: cannot read included rule pack",
         ),
     ] {
         let path = write_config("other", text);
@@ -374,6 +374,47 @@ fn included_packs_follow_the_default_rule_and_their_errors_name_the_pack() {
 }
 
 #[test]
+fn semantic_errors_point_at_the_line_and_column_of_the_value() {
+    // Flow style, keys in any order, a rule pack: the column is the value's.
+    let path = write_config(
+        "columns",
+        "rules:\n  - id: a\n    pattern: x\n  - {mask: m, window: 9999, id: b, pattern: y}\n  - pattern: '[a-z]+'\n    id: c\n",
+    );
+    assert_eq!(
+        refused(&path),
+        format!(
+            "logredact: {}:4:23: rule 'b': window 9999 is out of range (0 to 4096 characters)\n",
+            path.display()
+        )
+    );
+    let path = write_config(
+        "columns",
+        "rules:\n  - id: a\n    pattern: x\n  - pattern: '[a-z]+'\n    id: c\n",
+    );
+    assert_eq!(
+        refused(&path),
+        format!(
+            "logredact: {}:4:14: rule 'c': the pattern can match unboundedly long text; bound every repetition (e.g. {{1,64}} instead of + or *) so that a match is at most 256 bytes\n",
+            path.display()
+        )
+    );
+    let dir = scratch("columns-pack");
+    std::fs::write(
+        dir.join("pack.yaml"),
+        "# a pack\nrules:\n  - id: databricks-pat\n    pattern: y\n",
+    )
+    .unwrap();
+    std::fs::write(dir.join("logredact.yaml"), "include: [pack.yaml]\n").unwrap();
+    assert_eq!(
+        refused(&dir.join("logredact.yaml")),
+        format!(
+            "logredact: {}:3:9: rule 'databricks-pat': duplicate rule id\n",
+            dir.join("pack.yaml").display()
+        )
+    );
+}
+
+#[test]
 fn text_anchors_are_refused_with_the_line_anchors_to_use_instead() {
     for pattern in [
         "^abc",
@@ -390,7 +431,7 @@ fn text_anchors_are_refused_with_the_line_anchors_to_use_instead() {
         assert_eq!(
             refused(&path),
             format!(
-                "logredact: {}:2: rule 'r': the pattern is anchored at the start or end of the text (^, $, \\A or \\z), which a stream does not have; use (?m)^ and (?m)$ for the start and end of a line\n",
+                "logredact: {}:3:14: rule 'r': the pattern is anchored at the start or end of the text (^, $, \\A or \\z), which a stream does not have; use (?m)^ and (?m)$ for the start and end of a line\n",
                 path.display()
             ),
             "{pattern}"
@@ -417,7 +458,7 @@ fn an_empty_input_list_and_an_empty_audit_path_are_refused() {
     assert_eq!(
         refused(&path),
         format!(
-            "logredact: {}:2: inputs: at least one input is needed (- is standard input)\n",
+            "logredact: {}:2:9: inputs: at least one input is needed (- is standard input)\n",
             path.display()
         )
     );
@@ -425,7 +466,7 @@ fn an_empty_input_list_and_an_empty_audit_path_are_refused() {
     assert_eq!(
         refused(&path),
         format!(
-            "logredact: {}:1: audit.path: the audit path is empty\n",
+            "logredact: {}:1:16: audit.path: the audit path is empty\n",
             path.display()
         )
     );

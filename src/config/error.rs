@@ -3,6 +3,8 @@
 
 use std::fmt;
 
+use crate::config::locate::Position;
+
 /// A configuration was refused. Displayed as `FILE:LINE:COLUMN: message`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConfigError {
@@ -26,8 +28,10 @@ impl ConfigError {
         }
     }
 
-    pub(crate) fn at_line(mut self, line: Option<usize>) -> ConfigError {
-        self.line = line;
+    /// The error located at `position`, if known.
+    pub(crate) fn at(mut self, position: Option<Position>) -> ConfigError {
+        self.line = position.map(|p| p.line);
+        self.column = position.map(|p| p.column);
         self
     }
 
@@ -66,72 +70,14 @@ impl fmt::Display for ConfigError {
 
 impl std::error::Error for ConfigError {}
 
-/// The 1-based line of the `nth` (0-based) place where `key:` is followed by
-/// `value` (or by anything, if `value` is `None`), in block or flow style.
-pub(crate) fn find_key_line(
-    text: &str,
-    key: &str,
-    value: Option<&str>,
-    nth: usize,
-) -> Option<usize> {
-    let mut seen = 0;
-    for (index, line) in text.lines().enumerate() {
-        let code = line.split(" #").next().unwrap_or(line);
-        let mut rest = code;
-        while let Some(at) = rest.find(key) {
-            let before_ok = rest[..at]
-                .chars()
-                .next_back()
-                .is_none_or(|c| c == ' ' || c == '{' || c == ',' || c == '-' || c == '\t');
-            let after = &rest[at + key.len()..];
-            rest = after;
-            let Some(after_colon) = after.strip_prefix(':') else {
-                continue;
-            };
-            if !before_ok {
-                continue;
-            }
-            let matches = match value {
-                None => true,
-                Some(value) => {
-                    let v = after_colon.trim_start().trim_start_matches(['\'', '"']);
-                    v.strip_prefix(value).is_some_and(|tail| {
-                        tail.is_empty() || tail.starts_with(['\'', '"', ',', '}', ' ', '\t'])
-                    })
-                }
-            };
-            if matches {
-                if seen == nth {
-                    return Some(index + 1);
-                }
-                seen += 1;
-            }
-        }
-    }
-    None
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn display_with_and_without_position() {
-        let e = ConfigError::new("a.yaml", "bad").at_line(Some(3));
-        assert_eq!(e.to_string(), "a.yaml:3: bad");
+        let e = ConfigError::new("a.yaml", "bad").at(Some(Position { line: 3, column: 7 }));
+        assert_eq!(e.to_string(), "a.yaml:3:7: bad");
         assert_eq!(ConfigError::new("a.yaml", "bad").to_string(), "a.yaml: bad");
-    }
-
-    #[test]
-    fn finds_keys_in_block_and_flow_style() {
-        let text =
-            "rules:\n  - id: a\n    pattern: x\n  - {id: 'b', pattern: y}\n  - id: a # again\n";
-        assert_eq!(find_key_line(text, "id", Some("a"), 0), Some(2));
-        assert_eq!(find_key_line(text, "id", Some("b"), 0), Some(4));
-        assert_eq!(find_key_line(text, "id", Some("a"), 1), Some(5));
-        assert_eq!(find_key_line(text, "pattern", None, 1), Some(4));
-        assert_eq!(find_key_line(text, "id", Some("c"), 0), None);
-        // "valid:" is not "id:".
-        assert_eq!(find_key_line("valid: a\n", "id", Some("a"), 0), None);
     }
 }

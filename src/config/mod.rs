@@ -9,6 +9,7 @@
 
 mod error;
 mod key;
+mod locate;
 pub mod spec;
 
 use std::path::{Path, PathBuf};
@@ -19,8 +20,8 @@ use serde::Deserialize;
 use crate::scan::fingerprint::FingerprintKey;
 use crate::scan::rule::{DEFAULT_WINDOW, RuleError, RuleSet, RuleSpec};
 pub use error::ConfigError;
-pub(crate) use error::find_key_line;
 pub use key::{KEY_ENV, KeyOrigin, MIN_KEY_BYTES, resolve_key};
+use locate::{SourceText, Step};
 pub use spec::{InputSpec, OutputSpec, SpecError};
 
 /// The built-in default configuration.
@@ -152,8 +153,23 @@ pub struct Limits {
 /// Where a rule was defined, for messages.
 #[derive(Debug, Clone)]
 struct RuleOrigin {
+    /// The file that holds the rule.
     file: String,
-    line: Option<usize>,
+    /// That file's text.
+    text: SourceText,
+    /// The rule's place in the file's `rules` list, 0-based.
+    index: usize,
+}
+
+impl RuleOrigin {
+    /// `message` about the rule, located at the value at `field` in the rule
+    /// (at the rule itself if the field is not written out).
+    fn error(&self, field: &[Step<'_>], message: impl Into<String>) -> ConfigError {
+        let rule = [Step::Key("rules"), Step::Index(self.index)];
+        let path: Vec<Step<'_>> = rule.iter().chain(field).copied().collect();
+        let position = self.text.locate(&path).or_else(|| self.text.locate(&rule));
+        ConfigError::new(&self.file, message).at(position)
+    }
 }
 
 /// A configuration file, loaded and checked.
@@ -177,6 +193,7 @@ pub struct Config {
     /// Connection limits.
     pub limits: Limits,
     origin: String,
+    text: SourceText,
 }
 
 impl Config {
@@ -201,8 +218,12 @@ impl Config {
     /// where its `include` paths are relative to.
     pub fn parse(text: &str, origin: &str, dir: Option<&Path>) -> Result<Config, ConfigError> {
         let file: FileFormat = parse_yaml(text, origin)?;
+        let source = SourceText::new(text);
+        let at = |path: &[Step<'_>], message: String| {
+            ConfigError::new(origin, message).at(source.locate(path))
+        };
         let (mut rules, mut rule_origins) = match file.rules {
-            Some(rules) => located_rules(rules, text, origin),
+            Some(rules) => located_rules(rules, &source, origin),
             None if origin == BUILTIN_ORIGIN => {
                 return Err(ConfigError::new(
                     origin,
@@ -214,47 +235,47 @@ impl Config {
                 (builtin.rules, builtin.rule_origins)
             }
         };
-        for include in &file.include {
-            let line = value_line(text, include);
+        for (index, include) in file.include.iter().enumerate() {
             let path = dir.unwrap_or(Path::new(".")).join(include);
             let pack_origin = path.display().to_string();
             let pack_text = std::fs::read_to_string(&path).map_err(|e| {
-                ConfigError::new(
-                    origin,
+                at(
+                    &[Step::Key("include"), Step::Index(index)],
                     format!("cannot read included rule pack {pack_origin}: {e}"),
                 )
-                .at_line(line)
             })?;
             let pack: RulePackFormat = parse_yaml(&pack_text, &pack_origin)?;
-            let (pack_rules, pack_origins) = located_rules(pack.rules, &pack_text, &pack_origin);
+            let pack_source = SourceText::new(&pack_text);
+            let (pack_rules, pack_origins) = located_rules(pack.rules, &pack_source, &pack_origin);
             rules.extend(pack_rules);
             rule_origins.extend(pack_origins);
         }
-        let at = |key: &str, value: Option<&str>| find_key_line(text, key, value, 0);
         let inputs = match file.inputs {
             None => vec![InputSpec::Stdin],
             Some(inputs) if inputs.is_empty() => {
-                return Err(ConfigError::new(
-                    origin,
-                    "inputs: at least one input is needed (- is standard input)",
-                )
-                .at_line(at("inputs", None)));
+                return Err(at(
+                    &[Step::Key("inputs")],
+                    "inputs: at least one input is needed (- is standard input)".into(),
+                ));
             }
             Some(inputs) => inputs
                 .iter()
-                .map(|input| {
+                .enumerate()
+                .map(|(index, input)| {
                     input.parse().map_err(|e: SpecError| {
-                        ConfigError::new(origin, format!("inputs: {e}"))
-                            .at_line(value_line(text, input))
+                        at(
+                            &[Step::Key("inputs"), Step::Index(index)],
+                            format!("inputs: {e}"),
+                        )
                     })
                 })
                 .collect::<Result<_, _>>()?,
         };
         let output = match file.output {
             None => OutputSpec::Stdout,
-            Some(output) => output.parse().map_err(|e: SpecError| {
-                ConfigError::new(origin, format!("output: {e}")).at_line(at("output", None))
-            })?,
+            Some(output) => output
+                .parse()
+                .map_err(|e: SpecError| at(&[Step::Key("output")], format!("output: {e}")))?,
         };
         let (audit, fingerprint_key_file) = match file.audit {
             None => (None, None),
@@ -264,8 +285,10 @@ impl Config {
                     .as_deref()
                     .map(|path| {
                         path.parse().map_err(|e: SpecError| {
-                            ConfigError::new(origin, format!("audit.path: {e}"))
-                                .at_line(at("path", None))
+                            at(
+                                &[Step::Key("audit"), Step::Key("path")],
+                                format!("audit.path: {e}"),
+                            )
                         })
                     })
                     .transpose()?,
@@ -275,7 +298,10 @@ impl Config {
         let admin = match file.admin.and_then(|admin| admin.listen) {
             None => None,
             Some(listen) => Some(admin_address(&listen).map_err(|e| {
-                ConfigError::new(origin, format!("admin.listen: {e}")).at_line(at("listen", None))
+                at(
+                    &[Step::Key("admin"), Step::Key("listen")],
+                    format!("admin.listen: {e}"),
+                )
             })?),
         };
         let limits = match file.limits {
@@ -286,11 +312,10 @@ impl Config {
             Some(limits) => {
                 let max_connections = limits.max_connections.unwrap_or(DEFAULT_MAX_CONNECTIONS);
                 if max_connections == 0 {
-                    return Err(ConfigError::new(
-                        origin,
-                        "limits.max_connections must be at least 1",
-                    )
-                    .at_line(at("max_connections", None)));
+                    return Err(at(
+                        &[Step::Key("limits"), Step::Key("max_connections")],
+                        "limits.max_connections must be at least 1".into(),
+                    ));
                 }
                 let idle_timeout = match limits.idle_timeout_secs {
                     None => Some(DEFAULT_IDLE_TIMEOUT),
@@ -314,11 +339,12 @@ impl Config {
             admin,
             limits,
             origin: origin.to_string(),
+            text: source.clone(),
         })
     }
 
     /// Compiles the rules with `key`, refusing what cannot run: every
-    /// [`RuleError`] is reported at the rule's `id:` line.
+    /// [`RuleError`] is reported at the value of the rule that is wrong.
     pub fn compile(
         &self,
         key: FingerprintKey,
@@ -332,15 +358,19 @@ impl Config {
                     .any(|entry| entry.starts_with("fingerprint:"))
             });
             if let Some(index) = needs_key {
-                let origin = &self.rule_origins[index];
-                return Err(ConfigError::new(
-                    &origin.file,
+                let rule = &self.rules[index];
+                let entry = rule
+                    .allow
+                    .iter()
+                    .position(|entry| entry.starts_with("fingerprint:"))
+                    .unwrap_or(0);
+                return Err(self.rule_origins[index].error(
+                    &[Step::Key("allow"), Step::Index(entry)],
                     format!(
                         "rule '{}': allow-list fingerprints need a fixed fingerprint key (--fingerprint-key-file, audit.fingerprint_key_file or {KEY_ENV})",
-                        self.rules[index].id
+                        rule.id
                     ),
-                )
-                .at_line(origin.line));
+                ));
             }
         }
         Ok(rules)
@@ -360,10 +390,40 @@ impl Config {
                 .rule_id()
                 .and_then(|id| self.rules.iter().position(|rule| rule.id == id)),
         };
-        match index.and_then(|i| self.rule_origins.get(i)) {
-            Some(origin) => ConfigError::new(&origin.file, error.to_string()).at_line(origin.line),
-            None => ConfigError::new(&self.origin, error.to_string()),
-        }
+        let Some((rule, origin)) =
+            index.and_then(|i| Some((self.rules.get(i)?, self.rule_origins.get(i)?)))
+        else {
+            let position = match error {
+                RuleError::NoRules => self.text.locate(&[Step::Key("rules")]),
+                _ => None,
+            };
+            return ConfigError::new(&self.origin, error.to_string()).at(position);
+        };
+        let empty_term = |key, terms: &[String]| {
+            terms
+                .iter()
+                .position(String::is_empty)
+                .map(|i| [Step::Key(key), Step::Index(i)])
+        };
+        let field: Vec<Step<'_>> = match &error {
+            RuleError::EmptyId { .. } | RuleError::DuplicateId { .. } => vec![Step::Key("id")],
+            RuleError::InvalidPattern { .. }
+            | RuleError::Unbounded { .. }
+            | RuleError::TooLong { .. }
+            | RuleError::MatchesEmpty { .. }
+            | RuleError::UnicodeWordBoundary { .. }
+            | RuleError::TextAnchor { .. } => vec![Step::Key("pattern")],
+            RuleError::Mask { .. } => vec![Step::Key("mask")],
+            RuleError::Window { .. } => vec![Step::Key("window")],
+            RuleError::Terms { .. } => empty_term("keywords", &rule.keywords)
+                .or_else(|| empty_term("exclusions", &rule.exclusions))
+                .map_or_else(|| vec![Step::Key("keywords")], Vec::from),
+            RuleError::Allow { index, .. } => {
+                vec![Step::Key("allow"), Step::Index(index.saturating_sub(1))]
+            }
+            RuleError::NoRules | RuleError::Compile { .. } => Vec::new(),
+        };
+        origin.error(&field, error.to_string())
     }
 
     /// Where this configuration came from.
@@ -387,28 +447,17 @@ fn parse_yaml<T: serde::de::DeserializeOwned>(text: &str, origin: &str) -> Resul
 
 fn located_rules(
     rules: Vec<RuleFormat>,
-    text: &str,
+    text: &SourceText,
     origin: &str,
 ) -> (Vec<RuleSpec>, Vec<RuleOrigin>) {
-    let mut specs: Vec<RuleSpec> = Vec::with_capacity(rules.len());
-    let mut origins = Vec::with_capacity(rules.len());
-    for rule in rules {
-        let nth = specs.iter().filter(|earlier| earlier.id == rule.id).count();
-        let line = find_key_line(text, "id", Some(&rule.id), nth);
-        origins.push(RuleOrigin {
+    let origins = (0..rules.len())
+        .map(|index| RuleOrigin {
             file: origin.to_string(),
-            line,
-        });
-        specs.push(rule.into());
-    }
-    (specs, origins)
-}
-
-/// The line on which `value` appears as a list item or quoted value.
-fn value_line(text: &str, value: &str) -> Option<usize> {
-    text.lines()
-        .position(|line| line.contains(value))
-        .map(|i| i + 1)
+            text: text.clone(),
+            index,
+        })
+        .collect();
+    (rules.into_iter().map(RuleSpec::from).collect(), origins)
 }
 
 /// Checks an admin address (`HOST:PORT`), as given on the command line or in
