@@ -15,6 +15,7 @@ use std::time::{Duration, SystemTime};
 
 use bytes::BytesMut;
 use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::Instrument;
 
@@ -35,8 +36,9 @@ use crate::source::{
 
 /// How often checkpoints of followed files are saved.
 const CHECKPOINT_INTERVAL: Duration = Duration::from_secs(1);
-/// After the grace period, how long streams get to hand over what is decided
-/// before the pipeline gives up on an output that does not move.
+/// After the grace period, how long streams and outputs get, in all, to hand
+/// over and write what is decided before the pipeline gives up on an output
+/// that does not move.
 const FLUSH_AFTER_DEADLINE: Duration = Duration::from_secs(2);
 
 /// The pipeline failed.
@@ -202,6 +204,7 @@ pub async fn run(
     let runner = Arc::new(Runner {
         env,
         shutdown: shutdown.clone(),
+        give_up: give_up_after_flush(&shutdown),
         output_name: output_name(&topology.output),
         failure: Mutex::new(None),
     });
@@ -330,15 +333,19 @@ pub async fn run(
     drop(shared);
     tracker.close();
 
+    // Checkpoints are saved while the streams run, and once more at the very
+    // end, after the output has confirmed everything it wrote: a checkpoint
+    // taken when the streams end would miss what is still queued.
+    let finished = CancellationToken::new();
     let checkpointer = store.map(|store| {
         let followed = followed.clone();
-        let stop = tracker.clone();
+        let finished = finished.clone();
         tokio::spawn(async move {
             let mut saved = vec![None; followed.len()];
             loop {
                 let done = tokio::select! {
                     () = tokio::time::sleep(CHECKPOINT_INTERVAL) => false,
-                    () = stop.wait() => true,
+                    () = finished.cancelled() => true,
                 };
                 save_checkpoints(&store, &followed, &mut saved).await;
                 if done {
@@ -349,25 +356,20 @@ pub async fn run(
     });
 
     tokio::select! {
+        biased;
         () = tracker.wait() => {}
-        () = async {
-            shutdown.deadline.cancelled().await;
-            tokio::time::sleep(FLUSH_AFTER_DEADLINE).await;
-        } => {
-            runner.fail(PipelineError::Stalled);
-        }
-    }
-    if let Some(checkpointer) = checkpointer {
-        let _ = checkpointer.await;
+        () = runner.give_up.cancelled() => runner.fail(PipelineError::Stalled),
     }
     if let Some(output_done) = output_done {
         tokio::select! {
+            biased;
             _ = output_done => {}
-            () = async {
-                shutdown.deadline.cancelled().await;
-                tokio::time::sleep(FLUSH_AFTER_DEADLINE).await;
-            } => runner.fail(PipelineError::Stalled),
+            () = runner.give_up.cancelled() => runner.fail(PipelineError::Stalled),
         }
+    }
+    finished.cancel();
+    if let Some(checkpointer) = checkpointer {
+        let _ = checkpointer.await;
     }
     let failure = runner
         .failure
@@ -378,6 +380,20 @@ pub async fn run(
         Some(error) => Err(error),
         None => Ok(()),
     }
+}
+
+/// Cancelled `FLUSH_AFTER_DEADLINE` after the grace period ends (or after a
+/// fatal error): the one allowance, shared by the streams and the output, to
+/// hand over and write what is decided. Then the pipeline stops waiting.
+fn give_up_after_flush(shutdown: &Shutdown) -> CancellationToken {
+    let give_up = CancellationToken::new();
+    let (deadline, token) = (shutdown.deadline.clone(), give_up.clone());
+    tokio::spawn(async move {
+        deadline.cancelled().await;
+        tokio::time::sleep(FLUSH_AFTER_DEADLINE).await;
+        token.cancel();
+    });
+    give_up
 }
 
 /// Saves the checkpoint of every followed file whose delivered position moved.
@@ -420,6 +436,9 @@ enum Upstream {
 struct Runner {
     env: StreamEnv,
     shutdown: Shutdown,
+    /// Cancelled when the flush allowance after the deadline is over: a
+    /// stream still waiting for its output stops waiting.
+    give_up: CancellationToken,
     output_name: String,
     /// The first fatal error.
     failure: Mutex<Option<PipelineError>>,
@@ -487,7 +506,14 @@ impl Runner {
                     let output = format!("tcp://{address}");
                     tracker.spawn(async move {
                         Arc::clone(&runner)
-                            .stream(id.clone(), source, Port::Direct(sender), OutputRole::Own, scanner, None)
+                            .stream(
+                                id.clone(),
+                                source,
+                                Port::Direct(sender),
+                                OutputRole::Own,
+                                scanner,
+                                None,
+                            )
                             .await;
                         if let Err(e) = sink.close().await {
                             runner.env.metrics.error(ErrorKind::Write);
@@ -587,7 +613,7 @@ impl Runner {
                     let stats = scanner.finish(&mut builder);
                     let (batch, detections) = builder.finish();
                     self.send(port, batch).await?;
-                    port.finish().await.map_err(StreamFailure::Write)?;
+                    self.until_give_up(port.finish()).await?;
                     recorder.record(detections);
                     tracing::debug!(
                         bytes_in = stats.bytes_in,
@@ -601,7 +627,7 @@ impl Runner {
                     let (stats, dropped) = scanner.cut(&mut builder);
                     let (batch, detections) = builder.finish();
                     self.send(port, batch).await?;
-                    port.finish().await.map_err(StreamFailure::Write)?;
+                    self.until_give_up(port.finish()).await?;
                     recorder.record(detections);
                     match reason {
                         CutReason::Idle => tracing::info!(
@@ -625,9 +651,24 @@ impl Runner {
         }
     }
 
+    /// Waits for the output to take something, unless the flush allowance
+    /// after the deadline runs out first.
+    async fn until_give_up(
+        &self,
+        handover: impl Future<Output = io::Result<()>>,
+    ) -> Result<(), StreamFailure> {
+        tokio::select! {
+            result = handover => result.map_err(StreamFailure::Write),
+            () = self.give_up.cancelled() => Err(StreamFailure::Write(io::Error::new(
+                io::ErrorKind::TimedOut,
+                "the output did not take the data within the grace period",
+            ))),
+        }
+    }
+
     async fn send(&self, port: &mut Port, batch: Batch) -> Result<(), StreamFailure> {
         let len = batch.len();
-        port.send(batch).await.map_err(StreamFailure::Write)?;
+        self.until_give_up(port.send(batch)).await?;
         self.env.metrics.written(len);
         Ok(())
     }

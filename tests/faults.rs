@@ -313,3 +313,124 @@ fn sigkill_during_a_proxy_session_sends_no_unredacted_byte_upstream() {
     assert_no_token_part("the upstream", &received, &token);
     run.finish();
 }
+
+/// Lines of plain text (no token), `len` bytes or a little more.
+fn plain_lines(len: usize) -> Vec<u8> {
+    let mut text = Vec::with_capacity(len + 100);
+    let mut i = 0;
+    while text.len() < len {
+        text.extend_from_slice(format!("line {i} of a log that nobody reads yet\n").as_bytes());
+        i += 1;
+    }
+    text
+}
+
+/// logredact writing to a pipe that nobody reads: the output stalls.
+fn spawn_with_stalled_stdout(args: &[&str], stdin: Stdio) -> std::process::Child {
+    binary()
+        .args(args)
+        .stdin(stdin)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+/// What a child wrote to its (stalled) stdout and its stderr, after its exit.
+fn drain(child: &mut std::process::Child) -> (Vec<u8>, String) {
+    let mut output = Vec::new();
+    child
+        .stdout
+        .take()
+        .unwrap()
+        .read_to_end(&mut output)
+        .unwrap();
+    let mut stderr = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
+    (output, stderr)
+}
+
+const STALLED: &str =
+    "logredact: the output did not take the remaining data within the grace period\n";
+
+#[test]
+fn sigterm_with_a_stalled_output_and_a_state_dir_exits_1_after_the_grace_period() {
+    let dir = scratch("stalled-follow");
+    let (log, state) = (dir.join("big.log"), dir.join("state"));
+    let input = plain_lines(6 << 20);
+    fs::write(&log, &input).unwrap();
+    let mut child = spawn_with_stalled_stdout(
+        &[
+            "--input",
+            &format!("follow:{}", log.display()),
+            "--state-dir",
+            state.to_str().unwrap(),
+            "--shutdown-grace",
+            "1",
+        ],
+        Stdio::null(),
+    );
+    std::thread::sleep(Duration::from_millis(1500));
+    signal(&child, "TERM");
+    let status = wait_with_deadline(&mut child, Duration::from_secs(20));
+    let (output, stderr) = drain(&mut child);
+    assert_eq!(status.code(), Some(1), "{stderr}");
+    assert!(stderr.ends_with(STALLED), "{stderr}");
+    assert!(
+        input.starts_with(&output),
+        "the output is a prefix of the input"
+    );
+    // The checkpoint claims no more than what reached the output.
+    let checkpoint = checkpoint_offset(&state).unwrap_or(0);
+    assert!(
+        checkpoint <= output.len() as u64,
+        "checkpoint {checkpoint}, {} bytes written",
+        output.len()
+    );
+}
+
+#[test]
+fn sigterm_with_a_stalled_output_reading_stdin_exits_1_after_one_flush_allowance() {
+    let dir = scratch("stalled-stdin");
+    let state = dir.join("state");
+    let input = plain_lines(8 << 20);
+    let with_state = ["--state-dir", state.to_str().unwrap()];
+    let variants: [&[&str]; 2] = [&with_state, &[]];
+    for extra in variants {
+        let mut args = vec!["--shutdown-grace", "1"];
+        args.extend_from_slice(extra);
+        let mut child = spawn_with_stalled_stdout(&args, Stdio::piped());
+        let mut stdin = child.stdin.take().unwrap();
+        let writer = {
+            let input = input.clone();
+            // Blocks once the pipes are full; ends with a broken pipe.
+            std::thread::spawn(move || {
+                let _ = stdin.write_all(&input);
+            })
+        };
+        std::thread::sleep(Duration::from_millis(1500));
+        let signalled = Instant::now();
+        signal(&child, "TERM");
+        let status = wait_with_deadline(&mut child, Duration::from_secs(20));
+        let took = signalled.elapsed();
+        let (output, stderr) = drain(&mut child);
+        writer.join().unwrap();
+        assert_eq!(status.code(), Some(1), "{extra:?}: {stderr}");
+        assert!(stderr.ends_with(STALLED), "{extra:?}: {stderr}");
+        assert!(
+            input.starts_with(&output),
+            "{extra:?}: a prefix of the input"
+        );
+        // One grace second and one flush allowance of two: the allowance was
+        // once counted twice, which could never exit before five seconds.
+        assert!(
+            took < Duration::from_secs(5),
+            "{extra:?}: exited after {took:?}"
+        );
+    }
+}
