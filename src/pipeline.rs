@@ -60,6 +60,14 @@ pub enum PipelineError {
         /// The error.
         source: io::Error,
     },
+    /// An input could not be read. Its stream stopped; the others went on.
+    #[error("reading {input}: {source}")]
+    Read {
+        /// The input.
+        input: String,
+        /// The error.
+        source: io::Error,
+    },
     /// Streams could not be flushed within the grace period.
     #[error("the output did not take the remaining data within the grace period")]
     Stalled,
@@ -160,6 +168,16 @@ enum OutputRole {
     Own,
 }
 
+/// What a stream's read failure means for the run.
+enum InputRole {
+    /// A configured input, named as given: if it cannot be read, the run has
+    /// failed (exit 1), though the other streams go on to their end.
+    Configured(String),
+    /// A connection to a TCP input: a peer that resets or breaks its
+    /// connection ends that stream only.
+    Connection,
+}
+
 /// A stream's read or write failure, for the task that started it.
 enum StreamFailure {
     Read(io::Error),
@@ -241,6 +259,7 @@ pub async fn run(
                 tracker.spawn(Arc::clone(&runner).stream(
                     "stdin".into(),
                     source,
+                    InputRole::Configured("stdin".into()),
                     port(),
                     OutputRole::Shared,
                     scanner,
@@ -257,6 +276,7 @@ pub async fn run(
                 tracker.spawn(Arc::clone(&runner).stream(
                     id,
                     source,
+                    InputRole::Configured(input.to_string()),
                     port(),
                     OutputRole::Shared,
                     scanner,
@@ -297,6 +317,7 @@ pub async fn run(
                 tracker.spawn(Arc::clone(&runner).stream(
                     id,
                     source,
+                    InputRole::Configured(input.to_string()),
                     port(),
                     OutputRole::Shared,
                     scanner,
@@ -454,11 +475,17 @@ impl Runner {
 
     /// Records a fatal error and stops everything.
     fn fail(&self, error: PipelineError) {
+        self.record(error);
+        self.shutdown.abort();
+    }
+
+    /// Records an error that makes the run a failure while the other streams
+    /// go on; the first error recorded is the one reported.
+    fn record(&self, error: PipelineError) {
         let mut failure = self.failure.lock().unwrap_or_else(PoisonError::into_inner);
         if failure.is_none() {
             *failure = Some(error);
         }
-        self.shutdown.abort();
     }
 
     async fn accept_loop(
@@ -487,7 +514,15 @@ impl Runner {
                     let port = Port::merged(shared);
                     tracker.spawn(async move {
                         runner
-                            .stream(id, source, port, OutputRole::Shared, scanner, None)
+                            .stream(
+                                id,
+                                source,
+                                InputRole::Connection,
+                                port,
+                                OutputRole::Shared,
+                                scanner,
+                                None,
+                            )
                             .await;
                         drop(permit);
                     });
@@ -509,6 +544,7 @@ impl Runner {
                             .stream(
                                 id.clone(),
                                 source,
+                                InputRole::Connection,
                                 Port::Direct(sender),
                                 OutputRole::Own,
                                 scanner,
@@ -527,10 +563,14 @@ impl Runner {
     }
 
     /// Runs one stream to its end, logging how it ended.
+    // Each argument is a separate part of the stream; a struct holding them
+    // would only be taken apart again here.
+    #[allow(clippy::too_many_arguments)]
     async fn stream<S: ChunkSource>(
         self: Arc<Self>,
         id: String,
         mut source: S,
+        input: InputRole,
         mut port: Port,
         role: OutputRole,
         scanner: Scanner,
@@ -550,6 +590,9 @@ impl Runner {
             Err(StreamFailure::Read(e)) => {
                 metrics.error(ErrorKind::Read);
                 tracing::error!(error = %e, "reading the stream failed; the stream is stopped (undecided bytes are not written)");
+                if let InputRole::Configured(input) = input {
+                    self.record(PipelineError::Read { input, source: e });
+                }
             }
             Err(StreamFailure::Write(e)) => {
                 metrics.error(ErrorKind::Write);

@@ -434,3 +434,73 @@ fn sigterm_with_a_stalled_output_reading_stdin_exits_1_after_one_flush_allowance
         );
     }
 }
+
+#[test]
+fn an_input_that_cannot_be_read_exits_1_naming_it_while_the_others_drain() {
+    let dir = scratch("unreadable-input");
+    let (unreadable, good) = (dir.join("a-directory"), dir.join("good.log"));
+    fs::create_dir(&unreadable).unwrap();
+    let lines = format!("good line bearer {}\n", TokenGen::new(905).token());
+    fs::write(&good, &lines).unwrap();
+    // A file read to its end, beside another that is read whole.
+    let output = binary()
+        .args([
+            "--input",
+            &format!("file:{}", unreadable.display()),
+            "--input",
+            &format!("file:{}", good.display()),
+        ])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(
+        output.stdout == reference_redaction(lines.as_bytes()),
+        "{stderr}"
+    );
+    assert!(
+        stderr.ends_with(&format!(
+            "logredact: reading file:{}: Is a directory (os error 21)\n",
+            unreadable.display()
+        )),
+        "{stderr}"
+    );
+    // Standard input.
+    let output = binary()
+        .stdin(File::open(&unreadable).unwrap())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.ends_with("logredact: reading stdin: Is a directory (os error 21)\n"),
+        "{stderr}"
+    );
+    // A followed file beside a TCP input that goes on until SIGTERM.
+    let port = free_port();
+    let mut run = Running::spawn(&[
+        "--input",
+        &format!("follow:{}", unreadable.display()),
+        "--input",
+        &format!("tcp://127.0.0.1:{port}"),
+    ]);
+    run.wait_for_port(port);
+    let mut client = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    client.write_all(b"still served\n").unwrap();
+    assert_eq!(
+        run.read_at_least(13, Duration::from_secs(10)),
+        b"still served\n"
+    );
+    drop(client);
+    signal(&run.child, "TERM");
+    let (status, output, stderr) = run.finish();
+    assert_eq!(status.code(), Some(1), "{stderr}");
+    assert_eq!(output, b"still served\n");
+    assert!(
+        stderr.ends_with(&format!(
+            "logredact: reading follow:{}: Is a directory (os error 21)\n",
+            unreadable.display()
+        )),
+        "{stderr}"
+    );
+}
