@@ -551,9 +551,20 @@ impl Runner {
                                 None,
                             )
                             .await;
-                        if let Err(e) = sink.close().await {
+                        let closed = tokio::select! {
+                            result = sink.close() => result,
+                            () = runner.give_up.cancelled() => Err(io::Error::new(
+                                io::ErrorKind::TimedOut,
+                                "the upstream did not take the remaining data within the grace period",
+                            )),
+                        };
+                        if let Err(e) = closed {
                             runner.env.metrics.error(ErrorKind::Write);
                             tracing::error!(stream = %id, output = %output, error = %e, "upstream lost; this stream's output is incomplete");
+                            // What was not delivered must not pass for
+                            // delivered: the run has failed, though the
+                            // other connections go on.
+                            runner.record(PipelineError::Write { output, source: e });
                         }
                         drop(permit);
                     });

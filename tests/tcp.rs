@@ -568,3 +568,24 @@ fn a_second_signal_exits_at_once() {
         "{stderr}"
     );
 }
+
+#[test]
+fn a_proxied_line_not_delivered_by_the_end_of_the_grace_period_exits_1() {
+    let dir = scratch("proxy-undelivered");
+    let upstream = format!("127.0.0.1:{}", free_port());
+    let output = format!("tcp://{upstream}");
+    let (run, port, admin) =
+        listen_with_limits(&dir, 4, 0, &["--output", &output, "--shutdown-grace", "1"]);
+    let mut client = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    client.write_all(b"important line\n").unwrap();
+    wait_for_metric(admin, "logredact_bytes_in_total 15");
+    drop(client);
+    let (status, _, stderr) = stop(run);
+    assert_eq!(status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.ends_with(&format!(
+            "logredact: writing {output}: upstream {upstream} unavailable at shutdown\n"
+        )),
+        "{stderr}"
+    );
+}
