@@ -651,14 +651,26 @@ impl Runner {
                     self.env.metrics.read(chunk.len());
                     recorder.arrived(chunk.len());
                     let mut builder = BatchBuilder::new(&chunk, &mut buffer);
-                    scanner.feed(&chunk, &mut builder);
-                    let (mut batch, detections) = builder.finish();
-                    if let Some(progress) = &progress {
-                        batch.acknowledge(Ack {
-                            progress: Arc::clone(progress),
-                            mark: scanner.decided(),
-                        });
+                    match &progress {
+                        None => scanner.feed(&chunk, &mut builder),
+                        // A merged output takes whole lines only: a mark at
+                        // the last newline lets the checkpoint follow the
+                        // lines written, not wait for the partial line.
+                        Some(progress) => {
+                            let lines = memchr::memrchr(b'\n', &chunk).map_or(0, |at| at + 1);
+                            for part in [&chunk[..lines], &chunk[lines..]] {
+                                if part.is_empty() {
+                                    continue;
+                                }
+                                scanner.feed(part, &mut builder);
+                                builder.acknowledge(Ack {
+                                    progress: Arc::clone(progress),
+                                    mark: scanner.decided(),
+                                });
+                            }
+                        }
                     }
+                    let (batch, detections) = builder.finish();
                     self.send(port, batch).await?;
                     recorder.record(detections);
                 }

@@ -249,3 +249,63 @@ fn checkpoints_are_saved_atomically_as_json() {
     let ino = std::os::unix::fs::MetadataExt::ino(&fs::metadata(&log).unwrap());
     assert_eq!(checkpoint["ino"], ino);
 }
+
+/// The offset of the one checkpoint in `state`, if there is one yet.
+fn checkpoint_offset(state: &Path) -> Option<u64> {
+    let file = fs::read_dir(state)
+        .ok()?
+        .filter_map(Result::ok)
+        .find(|e| e.path().extension().is_some_and(|x| x == "json"))?;
+    let value: serde_json::Value = serde_json::from_slice(&fs::read(file.path()).ok()?).ok()?;
+    value["offset"].as_u64()
+}
+
+/// Waits until the checkpoint in `state` is at `offset`.
+fn wait_for_checkpoint(state: &Path, offset: u64) {
+    let until = std::time::Instant::now() + Duration::from_secs(10);
+    while checkpoint_offset(state) != Some(offset) {
+        assert!(
+            std::time::Instant::now() < until,
+            "the checkpoint is at {:?}, not {offset}",
+            checkpoint_offset(state)
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Beside a TCP input, a followed file shares a merged output, written a
+/// whole line at a time: its checkpoint follows the whole lines written, not
+/// waiting for a partial last line, and at shutdown it covers what was
+/// written in the end.
+#[test]
+fn merged_with_a_tcp_input_the_checkpoint_follows_the_lines_written() {
+    let dir = scratch("merged-checkpoint");
+    let (log, state) = (dir.join("app.log"), dir.join("state"));
+    let token = TokenGen::new(605).token();
+    let lines = format!("line1 {token}\nline2\n");
+    let first = format!("{lines}partial-no-newline");
+    append(&log, first.as_bytes());
+    let port = free_port();
+    let args = [
+        "--input".to_string(),
+        format!("follow:{}", log.display()),
+        "--input".into(),
+        format!("tcp://127.0.0.1:{port}"),
+        "--state-dir".into(),
+        state.display().to_string(),
+    ];
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let mut run = Running::spawn(&args);
+    expect_output(&mut run, &reference_redaction(lines.as_bytes()));
+    wait_for_checkpoint(&state, lines.len() as u64);
+    signal(&run.child, "TERM");
+    let (status, output, stderr) = run.finish();
+    assert!(status.success(), "{stderr}");
+    assert!(output == reference_redaction(first.as_bytes()), "{stderr}");
+    assert_eq!(checkpoint_offset(&state), Some(first.len() as u64));
+    // A restart repeats nothing.
+    append(&log, b"-end\nmore\n");
+    let mut run = Running::spawn(&args);
+    expect_output(&mut run, b"-end\nmore\n");
+    assert_eq!(stop(run), b"-end\nmore\n");
+}

@@ -23,7 +23,10 @@ use crate::scan::scanner::ScanSink;
 pub struct Batch {
     pieces: Vec<Bytes>,
     len: usize,
-    acks: Vec<Ack>,
+    /// Each acknowledgement with the length of the batch's bytes it covers
+    /// (always at most `len`, in ascending order): it may be confirmed once
+    /// those bytes are written, whatever becomes of the rest.
+    acks: Vec<(usize, Ack)>,
 }
 
 impl std::fmt::Debug for Batch {
@@ -55,9 +58,11 @@ impl Batch {
 
     /// Appends another batch.
     pub fn append(&mut self, other: Batch) {
+        let before = self.len;
         self.len += other.len;
         self.pieces.extend(other.pieces);
-        self.acks.extend(other.acks);
+        self.acks
+            .extend(other.acks.into_iter().map(|(at, ack)| (before + at, ack)));
     }
 
     /// A batch of whole pieces.
@@ -70,9 +75,9 @@ impl Batch {
         }
     }
 
-    /// Adds an acknowledgement to confirm once the batch is written.
+    /// Adds an acknowledgement to confirm once the bytes so far are written.
     pub fn acknowledge(&mut self, ack: Ack) {
-        self.acks.push(ack);
+        self.acks.push((self.len, ack));
     }
 
     /// Whether there is nothing to write and nothing to confirm.
@@ -82,13 +87,14 @@ impl Batch {
 
     /// Confirms every acknowledgement: call after the bytes are written.
     pub fn confirm(&self) {
-        for ack in &self.acks {
+        for (_, ack) in &self.acks {
             ack.confirm();
         }
     }
 
     /// Splits after the last newline: whole lines, and the rest (a partial
-    /// line). The acknowledgements go with the rest.
+    /// line). Each acknowledgement goes with the part that holds the end of
+    /// the bytes it covers.
     pub fn split_after_last_newline(self) -> (Batch, Batch) {
         let newline = self
             .pieces
@@ -100,7 +106,8 @@ impl Batch {
     }
 
     /// Splits after the first newline: the end of the current line, and the
-    /// rest. The acknowledgements go with the rest.
+    /// rest. Each acknowledgement goes with the part that holds the end of
+    /// the bytes it covers.
     pub fn split_after_first_newline(self) -> (Batch, Batch) {
         let newline = self
             .pieces
@@ -111,33 +118,39 @@ impl Batch {
     }
 
     /// Splits after the newline at `(piece, byte)`; with none, everything is
-    /// the rest. The acknowledgements go with the rest.
+    /// the rest. An acknowledgement covering no more than the first part goes
+    /// with it, the others with the rest (all of them, when there is no
+    /// newline).
     fn split_after(self, newline: Option<(usize, usize)>) -> (Batch, Batch) {
-        let Some((index, at)) = newline else {
-            return (Batch::default(), self);
-        };
-        let mut head = Vec::with_capacity(index + 1);
-        let mut rest = Vec::new();
-        for (i, piece) in self.pieces.into_iter().enumerate() {
-            if i < index {
-                head.push(piece);
-            } else if i == index {
-                head.push(piece.slice(..=at));
-                if at + 1 < piece.len() {
-                    rest.push(piece.slice(at + 1..));
+        let (mut head, mut rest) = (Vec::new(), Vec::new());
+        match newline {
+            None => rest = self.pieces,
+            Some((index, at)) => {
+                head.reserve(index + 1);
+                for (i, piece) in self.pieces.into_iter().enumerate() {
+                    if i < index {
+                        head.push(piece);
+                    } else if i == index {
+                        head.push(piece.slice(..=at));
+                        if at + 1 < piece.len() {
+                            rest.push(piece.slice(at + 1..));
+                        }
+                    } else {
+                        rest.push(piece);
+                    }
                 }
-            } else {
-                rest.push(piece);
             }
         }
+        let mut head = Batch::from_pieces(head);
         let mut rest = Batch::from_pieces(rest);
-        rest.acks = self.acks;
-        (Batch::from_pieces(head), rest)
-    }
-
-    /// Moves the acknowledgements out.
-    pub fn take_acks(&mut self) -> Vec<Ack> {
-        std::mem::take(&mut self.acks)
+        for (covers, ack) in self.acks {
+            if newline.is_some() && covers <= head.len {
+                head.acks.push((covers, ack));
+            } else {
+                rest.acks.push((covers - head.len, ack));
+            }
+        }
+        (head, rest)
     }
 }
 
@@ -173,6 +186,12 @@ impl<'a> BatchBuilder<'a> {
             copied: buffer,
             detections: Vec::new(),
         }
+    }
+
+    /// Adds an acknowledgement to confirm once the bytes written so far are.
+    pub fn acknowledge(&mut self, ack: Ack) {
+        let covers = self.batch.len + self.copied.len();
+        self.batch.acks.push((covers, ack));
     }
 
     /// The batch and the detections.
@@ -251,6 +270,32 @@ mod tests {
             Batch::from_pieces(vec![Bytes::from_static(b"xyz")]).split_after_last_newline();
         assert!(none.is_empty());
         assert_eq!(all.len(), 3);
+    }
+
+    #[test]
+    fn acknowledgements_go_with_the_bytes_they_cover() {
+        let progress = crate::progress::StreamProgress::new();
+        let ack = |offset| Ack {
+            progress: std::sync::Arc::clone(&progress),
+            mark: crate::scan::scanner::Mark {
+                offset,
+                lines: 0,
+                byte_before: None,
+            },
+        };
+        let mut batch = Batch::from_pieces(vec![Bytes::from_static(b"a\nb\n")]);
+        batch.acknowledge(ack(4));
+        let mut more = Batch::from_pieces(vec![Bytes::from_static(b"partial")]);
+        more.acknowledge(ack(11));
+        batch.append(more);
+        let (lines, rest) = batch.split_after_last_newline();
+        lines.confirm();
+        assert_eq!(progress.delivered_mark().map(|m| m.offset), Some(4));
+        let (none, rest) = rest.split_after_first_newline();
+        none.confirm();
+        assert_eq!(progress.delivered_mark().map(|m| m.offset), Some(4));
+        rest.confirm();
+        assert_eq!(progress.delivered_mark().map(|m| m.offset), Some(11));
     }
 
     #[test]

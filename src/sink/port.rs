@@ -55,7 +55,7 @@ pub enum Port {
 pub struct MergedPort {
     output: SharedOutput,
     /// The stream's current partial line (and the acknowledgements that wait
-    /// for it to be written).
+    /// for some of it to be written).
     partial: Batch,
     /// Held while the stream is in the middle of a long line.
     exclusive: Option<OwnedMutexGuard<()>>,
@@ -115,13 +115,9 @@ impl MergedPort {
         }
         let mut combined = std::mem::take(&mut self.partial);
         combined.append(batch);
-        let (mut lines, mut rest) = combined.split_after_last_newline();
-        if rest.is_empty() {
-            // Every byte goes out now, so the acknowledgements can too.
-            for ack in rest.take_acks() {
-                lines.acknowledge(ack);
-            }
-        }
+        // The acknowledgements of what ends with the last whole line go out
+        // with the lines; the others wait with the partial line.
+        let (lines, rest) = combined.split_after_last_newline();
         if !lines.is_void() {
             let _lock = self.output.line_lock.lock().await;
             self.output.sender.send(lines).await.map_err(|_| closed())?;
