@@ -503,7 +503,7 @@ impl Runner {
             let Accepted {
                 stream,
                 peer,
-                permit,
+                mut permit,
             } = accepted;
             let id = format!("tcp:{peer}");
             let source = TcpSource::new(stream, idle);
@@ -551,6 +551,9 @@ impl Runner {
                                 None,
                             )
                             .await;
+                        // Until its data is delivered, the connection keeps
+                        // its place (and what it holds in memory).
+                        permit.connection_closed();
                         let closed = tokio::select! {
                             result = sink.close() => result,
                             () = runner.give_up.cancelled() => Err(io::Error::new(

@@ -589,3 +589,36 @@ fn a_proxied_line_not_delivered_by_the_end_of_the_grace_period_exits_1() {
         "{stderr}"
     );
 }
+
+/// With the upstream down, a connection that has closed still waits to
+/// deliver its data, and keeps its place among `limits.max_connections`
+/// meanwhile; the rejection log says so, though no stream is being read.
+#[test]
+fn a_closed_connection_waiting_for_the_upstream_keeps_its_place_and_the_log_says_so() {
+    let dir = scratch("proxy-place");
+    let output = format!("tcp://127.0.0.1:{}", free_port());
+    let (run, port, admin) =
+        listen_with_limits(&dir, 1, 0, &["--output", &output, "--shutdown-grace", "1"]);
+    let mut first = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    first.write_all(b"line\n").unwrap();
+    wait_for_metric(admin, "logredact_bytes_in_total 5");
+    drop(first);
+    wait_for_metric(admin, "logredact_streams_active 0");
+    let mut second = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    assert!(closed_within(&mut second, Duration::from_secs(5)));
+    wait_for_metric(admin, "logredact_connections_rejected_total 1");
+    let (status, _, stderr) = stop(run);
+    assert_eq!(
+        status.code(),
+        Some(1),
+        "the line was not delivered: {stderr}"
+    );
+    let rejection = stderr
+        .lines()
+        .find(|l| l.contains("connection limit reached; closing new connections"))
+        .unwrap_or_else(|| panic!("no rejection logged: {stderr}"));
+    assert!(
+        rejection.contains("max_connections=1") && rejection.contains("closed_awaiting_delivery=1"),
+        "{rejection}"
+    );
+}

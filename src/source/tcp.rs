@@ -2,12 +2,17 @@
 //!
 //! Connections beyond `limits.max_connections` are closed at accept, counted
 //! and logged: at most one line a second, each with the number closed since
-//! the line before, so that a burst is neither flooded nor lost. A connection that
+//! the line before, so that a burst is neither flooded nor lost. A connection
+//! keeps its place until its data is delivered: with an upstream per
+//! connection, a connection that has closed while its data still waits for
+//! the upstream holds its place (and its memory), and the log line says how
+//! many do. A connection that
 //! sends nothing for `limits.idle_timeout_secs` is closed and logged.
 
 use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
@@ -27,6 +32,8 @@ pub struct TcpInput {
     listener: TcpListener,
     address: String,
     permits: Arc<Semaphore>,
+    /// Places held by connections that have closed, their data not yet delivered.
+    closed_holding: Arc<AtomicUsize>,
     limits: Limits,
     metrics: Arc<Metrics>,
     rejected_since_log: u64,
@@ -39,8 +46,34 @@ pub struct Accepted {
     pub stream: TcpStream,
     /// The peer's address.
     pub peer: SocketAddr,
-    /// Released when the connection's stream ends.
-    pub permit: OwnedSemaphorePermit,
+    /// Released when the connection's data is delivered (or given up on).
+    pub permit: Place,
+}
+
+/// A connection's place among `limits.max_connections`, released when dropped.
+pub struct Place {
+    _permit: OwnedSemaphorePermit,
+    closed_holding: Arc<AtomicUsize>,
+    closed: bool,
+}
+
+impl Place {
+    /// The connection has closed, but its place stays taken until its data is
+    /// delivered: counted, so that a rejection can say why places are full.
+    pub fn connection_closed(&mut self) {
+        if !self.closed {
+            self.closed = true;
+            self.closed_holding.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+}
+
+impl Drop for Place {
+    fn drop(&mut self) {
+        if self.closed {
+            self.closed_holding.fetch_sub(1, Ordering::Relaxed);
+        }
+    }
 }
 
 impl TcpInput {
@@ -58,6 +91,7 @@ impl TcpInput {
             listener,
             address,
             permits: Arc::new(Semaphore::new(limits.max_connections)),
+            closed_holding: Arc::new(AtomicUsize::new(0)),
             limits,
             metrics,
             rejected_since_log: 0,
@@ -106,7 +140,11 @@ impl TcpInput {
                     return Accepted {
                         stream,
                         peer,
-                        permit,
+                        permit: Place {
+                            _permit: permit,
+                            closed_holding: Arc::clone(&self.closed_holding),
+                            closed: false,
+                        },
                     };
                 }
                 Err(_) => {
@@ -133,18 +171,21 @@ impl TcpInput {
     fn log_rejections(&mut self, peer: Option<SocketAddr>) {
         let input = format!("tcp://{}", self.address);
         let (max_connections, rejected) = (self.limits.max_connections, self.rejected_since_log);
+        let closed_awaiting_delivery = self.closed_holding.load(Ordering::Relaxed);
         match peer {
             Some(peer) => tracing::warn!(
                 input = %input,
                 stream = %format!("tcp:{peer}"),
                 max_connections,
                 rejected,
+                closed_awaiting_delivery,
                 "connection limit reached; closing new connections"
             ),
             None => tracing::warn!(
                 input = %input,
                 max_connections,
                 rejected,
+                closed_awaiting_delivery,
                 "connection limit reached; closing new connections"
             ),
         }
