@@ -703,10 +703,14 @@ impl Runner {
                             undecided_bytes_not_written = dropped,
                             "connection idle too long; closed"
                         ),
-                        CutReason::Shutdown if dropped > 0 => tracing::info!(
-                            undecided_bytes_not_written = dropped,
-                            "stream stopped at shutdown; the bytes of a possible secret still undecided were not written"
-                        ),
+                        CutReason::Shutdown
+                            if dropped > 0 && !self.shutdown.aborted.is_cancelled() =>
+                        {
+                            tracing::info!(
+                                undecided_bytes_not_written = dropped,
+                                "stream stopped at shutdown; the bytes of a possible secret still undecided were not written"
+                            )
+                        }
                         CutReason::Shutdown => tracing::debug!("stream stopped at shutdown"),
                     }
                     tracing::debug!(

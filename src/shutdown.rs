@@ -19,6 +19,10 @@ pub struct Shutdown {
     pub stopping: CancellationToken,
     /// Cancelled when the grace period is over: cut what is still open.
     pub deadline: CancellationToken,
+    /// Cancelled when everything stops at once because nothing more can be
+    /// written: the failure (or a reader that went away) says why, so the
+    /// streams cut by it need not.
+    pub aborted: CancellationToken,
 }
 
 impl Shutdown {
@@ -42,6 +46,7 @@ impl Shutdown {
 
     /// Stops everything at once (a fatal error: nothing more can be written).
     pub fn abort(&self) {
+        self.aborted.cancel();
         self.stopping.cancel();
         self.deadline.cancel();
     }

@@ -167,6 +167,30 @@ fn help_version_and_unknown_flags() {
 }
 
 #[test]
+fn a_reader_gone_while_a_token_is_undecided_stops_logredact_quietly() {
+    let mut child = binary()
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let mut stdin = child.stdin.take().unwrap();
+    // The first line fails to be written; the start of a token is held back
+    // when everything stops. Standard input stays open meanwhile.
+    let token = TokenGen::new(31).token();
+    stdin
+        .write_all(format!("a line\nx {}", &token[..20]).as_bytes())
+        .unwrap();
+    let status = wait_with_deadline(&mut child, Duration::from_secs(10));
+    drop(stdin);
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
+    assert!(status.success(), "{status:?}");
+    assert_eq!(stderr, "");
+}
+
+#[test]
 fn the_shipped_sample_redacts_to_its_golden_copy() {
     let sample = std::fs::read(concat!(
         env!("CARGO_MANIFEST_DIR"),
