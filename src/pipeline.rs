@@ -68,6 +68,14 @@ pub enum PipelineError {
         /// The error.
         source: io::Error,
     },
+    /// The last checkpoint could not be saved.
+    #[error(
+        "the checkpoints in {dir} could not be saved at the end: a restart writes again what was written since the last one saved"
+    )]
+    Checkpoint {
+        /// The state directory.
+        dir: String,
+    },
     /// Streams could not be flushed within the grace period.
     #[error("the output did not take the remaining data within the grace period")]
     Stalled,
@@ -361,6 +369,7 @@ pub async fn run(
     let checkpointer = store.map(|store| {
         let followed = followed.clone();
         let finished = finished.clone();
+        let runner = Arc::clone(&runner);
         tokio::spawn(async move {
             let mut saved = vec![None; followed.len()];
             loop {
@@ -368,8 +377,16 @@ pub async fn run(
                     () = tokio::time::sleep(CHECKPOINT_INTERVAL) => false,
                     () = finished.cancelled() => true,
                 };
-                save_checkpoints(&store, &followed, &mut saved).await;
+                let all_saved =
+                    save_checkpoints(&store, &followed, &mut saved, &runner.env.metrics).await;
                 if done {
+                    // A failed save along the way is made good by the next
+                    // one; the last one has no next.
+                    if !all_saved {
+                        runner.record(PipelineError::Checkpoint {
+                            dir: store.dir().display().to_string(),
+                        });
+                    }
                     return;
                 }
             }
@@ -417,12 +434,15 @@ fn give_up_after_flush(shutdown: &Shutdown) -> CancellationToken {
     give_up
 }
 
-/// Saves the checkpoint of every followed file whose delivered position moved.
+/// Saves the checkpoint of every followed file whose delivered position
+/// moved; false if one could not be saved.
 async fn save_checkpoints(
     store: &CheckpointStore,
     followed: &[(PathBuf, Arc<StreamProgress>)],
     saved: &mut [Option<Checkpoint>],
-) {
+    metrics: &Metrics,
+) -> bool {
+    let mut all_saved = true;
     for ((path, progress), saved) in followed.iter().zip(saved.iter_mut()) {
         let Some((mark, position)) = progress.delivered_position() else {
             continue;
@@ -433,16 +453,19 @@ async fn save_checkpoints(
         }
         let (store, path_owned, to_save) = (store.clone(), path.clone(), checkpoint.clone());
         let result = tokio::task::spawn_blocking(move || store.save(&path_owned, &to_save)).await;
-        match result {
-            Ok(Ok(())) => *saved = Some(checkpoint),
-            Ok(Err(e)) => {
-                tracing::error!(stream = %file_stream_id(path), error = %e, "cannot save the checkpoint")
+        let error = match result {
+            Ok(Ok(())) => {
+                *saved = Some(checkpoint);
+                continue;
             }
-            Err(e) => {
-                tracing::error!(stream = %file_stream_id(path), error = %e, "checkpoint task failed")
-            }
-        }
+            Ok(Err(e)) => e,
+            Err(e) => io::Error::other(e),
+        };
+        all_saved = false;
+        metrics.error(ErrorKind::Checkpoint);
+        tracing::error!(stream = %file_stream_id(path), error = %error, "cannot save the checkpoint");
     }
+    all_saved
 }
 
 /// Where the streams of a TCP listener go.

@@ -189,6 +189,50 @@ fn a_full_disk_while_following_saves_no_checkpoint() {
 }
 
 #[test]
+fn a_checkpoint_that_cannot_be_saved_is_logged_counted_and_fails_the_run() {
+    let dir = scratch("checkpoint-unsaved");
+    let (log, state) = (dir.join("app.log"), dir.join("state"));
+    append(&log, b"one line\n");
+    // A directory where the checkpoint file goes: every save fails.
+    let checkpoint = logredact::source::checkpoint::CheckpointStore::open(&state)
+        .unwrap()
+        .file_for(&log);
+    std::fs::create_dir(&checkpoint).unwrap();
+    let admin = free_port();
+    let mut run = Running::spawn(&[
+        "--input",
+        &format!("follow:{}", log.display()),
+        "--state-dir",
+        state.to_str().unwrap(),
+        "--admin",
+        &format!("127.0.0.1:{admin}"),
+    ]);
+    assert_eq!(run.read_at_least(9, Duration::from_secs(10)), b"one line\n");
+    // One for the unreadable checkpoint at the start, one for the first
+    // save, a second later.
+    wait_for_metric(admin, "logredact_errors_total{kind=\"checkpoint\"} 2");
+    signal(&run.child, "TERM");
+    let (status, output, stderr) = run.finish();
+    assert_eq!(output, b"one line\n");
+    assert_eq!(status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "cannot save the checkpoint stream=file:{} error={}: Is a directory (os error 21)",
+            log.display(),
+            checkpoint.display()
+        )),
+        "{stderr}"
+    );
+    assert!(
+        stderr.ends_with(&format!(
+            "logredact: the checkpoints in {} could not be saved at the end: a restart writes again what was written since the last one saved\n",
+            state.display()
+        )),
+        "{stderr}"
+    );
+}
+
+#[test]
 fn sigkill_while_following_then_restart_skips_nothing() {
     let dir = scratch("sigkill-follow");
     let (log, state) = (dir.join("app.log"), dir.join("state"));

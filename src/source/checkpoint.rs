@@ -79,6 +79,11 @@ impl CheckpointStore {
         })
     }
 
+    /// The state directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
     /// The checkpoint file of a followed path: named by a hash of the path,
     /// so that any path maps to one safe file name.
     pub fn file_for(&self, followed: &Path) -> PathBuf {
@@ -104,15 +109,20 @@ impl CheckpointStore {
         })
     }
 
-    /// Saves `checkpoint` atomically.
+    /// Saves `checkpoint` atomically. An error names the checkpoint file.
     pub fn save(&self, followed: &Path, checkpoint: &Checkpoint) -> io::Result<()> {
         let file = self.file_for(followed);
+        self.save_to(&file, checkpoint)
+            .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", file.display())))
+    }
+
+    fn save_to(&self, file: &Path, checkpoint: &Checkpoint) -> io::Result<()> {
         let temporary = file.with_extension("json.tmp");
         let mut out = File::create(&temporary)?;
         out.write_all(&serde_json::to_vec(checkpoint).map_err(io::Error::other)?)?;
         out.write_all(b"\n")?;
         out.sync_all()?;
-        fs::rename(&temporary, &file)?;
+        fs::rename(&temporary, file)?;
         // Make the rename itself durable.
         if let Ok(dir) = File::open(&self.dir) {
             let _ = dir.sync_all();
