@@ -34,15 +34,6 @@ fn wait_for_file(path: &Path, expected: &[u8]) {
     }
 }
 
-fn checkpoint_offset(state: &Path) -> Option<u64> {
-    let file = fs::read_dir(state)
-        .ok()?
-        .filter_map(Result::ok)
-        .find(|e| e.path().extension().is_some_and(|x| x == "json"))?;
-    let value: serde_json::Value = serde_json::from_slice(&fs::read(file.path()).ok()?).ok()?;
-    value["offset"].as_u64()
-}
-
 fn assert_no_token_part(what: &str, bytes: &[u8], token: &str) {
     let text = String::from_utf8_lossy(bytes);
     let hex = &token[4..];

@@ -250,16 +250,6 @@ fn checkpoints_are_saved_atomically_as_json() {
     assert_eq!(checkpoint["ino"], ino);
 }
 
-/// The offset of the one checkpoint in `state`, if there is one yet.
-fn checkpoint_offset(state: &Path) -> Option<u64> {
-    let file = fs::read_dir(state)
-        .ok()?
-        .filter_map(Result::ok)
-        .find(|e| e.path().extension().is_some_and(|x| x == "json"))?;
-    let value: serde_json::Value = serde_json::from_slice(&fs::read(file.path()).ok()?).ok()?;
-    value["offset"].as_u64()
-}
-
 /// Waits until the checkpoint in `state` is at `offset`.
 fn wait_for_checkpoint(state: &Path, offset: u64) {
     let until = std::time::Instant::now() + Duration::from_secs(10);

@@ -165,6 +165,23 @@ fn every_file(dir: &Path) -> Vec<PathBuf> {
     files
 }
 
+/// Fails if any file under `dir` other than the `inputs` holds part of a
+/// token, or if no checkpoint was saved in `state`.
+fn assert_files_clean(dir: &Path, state: &Path, inputs: &[&Path], tokens: &[String]) {
+    let files = every_file(dir);
+    assert!(
+        files.iter().any(|f| f.starts_with(state)),
+        "a checkpoint was saved"
+    );
+    for file in files.iter().filter(|f| !inputs.contains(&f.as_path())) {
+        assert_clean(
+            &file.display().to_string(),
+            &std::fs::read(file).unwrap(),
+            tokens,
+        );
+    }
+}
+
 /// A followed file and TCP connections merged into one output file, with a
 /// file read to its end beside them, the audit stream, checkpoints, the admin
 /// endpoint's pages and JSON logs: nothing anywhere holds part of a token,
@@ -243,21 +260,7 @@ fn follow_file_merge_audit_admin_and_checkpoints_carry_no_token() {
     assert_clean("the admin pages", &pages, &tokens);
     let audit_lines = std::fs::read_to_string(&audit).unwrap().lines().count();
     assert_eq!(audit_lines, 7, "one audit record per whole token");
-    let files = every_file(&dir);
-    assert!(
-        files.iter().any(|f| f.starts_with(&state)),
-        "a checkpoint was saved"
-    );
-    for file in files {
-        if file == followed || file == whole {
-            continue;
-        }
-        assert_clean(
-            &file.display().to_string(),
-            &std::fs::read(&file).unwrap(),
-            &tokens,
-        );
-    }
+    assert_files_clean(&dir, &state, &[&followed, &whole], &tokens);
 }
 
 /// Input paths that hold a token (a directory and a file named after one):
@@ -324,21 +327,7 @@ fn input_paths_holding_a_token_are_masked_everywhere() {
         let summary = run(&["audit-summary", audit.to_str().unwrap()], b"");
         assert!(summary.status.success());
         assert_clean("the summary", &summary.stdout, &tokens[..2]);
-        let files = every_file(&dir);
-        assert!(
-            files.iter().any(|f| f.starts_with(&state)),
-            "a checkpoint was saved"
-        );
-        for file in files {
-            if file == followed || file == whole {
-                continue;
-            }
-            assert_clean(
-                &file.display().to_string(),
-                &std::fs::read(&file).unwrap(),
-                &tokens,
-            );
-        }
+        assert_files_clean(&dir, &state, &[&followed, &whole], &tokens);
         let log = std::fs::read_to_string(dir.join("stderr.log")).unwrap();
         assert!(log.contains("dapi****"), "the log names the streams: {log}");
     }

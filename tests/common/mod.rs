@@ -131,6 +131,17 @@ pub fn scratch(name: &str) -> std::path::PathBuf {
     dir
 }
 
+/// The offset of the one checkpoint in `state`, if there is one yet.
+pub fn checkpoint_offset(state: &std::path::Path) -> Option<u64> {
+    let file = std::fs::read_dir(state)
+        .ok()?
+        .filter_map(Result::ok)
+        .find(|e| e.path().extension().is_some_and(|x| x == "json"))?;
+    let value: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(file.path()).ok()?).ok()?;
+    value["offset"].as_u64()
+}
+
 /// Appends `bytes` to the file at `path`, creating it if need be.
 pub fn append(path: &std::path::Path, bytes: &[u8]) {
     use std::io::Write;
