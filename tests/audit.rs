@@ -4,7 +4,6 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
 use std::time::Duration;
 
 use common::*;
@@ -20,12 +19,7 @@ fn run(args: &[&str], envs: &[(&str, &str)], parts: &[&[u8]]) -> (Vec<u8>, Strin
     for (key, value) in envs {
         command.env(key, value);
     }
-    let mut child = command
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child = spawn_piped(&mut command);
     let mut stdin = child.stdin.take().unwrap();
     for part in parts {
         std::io::Write::write_all(&mut stdin, part).unwrap();

@@ -25,14 +25,7 @@ fn write_config(name: &str, text: &str) -> PathBuf {
 /// Runs `logredact --config PATH` with a stdin that is never closed: a
 /// refusal must come before any input is read.
 fn refused(path: &Path) -> String {
-    let mut child = binary()
-        .arg("--config")
-        .arg(path)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child = spawn_piped(binary().arg("--config").arg(path));
     let _stdin = child.stdin.take();
     let status = wait_with_deadline(&mut child, Duration::from_secs(10));
     let output = child.wait_with_output().unwrap();

@@ -4,7 +4,6 @@
 mod common;
 
 use std::io::Write;
-use std::process::Stdio;
 use std::time::Duration;
 
 use common::*;
@@ -113,12 +112,7 @@ fn a_large_input_streams_through_exactly() {
 
 #[test]
 fn a_reader_that_goes_away_stops_logredact_quietly() {
-    let mut child = binary()
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child = spawn_piped(&mut binary());
     let mut stdin = child.stdin.take().unwrap();
     let mut stdout = child.stdout.take().unwrap();
     let mut first = [0u8; 100];
@@ -168,12 +162,7 @@ fn help_version_and_unknown_flags() {
 
 #[test]
 fn a_reader_gone_while_a_token_is_undecided_stops_logredact_quietly() {
-    let mut child = binary()
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child = spawn_piped(&mut binary());
     drop(child.stdout.take());
     let mut stdin = child.stdin.take().unwrap();
     // The first line fails to be written; the start of a token is held back

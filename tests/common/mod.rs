@@ -196,13 +196,7 @@ pub fn listen_with_limits(
 /// cannot deadlock against a full output pipe; a process that stops reading
 /// early (a broken pipe) is the caller's to judge by its output.
 pub fn output_with_stdin(mut command: std::process::Command, input: &[u8]) -> std::process::Output {
-    use std::process::Stdio;
-    let mut child = command
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child = spawn_piped(&mut command);
     let mut stdin = child.stdin.take().unwrap();
     let input = input.to_vec();
     let writer = std::thread::spawn(move || std::io::Write::write_all(&mut stdin, &input));
@@ -218,6 +212,17 @@ pub fn binary() -> std::process::Command {
     std::process::Command::new(env!("CARGO_BIN_EXE_logredact"))
 }
 
+/// Starts `command` with all three standard streams piped.
+pub fn spawn_piped(command: &mut std::process::Command) -> std::process::Child {
+    use std::process::Stdio;
+    command
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("spawn {:?}: {e}", command.get_program()))
+}
+
 /// A running logredact with piped standard streams, whose stdout is read on a
 /// thread so that tests can wait for output with a deadline.
 pub struct Running {
@@ -230,14 +235,7 @@ pub struct Running {
 impl Running {
     pub fn spawn(args: &[&str]) -> Running {
         use std::io::Read;
-        use std::process::Stdio;
-        let mut child = binary()
-            .args(args)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn logredact");
+        let mut child = spawn_piped(binary().args(args));
         let stdin = child.stdin.take();
         let mut stdout = child.stdout.take().unwrap();
         let (sender, output) = std::sync::mpsc::channel();
