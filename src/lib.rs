@@ -1,20 +1,46 @@
 //! logredact: a streaming log-redaction sidecar.
 //!
 //! The library is the scanner core ([`Scanner`], [`RuleSet`], [`Detection`])
-//! plus the thin layers the binary is made of: sources, sinks and the
-//! pipeline that connects them. Data flows one way: source → scanner → sink.
+//! plus the thin layers the binary is made of. Data flows one way:
+//!
+//! ```text
+//! source ──Bytes──▶ scanner ──Batch──▶ port ──▶ sink
+//!                      └──Detection──▶ audit, metrics
+//! ```
+//!
+//! Where each decision lives:
+//!
+//! | module     | owns |
+//! |------------|------|
+//! | `scan`     | the core, no I/O: rules, the streaming matcher, held-back bytes, the context window, classification, masks, fingerprints |
+//! | `config`   | YAML → typed configuration, validated with file, line and column |
+//! | `app`      | a run's settings (command line over file over environment) and its start-up: metrics, audit, runtime, admin, pipeline |
+//! | `pipeline` | the plan (direct, merged, proxied), one task per stream, the TCP accept loop, the first failure |
+//! | `source`   | stdin, files, followed files and their checkpoints, TCP listeners: each opens itself from its spec |
+//! | `sink`     | batches, ports (direct or merged a line at a time), stdout/file and TCP outputs |
+//! | `progress` | what has been delivered, for checkpoints |
+//! | `shutdown` | signals, the grace period and the last flush allowance |
+//! | `audit`    | audit records, their writer, the token-sprawl summary |
+//! | `metrics`, `admin` | counters, and the HTTP endpoint that serves them |
+//! | `scrub`    | masking of logredact's own messages |
+//!
+//! The scanner core is public and documented; the layers around it are
+//! internal to the binary (`pub(crate)`), except what the binary and the
+//! tests drive: [`app`], [`config`], [`audit`] and [`scrub`].
+#![deny(missing_docs)]
 
-pub mod admin;
+pub(crate) mod admin;
+pub mod app;
 pub mod audit;
 pub mod config;
 pub mod defaults;
-pub mod metrics;
-pub mod pipeline;
-pub mod progress;
+pub(crate) mod metrics;
+pub(crate) mod pipeline;
+pub(crate) mod progress;
 pub mod scan;
 pub mod scrub;
-pub mod shutdown;
-pub mod sink;
+pub(crate) mod shutdown;
+pub(crate) mod sink;
 pub mod source;
 
 pub use scan::classify::TermError;

@@ -7,18 +7,13 @@
 use std::io::{self, BufReader, IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::sync::Arc;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand};
-use logredact::admin::Admin;
-use logredact::audit::{AuditWriter, Summary};
-use logredact::config::{self, AuditTarget, Config, ConfigError, InputSpec, KeyOrigin, OutputSpec};
-use logredact::metrics::Metrics;
-use logredact::pipeline::{self, StreamEnv, Topology};
+use logredact::app::{self, Overrides, RunError, Settings};
+use logredact::audit::Summary;
+use logredact::config::{self, AuditTarget, ConfigError, InputSpec, OutputSpec};
 use logredact::scrub::{ScrubbedStderr, scrub};
-use logredact::shutdown::Shutdown;
-use logredact::{DetectionMode, FingerprintKey};
 
 /// Streaming log redaction: masks Databricks personal access tokens (and other
 /// secrets) in a byte stream, writing every other byte through unchanged.
@@ -120,6 +115,7 @@ const EXIT_RUNTIME: u8 = 1;
 /// Exit status for bad usage or configuration.
 const EXIT_USAGE: u8 = 2;
 
+/// Why the command failed, as its exit status tells it.
 enum Failure {
     Usage(String),
     Runtime(String),
@@ -131,20 +127,30 @@ impl From<ConfigError> for Failure {
     }
 }
 
+impl From<RunError> for Failure {
+    fn from(error: RunError) -> Failure {
+        match error.is_usage() {
+            true => Failure::Usage(error.to_string()),
+            false => Failure::Runtime(error.to_string()),
+        }
+    }
+}
+
 fn main() -> ExitCode {
-    let cli = Cli::parse();
-    init_logging(cli.log_format);
-    let result = match cli.command {
-        Some(Command::CheckConfig { ref path }) => check_config(path),
-        Some(Command::AuditSummary { ref path, json }) => audit_summary(path, json),
-        None => run(&cli),
+    let mut cli = Cli::parse();
+    let log_format = cli.log_format;
+    init_logging(log_format);
+    let result = match cli.command.take() {
+        Some(Command::CheckConfig { path }) => check_config(&path),
+        Some(Command::AuditSummary { path, json }) => audit_summary(&path, json),
+        None => run(cli),
     };
     let (message, code) = match result {
         Ok(()) => return ExitCode::SUCCESS,
         Err(Failure::Usage(message)) => (message, EXIT_USAGE),
         Err(Failure::Runtime(message)) => (message, EXIT_RUNTIME),
     };
-    report_fatal(cli.log_format, &scrub(&message));
+    report_fatal(log_format, &scrub(&message));
     ExitCode::from(code)
 }
 
@@ -166,149 +172,26 @@ fn report_fatal(format: LogFormat, message: &str) {
     }
 }
 
-/// The configuration file, or the built-in one.
-fn load_config(path: Option<&PathBuf>) -> Result<Config, ConfigError> {
-    match path {
-        Some(path) => Config::load(path),
-        None => Ok(Config::builtin()),
-    }
-}
-
-/// The fingerprint key, in order of precedence: `--fingerprint-key-file`,
-/// `audit.fingerprint_key_file`, `LOGREDACT_FINGERPRINT_KEY`, random.
-fn fingerprint_key(
-    flag: Option<&PathBuf>,
-    config: &Config,
-) -> Result<(FingerprintKey, KeyOrigin), ConfigError> {
-    let file = flag.or(config.fingerprint_key_file.as_ref());
-    let from_env = std::env::var_os(config::KEY_ENV);
-    config::resolve_key(file.map(|p| p.as_path()), from_env.as_deref())
-}
-
-fn run(cli: &Cli) -> Result<(), Failure> {
-    let mut config = load_config(cli.config.as_ref())?;
-    // The command line wins over the file.
-    if !cli.input.is_empty() {
-        config.inputs = cli.input.clone();
-    }
-    if let Some(output) = &cli.output {
-        config.output = output.clone();
-    }
-    if let Some(audit) = &cli.audit {
-        config.audit = Some(audit.clone());
-    }
-    if let Some(admin) = &cli.admin {
-        config.admin = Some(admin.clone());
-    }
-    if let Some(state_dir) = &cli.state_dir {
-        config.state_dir = Some(state_dir.clone());
-    }
-    let (key, key_origin) = fingerprint_key(cli.fingerprint_key_file.as_ref(), &config)?;
-    let rules = Arc::new(config.compile(key, &key_origin)?);
-    let fingerprints_visible = config.audit.is_some()
-        || config
-            .rules
-            .iter()
-            .any(|rule| rule.mask.contains("{fingerprint}"));
-    if key_origin == KeyOrigin::Random && fingerprints_visible {
-        tracing::warn!(
-            "no fingerprint key configured (--fingerprint-key-file, audit.fingerprint_key_file or {}): using a random key, so fingerprints are only comparable within this process",
-            config::KEY_ENV
-        );
-    }
-    let metrics = Arc::new(Metrics::new());
-    let audit = match &config.audit {
-        Some(target) => Some(
-            AuditWriter::start(target, Arc::clone(&metrics)).map_err(|e| {
-                Failure::Runtime(format!(
-                    "cannot open the audit stream {}: {e}",
-                    describe_audit(target)
-                ))
-            })?,
-        ),
-        None => None,
+/// A run: the command line over the configuration file.
+fn run(cli: Cli) -> Result<(), Failure> {
+    let config = app::load_config(cli.config.as_deref())?;
+    let overrides = Overrides {
+        inputs: cli.input,
+        output: cli.output,
+        audit: cli.audit,
+        admin: cli.admin,
+        state_dir: cli.state_dir,
+        fingerprint_key_file: cli.fingerprint_key_file,
+        shutdown_grace: cli.shutdown_grace,
     };
-    // Detections are classified only when someone reads them.
-    let mode = if audit.is_some() || config.admin.is_some() {
-        DetectionMode::Classify
-    } else {
-        DetectionMode::MaskOnly
-    };
-    let env = StreamEnv {
-        rules,
-        audit: audit.as_ref().map(AuditWriter::handle),
-        metrics: Arc::clone(&metrics),
-        mode,
-    };
-    let topology = Topology {
-        inputs: config.inputs.clone(),
-        output: config.output.clone(),
-        limits: config.limits,
-        state_dir: config.state_dir.clone(),
-    };
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| Failure::Runtime(format!("cannot start the runtime: {e}")))?;
-    let admin = config.admin.clone();
-    let grace = cli.shutdown_grace;
-    let outcome = runtime.block_on(async move {
-        let shutdown = Shutdown::new();
-        shutdown
-            .listen_for_signals(grace)
-            .map_err(|e| Failure::Runtime(format!("cannot install signal handlers: {e}")))?;
-        if let Some(address) = admin {
-            let endpoint = Admin::bind(&address).await.map_err(|e| {
-                Failure::Runtime(format!("cannot listen on the admin address {address}: {e}"))
-            })?;
-            let bound = endpoint.address().map_or(address, |a| a.to_string());
-            tracing::info!(admin = %bound, "admin endpoint: /metrics /healthz /readyz");
-            endpoint.serve(Arc::clone(&metrics), shutdown.stopping.clone());
-        }
-        Ok::<_, Failure>(pipeline::run(&topology, env, shutdown).await)
-    })?;
-    // The streams have ended: the audit writer gets its last records.
-    let audit = audit.map(|writer| {
-        let outcome = writer.finish();
-        tracing::debug!(
-            written = outcome.written,
-            dropped = outcome.dropped,
-            lost = outcome.lost,
-            "audit stream closed"
-        );
-        outcome
-    });
-    runtime.shutdown_timeout(Duration::from_millis(100));
-    match outcome {
-        Ok(()) => {}
-        // The reader has gone: stop quietly, as a filter in a pipeline should.
-        Err(e) if e.is_output_closed() => {}
-        Err(e) => return Err(Failure::Runtime(e.to_string())),
-    }
-    // The redacted stream was never held up by the audit; but an incomplete
-    // audit is a failure the caller must hear of.
-    match (audit, &config.audit) {
-        (Some(audit), Some(target)) if !audit.is_complete() => Err(Failure::Runtime(format!(
-            "the audit stream {} is incomplete: {} record(s) could not be written, {} dropped because the writer was behind",
-            describe_audit(target),
-            audit.lost,
-            audit.dropped
-        ))),
-        _ => Ok(()),
-    }
-}
-
-fn describe_audit(target: &AuditTarget) -> String {
-    match target {
-        AuditTarget::Stderr => "on standard error".into(),
-        AuditTarget::File(path) => path.display().to_string(),
-    }
+    let key_env = std::env::var_os(config::KEY_ENV);
+    let settings = Settings::resolve(overrides, config, key_env.as_deref())?;
+    Ok(app::run(settings)?)
 }
 
 fn check_config(path: &Path) -> Result<(), Failure> {
-    let config = Config::load(path)?;
-    let (key, key_origin) = fingerprint_key(None, &config)?;
-    let rules = config.compile(key, &key_origin)?;
+    let key_env = std::env::var_os(config::KEY_ENV);
+    let rules = app::check_config(path, key_env.as_deref())?;
     let mut out = io::stdout().lock();
     let specs = rules.specs();
     let id_width = specs.iter().map(|s| s.id.len()).max().unwrap_or(0).max(2);

@@ -5,12 +5,22 @@
 //! When the grace period runs out, the streams still open are cut: what is
 //! decided is written, the undecided bytes (possibly the start of a secret)
 //! are not. A second signal exits at once.
+//!
+//! All shutdown timing lives here: the grace period (from the command line),
+//! and after it the one flush allowance in which streams and outputs hand
+//! over and write what is decided before the pipeline gives up on an output
+//! that does not move.
 
 use std::io;
 use std::time::Duration;
 
 use tokio::signal::unix::{SignalKind, signal};
 use tokio_util::sync::CancellationToken;
+
+/// After the grace period, how long streams and outputs get, in all, to hand
+/// over and write what is decided before the pipeline gives up on an output
+/// that does not move.
+pub(crate) const FLUSH_AFTER_DEADLINE: Duration = Duration::from_secs(2);
 
 /// Shutdown state shared by every task.
 #[derive(Clone, Default)]
@@ -49,6 +59,21 @@ impl Shutdown {
         self.aborted.cancel();
         self.stopping.cancel();
         self.deadline.cancel();
+    }
+
+    /// A token cancelled [`FLUSH_AFTER_DEADLINE`] after the grace period ends
+    /// (or after a fatal error): the one allowance, shared by the streams and
+    /// the output, to hand over and write what is decided. Then the pipeline
+    /// stops waiting. Must be called inside the runtime.
+    pub(crate) fn flush_allowance(&self) -> CancellationToken {
+        let give_up = CancellationToken::new();
+        let (deadline, token) = (self.deadline.clone(), give_up.clone());
+        tokio::spawn(async move {
+            deadline.cancelled().await;
+            tokio::time::sleep(FLUSH_AFTER_DEADLINE).await;
+            token.cancel();
+        });
+        give_up
     }
 
     /// Installs the SIGTERM and SIGINT handlers.

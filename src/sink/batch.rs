@@ -76,6 +76,7 @@ impl Batch {
     }
 
     /// Adds an acknowledgement to confirm once the bytes so far are written.
+    #[cfg(test)]
     pub fn acknowledge(&mut self, ack: Ack) {
         self.acks.push((self.len, ack));
     }

@@ -2,11 +2,12 @@
 //! ports through which streams reach them.
 
 mod batch;
+pub(crate) mod output;
 mod port;
 mod tcp;
 mod writer;
 
 pub use batch::{Batch, BatchBuilder};
-pub use port::{LINE_BUFFER, MergedPort, Port, SharedOutput};
+pub use port::{Port, SharedOutput};
 pub use tcp::TcpSink;
 pub use writer::WriterSink;

@@ -1,15 +1,31 @@
 //! Checkpoints of followed files: which file (device, inode), how far into it
 //! the redacted output has been written, and what the scanner needs to resume
 //! there exactly. Saved atomically (write to a temporary file, fsync, rename).
+//!
+//! [`Checkpoints`] owns the lifecycle over a run: each followed file is
+//! resumed from its saved checkpoint when it is opened, checkpoints are saved
+//! every [`CHECKPOINT_INTERVAL`] while the streams run, and once more at the
+//! very end, after the output has confirmed everything it wrote (a checkpoint
+//! taken when the streams end would miss what is still queued).
 
 use std::fs::{self, File};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
 
-use crate::progress::{FileId, FilePosition};
+use crate::metrics::{ErrorKind, Metrics};
+use crate::progress::{FileId, FilePosition, StreamProgress};
 use crate::scan::scanner::Mark;
+use crate::scrub::file_stream_id;
+use crate::source::OpenError;
+
+/// How often checkpoints of followed files are saved.
+pub(crate) const CHECKPOINT_INTERVAL: Duration = Duration::from_secs(1);
 
 /// Where a followed file's redacted output has been written up to.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -129,4 +145,143 @@ impl CheckpointStore {
         }
         Ok(())
     }
+}
+
+/// The checkpoints of one run: where each followed file resumes, and the
+/// saving of their delivered positions.
+pub(crate) struct Checkpoints {
+    /// `None` without a state directory: nothing is resumed or saved.
+    store: Option<CheckpointStore>,
+    /// Every followed file resumed so far, with the progress its stream
+    /// reports deliveries to.
+    followed: Vec<(PathBuf, Arc<StreamProgress>)>,
+}
+
+/// Where a followed file resumes.
+pub(crate) struct Resume {
+    /// Its saved checkpoint, if there is one to trust.
+    pub(crate) checkpoint: Option<Checkpoint>,
+    /// The progress its stream reports to, primed with the checkpoint.
+    pub(crate) progress: Arc<StreamProgress>,
+}
+
+/// The last save of a run failed: a restart writes again what was written
+/// since the last save that succeeded.
+#[derive(Debug)]
+pub(crate) struct LastSaveFailed {
+    /// The state directory.
+    pub(crate) dir: PathBuf,
+}
+
+impl Checkpoints {
+    /// Checkpoints kept in `state_dir` (created if missing), or none.
+    pub(crate) fn open(state_dir: Option<&Path>) -> Result<Checkpoints, OpenError> {
+        let open = |dir: &Path| {
+            CheckpointStore::open(dir).map_err(|source| OpenError {
+                what: format!("opening the state directory {}", dir.display()),
+                source,
+            })
+        };
+        Ok(Checkpoints {
+            store: state_dir.map(open).transpose()?,
+            followed: Vec::new(),
+        })
+    }
+
+    /// Where the followed file `path` resumes; from now on its checkpoint is
+    /// saved. An unreadable checkpoint is counted and ignored.
+    pub(crate) fn resume(&mut self, path: &Path, metrics: &Metrics) -> Resume {
+        let checkpoint = match &self.store {
+            Some(store) => store.load(path).unwrap_or_else(|e| {
+                metrics.error(ErrorKind::Checkpoint);
+                tracing::warn!(stream = %file_stream_id(path), error = %e, "ignoring an unreadable checkpoint; reading the file from the start");
+                None
+            }),
+            None => {
+                tracing::warn!(stream = %file_stream_id(path), "no --state-dir: after a restart this file is read again from the start");
+                None
+            }
+        };
+        let progress = StreamProgress::new();
+        if let Some(checkpoint) = &checkpoint {
+            progress.reading(
+                checkpoint.stream_offset,
+                checkpoint.file(),
+                checkpoint.offset,
+            );
+            progress.delivered(checkpoint.mark());
+        }
+        self.followed
+            .push((path.to_path_buf(), Arc::clone(&progress)));
+        Resume {
+            checkpoint,
+            progress,
+        }
+    }
+
+    /// Saves the checkpoints every [`CHECKPOINT_INTERVAL`], and once more
+    /// when `finished` is cancelled; the task's result says whether that last
+    /// save succeeded. `None` without a state directory.
+    pub(crate) fn spawn_saver(
+        self,
+        metrics: Arc<Metrics>,
+        finished: CancellationToken,
+    ) -> Option<JoinHandle<Result<(), LastSaveFailed>>> {
+        let store = self.store?;
+        let followed = self.followed;
+        Some(tokio::spawn(async move {
+            let mut saved = vec![None; followed.len()];
+            loop {
+                let done = tokio::select! {
+                    () = tokio::time::sleep(CHECKPOINT_INTERVAL) => false,
+                    () = finished.cancelled() => true,
+                };
+                let all_saved = save_moved(&store, &followed, &mut saved, &metrics).await;
+                // A failed save along the way is made good by the next one;
+                // the last one has no next.
+                if done && all_saved {
+                    return Ok(());
+                }
+                if done {
+                    return Err(LastSaveFailed {
+                        dir: store.dir().to_path_buf(),
+                    });
+                }
+            }
+        }))
+    }
+}
+
+/// Saves the checkpoint of every followed file whose delivered position
+/// moved; false if one could not be saved.
+async fn save_moved(
+    store: &CheckpointStore,
+    followed: &[(PathBuf, Arc<StreamProgress>)],
+    saved: &mut [Option<Checkpoint>],
+    metrics: &Metrics,
+) -> bool {
+    let mut all_saved = true;
+    for ((path, progress), saved) in followed.iter().zip(saved.iter_mut()) {
+        let Some((mark, position)) = progress.delivered_position() else {
+            continue;
+        };
+        let checkpoint = Checkpoint::new(path, mark, position);
+        if saved.as_ref() == Some(&checkpoint) {
+            continue;
+        }
+        let (store, path_owned, to_save) = (store.clone(), path.clone(), checkpoint.clone());
+        let result = tokio::task::spawn_blocking(move || store.save(&path_owned, &to_save)).await;
+        let error = match result {
+            Ok(Ok(())) => {
+                *saved = Some(checkpoint);
+                continue;
+            }
+            Ok(Err(e)) => e,
+            Err(e) => io::Error::other(e),
+        };
+        all_saved = false;
+        metrics.error(ErrorKind::Checkpoint);
+        tracing::error!(stream = %file_stream_id(path), error = %error, "cannot save the checkpoint");
+    }
+    all_saved
 }

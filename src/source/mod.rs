@@ -3,6 +3,7 @@
 
 pub mod checkpoint;
 mod follow;
+mod input;
 mod pool;
 mod reader;
 mod tcp;
@@ -12,8 +13,10 @@ use std::io;
 use bytes::Bytes;
 
 pub use follow::FollowSource;
+pub use input::OpenError;
+pub(crate) use input::{Input, OpenContext, OpenedStream, open};
 pub use reader::ReaderSource;
-pub use tcp::{Accepted, TcpInput, TcpSource};
+pub use tcp::{Accepted, Place, TcpInput, TcpSource};
 
 /// Size of one read. Large enough to amortise the system call, small enough
 /// that a chunk stays in the CPU cache while it is scanned and written.

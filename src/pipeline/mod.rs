@@ -1,0 +1,205 @@
+//! The pipeline: sources → scanners → outputs, one way, with bounded channels
+//! everywhere, so that a slow output slows the reading of input and nothing is
+//! dropped. Each stream (stdin, a file, a followed file, a TCP connection) has
+//! its own scanner and context window.
+//!
+//! A run is built first, then run: the [`Plan`](plan::Plan) decides once how
+//! streams reach the output; the shared output and the checkpoints are
+//! opened; each input opens itself ([`crate::source::open`]) and its streams
+//! start; then the run waits for every stream and the output to finish, or
+//! for the shutdown's flush allowance to run out.
+//!
+//! - `plan`: direct, merged or proxied output, from the specs;
+//! - `stream`: one stream, source → scanner → port;
+//! - `listener`: a TCP input's accept loop;
+//! - `context`: what every task of a run shares;
+//! - `error`: how the pipeline fails.
+
+mod context;
+mod error;
+mod listener;
+mod plan;
+mod stream;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::config::{InputSpec, Limits, OutputSpec};
+use crate::shutdown::Shutdown;
+use crate::sink::output::{self, Output};
+use crate::sink::{Port, SharedOutput};
+use crate::source::checkpoint::Checkpoints;
+use crate::source::{self, Input, OpenContext, OpenedStream};
+
+pub(crate) use context::Context;
+pub use context::StreamEnv;
+pub use error::PipelineError;
+use listener::{Listener, Upstream};
+use plan::{Plan, Route};
+use stream::{InputRole, OutputRole, Stream};
+
+/// Where streams come from and go, and the limits they run under.
+#[derive(Debug, Clone)]
+pub struct Topology {
+    /// The inputs.
+    pub inputs: Vec<InputSpec>,
+    /// The output.
+    pub output: OutputSpec,
+    /// Connection limits of TCP inputs.
+    pub limits: Limits,
+    /// Where checkpoints of followed files are kept.
+    pub state_dir: Option<PathBuf>,
+}
+
+/// Runs the pipeline until every input has ended, or the shutdown is over.
+pub async fn run(
+    topology: &Topology,
+    env: StreamEnv,
+    shutdown: Shutdown,
+) -> Result<(), PipelineError> {
+    let plan = Plan::new(&topology.inputs, &topology.output);
+    let output = if plan.opens_shared_output() {
+        let opened = output::open(&topology.output, &env.metrics, &shutdown.deadline);
+        Some(opened.map_err(|source| PipelineError::Start {
+            what: format!("opening output {}", topology.output),
+            source,
+        })?)
+    } else {
+        None
+    };
+    let shared = output
+        .as_ref()
+        .and_then(Output::sender)
+        .map(SharedOutput::new);
+    let mut checkpoints = Checkpoints::open(topology.state_dir.as_deref())?;
+    let context = Context::new(env, shutdown, output::name(&topology.output));
+    let output_done = output.map(|output| watch_output(output, Arc::clone(&context)));
+    let tracker = TaskTracker::new();
+    for input in &topology.inputs {
+        let open = OpenContext {
+            limits: topology.limits,
+            metrics: &context.env.metrics,
+            checkpoints: &mut checkpoints,
+        };
+        let opened = source::open(input, open).await?;
+        let start = Start {
+            shared: shared.as_ref(),
+            context: &context,
+            tracker: &tracker,
+            limits: topology.limits,
+        };
+        start.input(opened, plan.route(input));
+    }
+    context.env.metrics.inputs_opened();
+    drop(shared);
+    tracker.close();
+    let finished = CancellationToken::new();
+    let saver = checkpoints.spawn_saver(Arc::clone(&context.env.metrics), finished.clone());
+    wait_for_streams_and_output(&context, &tracker, output_done).await;
+    finished.cancel();
+    if let Some(saver) = saver {
+        if let Ok(Err(failed)) = saver.await {
+            context.record(PipelineError::Checkpoint {
+                dir: failed.dir.display().to_string(),
+            });
+        }
+    }
+    context.outcome()
+}
+
+/// Watches the shared output from the start: if it fails, everything stops
+/// at once, even while no stream has anything to send (a quiet followed file
+/// would otherwise learn of the failure only with its next line). It finishes
+/// cleanly once every stream has let go of it.
+fn watch_output(output: Output, context: Arc<Context>) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        if let Err(source) = output.close().await {
+            context.fail(PipelineError::Write {
+                output: context.output_name.clone(),
+                source,
+            });
+        }
+    })
+}
+
+/// Waits until every stream has ended and the output has written everything
+/// handed to it, unless the flush allowance after the deadline runs out.
+async fn wait_for_streams_and_output(
+    context: &Context,
+    tracker: &TaskTracker,
+    output_done: Option<JoinHandle<()>>,
+) {
+    tokio::select! {
+        biased;
+        () = tracker.wait() => {}
+        () = context.give_up.cancelled() => context.fail(PipelineError::Stalled),
+    }
+    if let Some(output_done) = output_done {
+        tokio::select! {
+            biased;
+            _ = output_done => {}
+            () = context.give_up.cancelled() => context.fail(PipelineError::Stalled),
+        }
+    }
+}
+
+/// Starts the streams of opened inputs, each routed as the plan says.
+struct Start<'a> {
+    /// The shared output; present whenever the plan routes an input to it.
+    shared: Option<&'a SharedOutput>,
+    context: &'a Arc<Context>,
+    tracker: &'a TaskTracker,
+    limits: Limits,
+}
+
+impl Start<'_> {
+    fn input(&self, input: Input, route: Route<'_>) {
+        if let Route::PerConnection(upstream) = route {
+            if let Input::Listener(input) = input {
+                return self.listener(input, Upstream::PerConnection(upstream.into()), true);
+            }
+            unreachable!("the plan proxies listeners only");
+        }
+        let Some(shared) = self.shared else {
+            unreachable!("the plan opens the shared output whenever it routes an input there")
+        };
+        match (input, route) {
+            (Input::Listener(input), _) => {
+                self.listener(input, Upstream::Shared(shared.clone()), false)
+            }
+            (Input::Stream(opened), Route::Direct) => {
+                self.stream(opened, Port::Direct(shared.sender()))
+            }
+            (Input::Stream(opened), _) => self.stream(opened, Port::merged(shared)),
+        }
+    }
+
+    fn stream(&self, opened: OpenedStream, port: Port) {
+        let stream = Stream {
+            id: opened.id,
+            source: opened.source,
+            input: InputRole::Configured(opened.name),
+            port,
+            output: OutputRole::Shared,
+            scanner: self.context.scanner(opened.resume),
+            progress: opened.progress,
+        };
+        self.tracker.spawn(stream.run(Arc::clone(self.context)));
+    }
+
+    fn listener(&self, input: source::TcpInput, upstream: Upstream, proxy: bool) {
+        tracing::info!(input = %format!("tcp://{}", input.address()), proxy, "listening");
+        let listener = Listener {
+            input,
+            upstream,
+            idle: self.limits.idle_timeout,
+            tracker: self.tracker.clone(),
+            context: Arc::clone(self.context),
+        };
+        self.tracker.spawn(listener.run());
+    }
+}

@@ -1,0 +1,177 @@
+//! The shape of a run, decided once from the inputs and the output: which
+//! streams share the output, how they share it, and which connections get an
+//! upstream of their own. Everything downstream asks the plan instead of
+//! re-deriving it from the specs.
+
+use crate::config::{InputSpec, OutputSpec};
+
+/// How the streams of a run reach the output.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Plan {
+    /// A single input that is not a listener: its one stream has the output
+    /// to itself and writes batches as they are scanned.
+    Direct,
+    /// Several streams (or the connections of a listener) share the output,
+    /// a whole line at a time, so that lines never interleave.
+    Merged,
+    /// A TCP input with a TCP output: every inbound connection gets its own
+    /// upstream connection to `upstream`. Inputs that are not listeners, if
+    /// any (`shared_by_others`), share the output merged.
+    Proxy {
+        /// The upstream address (`HOST:PORT`).
+        upstream: String,
+        /// Whether some input that is not a listener shares the output.
+        shared_by_others: bool,
+    },
+}
+
+/// Where the streams of one input go.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Route<'a> {
+    /// The shared output, as the only stream on it.
+    Direct,
+    /// The shared output, a whole line at a time.
+    Merged,
+    /// A new upstream connection (to this `HOST:PORT`) per inbound connection.
+    PerConnection(&'a str),
+}
+
+impl Plan {
+    /// The plan for `inputs` written to `output`.
+    pub(crate) fn new(inputs: &[InputSpec], output: &OutputSpec) -> Plan {
+        let is_listener = |input: &InputSpec| matches!(input, InputSpec::Tcp(_));
+        match output {
+            OutputSpec::Tcp(upstream) if inputs.iter().any(is_listener) => Plan::Proxy {
+                upstream: upstream.clone(),
+                shared_by_others: !inputs.iter().all(is_listener),
+            },
+            _ if inputs.len() == 1 && !is_listener(&inputs[0]) => Plan::Direct,
+            _ => Plan::Merged,
+        }
+    }
+
+    /// Whether the output is opened once and shared by streams (it is not
+    /// when every stream is proxied to an upstream of its own).
+    pub(crate) fn opens_shared_output(&self) -> bool {
+        match self {
+            Plan::Direct | Plan::Merged => true,
+            Plan::Proxy {
+                shared_by_others, ..
+            } => *shared_by_others,
+        }
+    }
+
+    /// Where the streams of `input` go.
+    pub(crate) fn route(&self, input: &InputSpec) -> Route<'_> {
+        match (self, input) {
+            (Plan::Direct, _) => Route::Direct,
+            (Plan::Proxy { upstream, .. }, InputSpec::Tcp(_)) => Route::PerConnection(upstream),
+            _ => Route::Merged,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::PathBuf;
+
+    use super::*;
+
+    fn input(name: &str) -> InputSpec {
+        match name {
+            "stdin" => InputSpec::Stdin,
+            "file" => InputSpec::File(PathBuf::from("a.log")),
+            "follow" => InputSpec::Follow(PathBuf::from("b.log")),
+            "tcp" => InputSpec::Tcp("127.0.0.1:5170".into()),
+            other => panic!("no input kind {other}"),
+        }
+    }
+
+    fn output(name: &str) -> OutputSpec {
+        match name {
+            "stdout" => OutputSpec::Stdout,
+            "file" => OutputSpec::File(PathBuf::from("out.log")),
+            "tcp" => OutputSpec::Tcp("collector:5170".into()),
+            other => panic!("no output kind {other}"),
+        }
+    }
+
+    /// Every combination of input kinds (one, two of a kind, mixed) with every
+    /// output kind: the plan, whether the output is shared, and each input's
+    /// route, written out as one line per case.
+    #[test]
+    fn every_combination_of_inputs_and_output() {
+        let cases: &[(&[&str], &str, &str)] = &[
+            (&["stdin"], "stdout", "direct shared [direct]"),
+            (&["stdin"], "file", "direct shared [direct]"),
+            (&["stdin"], "tcp", "direct shared [direct]"),
+            (&["file"], "stdout", "direct shared [direct]"),
+            (&["follow"], "tcp", "direct shared [direct]"),
+            (&["tcp"], "stdout", "merged shared [merged]"),
+            (&["tcp"], "file", "merged shared [merged]"),
+            (&["tcp"], "tcp", "proxy own [per-connection]"),
+            (
+                &["tcp", "tcp"],
+                "tcp",
+                "proxy own [per-connection per-connection]",
+            ),
+            (&["tcp", "tcp"], "stdout", "merged shared [merged merged]"),
+            (
+                &["file", "follow"],
+                "stdout",
+                "merged shared [merged merged]",
+            ),
+            (&["stdin", "file"], "tcp", "merged shared [merged merged]"),
+            (&["follow", "tcp"], "file", "merged shared [merged merged]"),
+            (
+                &["follow", "tcp"],
+                "tcp",
+                "proxy shared [merged per-connection]",
+            ),
+            (
+                &["stdin", "tcp", "follow"],
+                "tcp",
+                "proxy shared [merged per-connection merged]",
+            ),
+        ];
+        for (inputs, out, expected) in cases {
+            let inputs: Vec<InputSpec> = inputs.iter().map(|name| input(name)).collect();
+            let plan = Plan::new(&inputs, &output(out));
+            let kind = match plan {
+                Plan::Direct => "direct",
+                Plan::Merged => "merged",
+                Plan::Proxy { .. } => "proxy",
+            };
+            let shared = if plan.opens_shared_output() {
+                "shared"
+            } else {
+                "own"
+            };
+            let routes: Vec<&str> = inputs
+                .iter()
+                .map(|i| match plan.route(i) {
+                    Route::Direct => "direct",
+                    Route::Merged => "merged",
+                    Route::PerConnection(upstream) => {
+                        assert_eq!(upstream, "collector:5170");
+                        "per-connection"
+                    }
+                })
+                .collect();
+            let got = format!("{kind} {shared} [{}]", routes.join(" "));
+            assert_eq!(&got, expected, "inputs {inputs:?} output {out}");
+        }
+    }
+
+    #[test]
+    fn a_proxy_connects_to_the_configured_upstream() {
+        let plan = Plan::new(&[input("tcp")], &output("tcp"));
+        assert_eq!(
+            plan,
+            Plan::Proxy {
+                upstream: "collector:5170".into(),
+                shared_by_others: false
+            }
+        );
+    }
+}

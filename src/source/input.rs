@@ -1,0 +1,132 @@
+//! Opening an input from its spec: each kind builds itself here, so that the
+//! pipeline only decides where its streams go. An input is either one stream
+//! (stdin, a file read to its end, a followed file) or a listener whose
+//! connections are streams.
+
+use std::io;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use crate::config::{InputSpec, Limits};
+use crate::metrics::Metrics;
+use crate::progress::StreamProgress;
+use crate::scan::scanner::Mark;
+use crate::scrub::file_stream_id;
+use crate::source::checkpoint::Checkpoints;
+use crate::source::{ChunkSource, FollowSource, ReaderSource, SourceEvent, TcpInput};
+
+/// An input could not be opened.
+#[derive(Debug, thiserror::Error)]
+#[error("{what}: {source}")]
+pub struct OpenError {
+    /// What was being opened, as the message says it.
+    pub what: String,
+    /// Why it failed.
+    pub source: io::Error,
+}
+
+/// An opened input.
+pub(crate) enum Input {
+    /// One stream.
+    Stream(OpenedStream),
+    /// A listener: each connection is a stream.
+    Listener(TcpInput),
+}
+
+/// The source of a stream that is not a connection.
+pub(crate) enum StreamSource {
+    /// Standard input or a file, read to its end.
+    Reader(ReaderSource),
+    /// A followed file.
+    Follow(FollowSource),
+}
+
+impl ChunkSource for StreamSource {
+    async fn next(&mut self) -> io::Result<SourceEvent> {
+        match self {
+            StreamSource::Reader(source) => source.next().await,
+            StreamSource::Follow(source) => source.next().await,
+        }
+    }
+
+    fn request_stop(&mut self) {
+        match self {
+            StreamSource::Reader(source) => source.request_stop(),
+            StreamSource::Follow(source) => source.request_stop(),
+        }
+    }
+}
+
+/// One stream of an input, ready to run.
+pub(crate) struct OpenedStream {
+    /// The stream id (`stdin`, `file:<path>`, masked).
+    pub(crate) id: String,
+    /// The input as configured, for messages.
+    pub(crate) name: String,
+    /// Where its bytes come from.
+    pub(crate) source: StreamSource,
+    /// Where its scanner resumes (a followed file's checkpoint).
+    pub(crate) resume: Option<Mark>,
+    /// Where delivered positions are reported, for a followed file.
+    pub(crate) progress: Option<Arc<StreamProgress>>,
+}
+
+/// What opening inputs needs from the run.
+pub(crate) struct OpenContext<'a> {
+    /// Connection limits of listeners.
+    pub(crate) limits: Limits,
+    /// Process counters.
+    pub(crate) metrics: &'a Arc<Metrics>,
+    /// Where followed files resume and save their checkpoints.
+    pub(crate) checkpoints: &'a mut Checkpoints,
+}
+
+/// Opens the input `spec`.
+pub(crate) async fn open(spec: &InputSpec, context: OpenContext<'_>) -> Result<Input, OpenError> {
+    let failed = |what: String| move |source| OpenError { what, source };
+    let reader = |id: String, name: String, source| {
+        Input::Stream(OpenedStream {
+            id,
+            name,
+            source: StreamSource::Reader(source),
+            resume: None,
+            progress: None,
+        })
+    };
+    match spec {
+        InputSpec::Stdin => {
+            let source = ReaderSource::stdin().map_err(failed("reading stdin".into()))?;
+            Ok(reader("stdin".into(), "stdin".into(), source))
+        }
+        InputSpec::File(path) => {
+            let source =
+                ReaderSource::file(path).map_err(failed(format!("opening input {spec}")))?;
+            Ok(reader(file_stream_id(path), spec.to_string(), source))
+        }
+        InputSpec::Follow(path) => follow(spec, path.clone(), context)
+            .map(Input::Stream)
+            .map_err(failed(format!("following {spec}"))),
+        InputSpec::Tcp(address) => {
+            TcpInput::bind(address, context.limits, Arc::clone(context.metrics))
+                .await
+                .map(Input::Listener)
+                .map_err(failed(format!("listening on {spec}")))
+        }
+    }
+}
+
+/// A followed file, resumed from its checkpoint.
+fn follow(spec: &InputSpec, path: PathBuf, context: OpenContext<'_>) -> io::Result<OpenedStream> {
+    let resume = context.checkpoints.resume(&path, context.metrics);
+    let mark = resume.checkpoint.as_ref().map(|c| c.mark());
+    let start = mark.map_or(0, |m| m.offset);
+    let id = file_stream_id(&path);
+    let source = FollowSource::start(path, resume.checkpoint, Arc::clone(&resume.progress), start)?;
+    Ok(OpenedStream {
+        id,
+        name: spec.to_string(),
+        source: StreamSource::Follow(source),
+        resume: mark,
+        progress: Some(resume.progress),
+    })
+}
