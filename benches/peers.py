@@ -4,7 +4,9 @@
 Generates the corpora with benches/gen_corpus.py, checks every tool's output
 against the reference redaction (a tool whose output differs is reported, not
 timed), then times `cat corpus | TOOL > /dev/null` in alternating rounds and
-prints medians, min-max, CPU time and the ratio to `cat | cat`.
+prints medians, min-max, CPU time, CPU seconds per GB of input and the ratio
+to `cat | cat`. The wall-time ratio swings with how fast `cat | cat` happens to
+be on the day; CPU seconds per GB is the steadier figure.
 
 Peers: perl, GNU sed (C locale), ripgrep 15 (`cargo install` into target/),
 Python `re`, and a Hyperscan filter (PyPI `hyperscan`, in a venv under
@@ -154,12 +156,14 @@ def main():
                 walls[tool].append(wall)
                 cpus[tool].append(cpu)
         base = statistics.median(walls["cat"])
-        print(f"{'tool':<18} {'wall s, median (min-max)':<28} {'cpu s, median':<14} {'ratio to cat|cat':<17} peak RSS")
+        gigabytes = os.path.getsize(corpus) / 1e9
+        print(f"{'tool':<18} {'wall s, median (min-max)':<28} {'cpu s, median':<14} {'cpu s/GB':<9} {'ratio to cat|cat':<17} peak RSS")
         for tool in timed_tools:
             ratio = statistics.median(walls[tool]) / base
             rss = peak_rss_kib(TOOLS[tool], corpus)
             label = "cat | cat" if tool == "cat" else tool
-            print(f"{label:<18} {describe(walls[tool]):<28} {statistics.median(cpus[tool]):<14.3f} "
+            cpu = statistics.median(cpus[tool])
+            print(f"{label:<18} {describe(walls[tool]):<28} {cpu:<14.3f} {cpu / gigabytes:<9.2f} "
                   f"{ratio:<17.2f} {rss / 1024:.1f} MiB")
 
 
