@@ -30,6 +30,7 @@ use crate::scrub::file_stream_id;
 use crate::shutdown::Shutdown;
 use crate::sink::{Batch, BatchBuilder, Port, SharedOutput, TcpSink, WriterSink};
 use crate::source::checkpoint::{Checkpoint, CheckpointStore};
+use crate::source::identity::IdentityKey;
 use crate::source::{
     Accepted, ChunkSource, CutReason, FollowSource, ReaderSource, SourceEvent, TcpInput, TcpSource,
 };
@@ -314,8 +315,11 @@ pub async fn run(
                     progress.delivered(checkpoint.mark());
                 }
                 let scanner = runner.scanner(resume.as_ref().map(Checkpoint::mark));
+                let key = store
+                    .as_ref()
+                    .map_or_else(IdentityKey::in_memory, CheckpointStore::identity_key);
                 let source =
-                    FollowSource::start(path.clone(), resume, Arc::clone(&progress), start)
+                    FollowSource::start(path.clone(), resume, key, Arc::clone(&progress), start)
                         .map_err(|source| PipelineError::Start {
                             what: format!("following {input}"),
                             source,
@@ -699,6 +703,20 @@ impl Runner {
                     let (batch, detections) = builder.finish();
                     self.send(port, batch).await?;
                     recorder.record(detections);
+                }
+                SourceEvent::Break(reason) => {
+                    let mut builder = BatchBuilder::detached(&mut buffer);
+                    let dropped = scanner.restart(&mut builder);
+                    if let Some(progress) = &progress {
+                        builder.acknowledge(Ack {
+                            progress: Arc::clone(progress),
+                            mark: scanner.decided(),
+                        });
+                    }
+                    let (batch, detections) = builder.finish();
+                    self.send(port, batch).await?;
+                    recorder.record(detections);
+                    reason.report(dropped, &self.env.metrics);
                 }
                 SourceEvent::End => {
                     let mut builder = BatchBuilder::detached(&mut buffer);
