@@ -168,8 +168,26 @@ mod tests {
                 offset: 10
             }
         );
+        // A short file's print grows as it is read: the newest is kept.
+        let printed = |len| FileId {
+            print: Some(crate::source::identity::ContentPrint {
+                len,
+                hash: crate::source::identity::PrintHash([len as u8; 16]),
+            }),
+            ..b
+        };
+        progress.reading(100, printed(20), 20);
+        progress.reading(120, printed(40), 40);
+        progress.delivered(mark(130));
+        assert_eq!(
+            progress.delivered_position().unwrap().1,
+            FilePosition {
+                file: printed(40),
+                offset: 50
+            }
+        );
         // Marks never go backwards.
         progress.delivered(mark(85));
-        assert_eq!(progress.delivered_mark(), Some(mark(90)));
+        assert_eq!(progress.delivered_mark(), Some(mark(130)));
     }
 }

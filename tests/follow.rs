@@ -646,3 +646,41 @@ fn a_checkpoint_without_a_fingerprint_is_still_used() {
     let checkpoint: serde_json::Value = serde_json::from_slice(&fs::read(&file).unwrap()).unwrap();
     assert_eq!(checkpoint["fingerprint_len"], 14);
 }
+
+/// Generations there before logredact first starts are history: only the
+/// file at the path is read.
+#[test]
+fn generations_there_at_the_first_start_are_not_read() {
+    let dir = scratch("history");
+    let log = dir.join("app.log");
+    fs::write(dir.join("app.log.1"), b"history\n").unwrap();
+    fs::write(dir.join("app.log-20261120"), b"older history\n").unwrap();
+    append(&log, b"live\n");
+    let mut run = follow(&log, &dir.join("state"));
+    expect_output(&mut run, b"live\n");
+    assert_eq!(stop(run), b"live\n");
+}
+
+/// Date-suffixed generations (logrotate's `dateext`), rotated twice while
+/// logredact is down: read in date order, after the rest of the checkpointed
+/// file, before the live file.
+#[test]
+fn dated_generations_are_read_in_date_order() {
+    let dir = scratch("dated");
+    let (log, state) = (dir.join("app.log"), dir.join("state"));
+    let mut written = Vec::new();
+    record(&mut written, &log, b"a\n");
+    let mut run = follow(&log, &state);
+    expect_output(&mut run, b"a\n");
+    wait_for_checkpoint(&state, 2);
+    let mut outputs = stop(run);
+    record(&mut written, &log, b"b\n");
+    fs::rename(&log, dir.join("app.log-20261121")).unwrap();
+    record(&mut written, &log, b"c\n");
+    fs::rename(&log, dir.join("app.log-20261122")).unwrap();
+    record(&mut written, &log, b"d\n");
+    let mut run = follow(&log, &state);
+    expect_output(&mut run, b"b\nc\nd\n");
+    outputs.extend(stop(run));
+    assert_eq!(outputs, written);
+}

@@ -626,9 +626,18 @@ impl Follower {
         };
         let old = current.identity();
         let offset = current.offset;
-        let copy = self.list_chain()?.into_iter().find(|l| {
-            l.path != self.path && !old.same_inode(&l.metadata) && self.applies(&old, offset, l)
-        });
+        let mut copy = None;
+        for l in self.list_chain()? {
+            let candidate = l.path != self.path
+                && !old.same_inode(&l.metadata)
+                && self.applies(&old, offset, &l);
+            // A generation read before may begin alike (a short print): the
+            // copy is one not read yet.
+            if candidate && !self.is_behind(&l)? {
+                copy = Some(l);
+                break;
+            }
+        }
         if let Some(copy) = copy {
             tracing::info!(stream = %self.stream(), copy = %file_stream_id(&copy.path), "file truncated (copy-truncate): the rest of the old content is read from its copy, then the new content from its start");
             // The old content continues in the copy: no break here.
