@@ -195,6 +195,8 @@ enum Role {
 
 /// The file being read.
 struct Current {
+    /// Open for as long as it is read: a file renamed or removed meanwhile
+    /// can still be read to its end.
     file: File,
     /// `file`'s identity; its print is `head`'s, as of the last read.
     id: FileId,
@@ -203,6 +205,7 @@ struct Current {
     /// Offset in `file` of the next byte to read: every byte before it has
     /// been sent (or lies before the position the stream resumed at).
     offset: u64,
+    /// Whether the file is followed after its end, or read to it and left.
     role: Role,
 }
 
@@ -217,14 +220,21 @@ impl Current {
 
 /// A file of the rotation chain, opened.
 struct Listed {
+    /// The name it had when it was opened (it may have been renamed since).
     path: PathBuf,
     file: File,
+    /// `file`'s metadata: which file was opened, whatever the name is now.
     metadata: fs::Metadata,
 }
 
 struct Follower {
+    /// The followed path, as configured.
     path: PathBuf,
+    /// The key of content prints: the checkpoints' own, so that their
+    /// prints compare.
     key: IdentityKey,
+    /// The file being read; `None` while there is none to read (the path
+    /// names no file yet).
     current: Option<Current>,
     /// Files of the chain (the generations and the file at the path) that
     /// are not to be read: read to their end here, or already there, older
