@@ -326,6 +326,30 @@ fn assert_no_token_part(what: &str, haystack: &[u8], tokens: &[String]) {
     }
 }
 
+/// Log lines that each carry a fresh token; the tokens are kept for the
+/// leak checks.
+struct TokenLines {
+    tokens: TokenGen,
+    used: Vec<String>,
+}
+
+impl TokenLines {
+    fn new(seed: u64) -> TokenLines {
+        TokenLines {
+            tokens: TokenGen::new(seed),
+            used: Vec::new(),
+        }
+    }
+
+    /// `label`, a space, a fresh token and a newline.
+    fn line(&mut self, label: &str) -> String {
+        let token = self.tokens.token();
+        let line = format!("{label} {token}\n");
+        self.used.push(token);
+        line
+    }
+}
+
 /// The checkpoint files in `state`: none may hold part of a token either.
 fn assert_state_clean(state: &Path, tokens: &[String]) {
     for entry in fs::read_dir(state).unwrap() {
@@ -413,39 +437,32 @@ fn two_rotations_while_stopped_read_every_generation() {
     let dir = scratch("two-rotations-down");
     let (log, state) = (dir.join("app.log"), dir.join("state"));
     let generation = |n: u32| dir.join(format!("app.log.{n}"));
-    let mut tokens = TokenGen::new(611);
-    let mut used = Vec::new();
-    let mut line = |label: &str| {
-        let token = tokens.token();
-        let line = format!("{label} {token}\n");
-        used.push(token);
-        line
-    };
+    let mut lines = TokenLines::new(611);
     let mut written = Vec::new();
-    record(&mut written, &log, line("a").as_bytes());
+    record(&mut written, &log, lines.line("a").as_bytes());
     let mut run = follow(&log, &state);
     expect_output(&mut run, &reference_redaction(&written));
     wait_for_checkpoint(&state, written.len() as u64);
     let mut outputs = stop(run);
     // Down: the first file gets more, is rotated twice, and the middle
     // generation gets lines of its own.
-    record(&mut written, &log, line("b").as_bytes());
+    record(&mut written, &log, lines.line("b").as_bytes());
     fs::rename(&log, generation(1)).unwrap();
-    record(&mut written, &log, line("c").as_bytes());
+    record(&mut written, &log, lines.line("c").as_bytes());
     fs::rename(generation(1), generation(2)).unwrap();
     fs::rename(&log, generation(1)).unwrap();
-    record(&mut written, &log, line("d").as_bytes());
+    record(&mut written, &log, lines.line("d").as_bytes());
     // Logrotate's compressed generations are not read.
-    fs::write(dir.join("app.log.3.gz"), line("never read")).unwrap();
+    fs::write(dir.join("app.log.3.gz"), lines.line("never read")).unwrap();
     let mut run = follow(&log, &state);
     let expected = reference_redaction(&written);
     expect_output(&mut run, &expected[outputs.len()..]);
     let (after, stderr) = stop_with_log(run);
     outputs.extend(after);
     assert!(outputs == expected, "{}", String::from_utf8_lossy(&outputs));
-    assert_no_token_part("stdout", &outputs, &used);
-    assert_no_token_part("stderr", stderr.as_bytes(), &used);
-    assert_state_clean(&state, &used);
+    assert_no_token_part("stdout", &outputs, &lines.used);
+    assert_no_token_part("stderr", stderr.as_bytes(), &lines.used);
+    assert_state_clean(&state, &lines.used);
 }
 
 /// Issue 13, second failure while running: two rotations between two looks
@@ -455,35 +472,28 @@ fn two_rotations_between_two_checks_read_every_generation() {
     let dir = scratch("two-rotations-running");
     let (log, state) = (dir.join("app.log"), dir.join("state"));
     let generation = |n: u32| dir.join(format!("app.log.{n}"));
-    let mut tokens = TokenGen::new(612);
-    let mut used = Vec::new();
-    let mut line = |label: &str| {
-        let token = tokens.token();
-        let line = format!("{label} {token}\n");
-        used.push(token);
-        line
-    };
+    let mut lines = TokenLines::new(612);
     let mut written = Vec::new();
-    record(&mut written, &log, line("a").as_bytes());
+    record(&mut written, &log, lines.line("a").as_bytes());
     let mut run = follow(&log, &state);
     expect_output(&mut run, &reference_redaction(&written));
     // As fast as the test can: the middle file lives for microseconds.
     // `app.log.2` is created first, so that the rotations below are only
     // renames: the directory changes as logrotate changes it.
     fs::rename(&log, generation(1)).unwrap();
-    let mut middle = line("b").into_bytes();
-    middle.extend_from_slice(line("c").as_bytes());
+    let mut middle = lines.line("b").into_bytes();
+    middle.extend_from_slice(lines.line("c").as_bytes());
     fs::write(&log, &middle).unwrap();
     written.extend_from_slice(&middle);
     fs::rename(generation(1), generation(2)).unwrap();
     fs::rename(&log, generation(1)).unwrap();
-    record(&mut written, &log, line("d").as_bytes());
+    record(&mut written, &log, lines.line("d").as_bytes());
     let expected = reference_redaction(&written);
     expect_output(&mut run, &expected);
     let (output, stderr) = stop_with_log(run);
     assert!(output == expected, "{}", String::from_utf8_lossy(&output));
-    assert_no_token_part("stdout", &output, &used);
-    assert_no_token_part("stderr", stderr.as_bytes(), &used);
+    assert_no_token_part("stdout", &output, &lines.used);
+    assert_no_token_part("stderr", stderr.as_bytes(), &lines.used);
 }
 
 /// Issue 13, third failure: copy-truncate while a token is half written.
