@@ -45,18 +45,24 @@ pub enum ErrorKind {
     Checkpoint,
     /// Audit records were dropped or could not be written.
     Audit,
+    /// A followed file was truncated or replaced in place: its stream was cut.
+    Truncated,
+    /// A followed file was gone before it was read to its end.
+    RotatedAway,
 }
 
 impl ErrorKind {
     /// Every kind: each is shown from the start, at 0, so that an alert on
     /// its rate has a series to work on before the first error.
-    const ALL: [ErrorKind; 6] = [
+    const ALL: [ErrorKind; 8] = [
         ErrorKind::Read,
         ErrorKind::Write,
         ErrorKind::Connect,
         ErrorKind::Accept,
         ErrorKind::Checkpoint,
         ErrorKind::Audit,
+        ErrorKind::Truncated,
+        ErrorKind::RotatedAway,
     ];
 
     fn label(self) -> &'static str {
@@ -67,6 +73,8 @@ impl ErrorKind {
             ErrorKind::Accept => "accept",
             ErrorKind::Checkpoint => "checkpoint",
             ErrorKind::Audit => "audit",
+            ErrorKind::Truncated => "truncated",
+            ErrorKind::RotatedAway => "rotated_away",
         }
     }
 }
@@ -257,6 +265,8 @@ mod tests {
             "logredact_errors_total{kind=\"accept\"} 0",
             "logredact_errors_total{kind=\"checkpoint\"} 0",
             "logredact_errors_total{kind=\"audit\"} 0",
+            "logredact_errors_total{kind=\"truncated\"} 0",
+            "logredact_errors_total{kind=\"rotated_away\"} 0",
             "# TYPE logredact_bytes_in counter",
             "# EOF",
         ] {

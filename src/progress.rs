@@ -11,14 +11,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use crate::scan::scanner::Mark;
 
-/// Identity of a file: device and inode.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct FileId {
-    /// Device number.
-    pub dev: u64,
-    /// Inode number.
-    pub ino: u64,
-}
+pub use crate::source::identity::FileId;
 
 /// Where in which file a stream offset lies.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -76,12 +69,15 @@ impl StreamProgress {
 
     /// Records that stream bytes from `stream_offset` on are read from `file`
     /// at `file_offset` (a followed file's data, or a new file after rotation).
+    /// The file's print may have grown since the last call (it covers more
+    /// of a file that was short): the newest is kept.
     pub fn reading(&self, stream_offset: u64, file: FileId, file_offset: u64) {
         let mut state = self.lock();
-        if let Some(last) = state.segments.back() {
-            let continues = last.file == file
+        if let Some(last) = state.segments.back_mut() {
+            let continues = (last.file.dev, last.file.ino) == (file.dev, file.ino)
                 && last.file_offset + (stream_offset - last.stream_offset) == file_offset;
             if continues {
+                last.file.print = file.print;
                 return;
             }
         }
@@ -146,7 +142,12 @@ mod tests {
     #[test]
     fn maps_delivered_marks_to_files_across_rotation() {
         let progress = StreamProgress::new();
-        let (a, b) = (FileId { dev: 1, ino: 10 }, FileId { dev: 1, ino: 11 });
+        let file = |ino| FileId {
+            dev: 1,
+            ino,
+            print: None,
+        };
+        let (a, b) = (file(10), file(11));
         progress.reading(0, a, 100);
         progress.reading(50, a, 150);
         progress.reading(80, b, 0);
@@ -167,8 +168,26 @@ mod tests {
                 offset: 10
             }
         );
+        // A short file's print grows as it is read: the newest is kept.
+        let printed = |len| FileId {
+            print: Some(crate::source::identity::ContentPrint {
+                len,
+                hash: crate::source::identity::PrintHash([len as u8; 16]),
+            }),
+            ..b
+        };
+        progress.reading(100, printed(20), 20);
+        progress.reading(120, printed(40), 40);
+        progress.delivered(mark(130));
+        assert_eq!(
+            progress.delivered_position().unwrap().1,
+            FilePosition {
+                file: printed(40),
+                offset: 50
+            }
+        );
         // Marks never go backwards.
         progress.delivered(mark(85));
-        assert_eq!(progress.delivered_mark(), Some(mark(90)));
+        assert_eq!(progress.delivered_mark(), Some(mark(130)));
     }
 }

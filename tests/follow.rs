@@ -235,11 +235,19 @@ fn checkpoints_are_saved_atomically_as_json() {
     expect_output(&mut run, b"hello\n");
     std::thread::sleep(Duration::from_millis(1300));
     stop(run);
-    let files: Vec<PathBuf> = fs::read_dir(&state)
+    let mut files: Vec<PathBuf> = fs::read_dir(&state)
         .unwrap()
         .map(|e| e.unwrap().path())
         .collect();
-    assert_eq!(files.len(), 1, "{files:?}");
+    files.sort();
+    // The checkpoint, and the key of the content fingerprints in it.
+    assert_eq!(files.len(), 2, "{files:?}");
+    assert!(files[1].ends_with("identity.key"), "{files:?}");
+    for file in &files {
+        let mode =
+            std::os::unix::fs::PermissionsExt::mode(&fs::metadata(file).unwrap().permissions());
+        assert_eq!(mode & 0o777, 0o600, "{}", file.display());
+    }
     let checkpoint: serde_json::Value =
         serde_json::from_slice(&fs::read(&files[0]).unwrap()).unwrap();
     assert_eq!(checkpoint["offset"], 6);
@@ -248,6 +256,8 @@ fn checkpoints_are_saved_atomically_as_json() {
     assert_eq!(checkpoint["path"], log.display().to_string());
     let ino = std::os::unix::fs::MetadataExt::ino(&fs::metadata(&log).unwrap());
     assert_eq!(checkpoint["ino"], ino);
+    assert_eq!(checkpoint["fingerprint_len"], 6);
+    assert_eq!(checkpoint["fingerprint"].as_str().map(str::len), Some(32));
 }
 
 /// Waits until the checkpoint in `state` is at `offset`.
@@ -298,4 +308,393 @@ fn merged_with_a_tcp_input_the_checkpoint_follows_the_lines_written() {
     let mut run = Running::spawn(&args);
     expect_output(&mut run, b"-end\nmore\n");
     assert_eq!(stop(run), b"-end\nmore\n");
+}
+
+// Tracker issue 13: a file is known by its content as well as its inode,
+// every rotated generation is read, and a truncation is a cut.
+
+/// Fails if `haystack` holds a run of 8 or more hex digits of any token.
+fn assert_no_token_part(what: &str, haystack: &[u8], tokens: &[String]) {
+    for token in tokens {
+        let hex = &token.as_bytes()[4..];
+        for part in hex.windows(8) {
+            assert!(
+                !haystack.windows(8).any(|w| w == part),
+                "{what} holds part of a token"
+            );
+        }
+    }
+}
+
+/// Log lines that each carry a fresh token; the tokens are kept for the
+/// leak checks.
+struct TokenLines {
+    tokens: TokenGen,
+    used: Vec<String>,
+}
+
+impl TokenLines {
+    fn new(seed: u64) -> TokenLines {
+        TokenLines {
+            tokens: TokenGen::new(seed),
+            used: Vec::new(),
+        }
+    }
+
+    /// `label`, a space, a fresh token and a newline.
+    fn line(&mut self, label: &str) -> String {
+        let token = self.tokens.token();
+        let line = format!("{label} {token}\n");
+        self.used.push(token);
+        line
+    }
+}
+
+/// The checkpoint files in `state`: none may hold part of a token either.
+fn assert_state_clean(state: &Path, tokens: &[String]) {
+    for entry in fs::read_dir(state).unwrap() {
+        let path = entry.unwrap().path();
+        assert_no_token_part(
+            &path.display().to_string(),
+            &fs::read(&path).unwrap(),
+            tokens,
+        );
+    }
+}
+
+/// Like `stop`, also returning what logredact logged.
+fn stop_with_log(run: Running) -> (Vec<u8>, String) {
+    signal(&run.child, "TERM");
+    let (status, output, stderr) = run.finish();
+    assert!(status.success(), "{stderr}");
+    (output, stderr)
+}
+
+/// Lines of filler making exactly `len` bytes.
+fn filler(len: usize) -> Vec<u8> {
+    let mut bytes = Vec::with_capacity(len);
+    while bytes.len() < len {
+        let line = format!("filler line {:06}\n", bytes.len());
+        bytes.extend_from_slice(line.as_bytes());
+    }
+    bytes.truncate(len);
+    bytes
+}
+
+/// Issue 13, first failure: logredact stops with its checkpoint at offset
+/// 1000 of `app.log`; the file is deleted and a new one created, which gets
+/// the same inode number (ext4 hands a freed one out at once). The new file
+/// is another file: it is read from its start, and the token at byte 996 is
+/// masked, not written from its second byte on.
+#[test]
+fn a_new_file_with_a_reused_inode_is_read_from_its_start() {
+    let dir = scratch("inode-reuse");
+    let (log, state) = (dir.join("app.log"), dir.join("state"));
+    let mut tokens = TokenGen::new(610);
+    let (old_token, new_token) = (tokens.token(), tokens.token());
+    let old = [filler(999), b"\n".to_vec()].concat();
+    append(&log, &old);
+    let mut run = follow(&log, &state);
+    expect_output(&mut run, &old);
+    wait_for_checkpoint(&state, 1000);
+    let (before, _) = stop_with_log(run);
+    assert_eq!(before, old);
+    let old_ino = std::os::unix::fs::MetadataExt::ino(&fs::metadata(&log).unwrap());
+
+    // Deleted and created again while logredact is down. Should the file
+    // system pick another inode, rewriting the file in place gives the
+    // same condition: the checkpointed inode holding other content.
+    fs::remove_file(&log).unwrap();
+    let new = [
+        filler(995),
+        format!(" {new_token} {old_token}\nend\n").into_bytes(),
+    ]
+    .concat();
+    append(&log, &new);
+    let ino = std::os::unix::fs::MetadataExt::ino(&fs::metadata(&log).unwrap());
+    if ino != old_ino {
+        fs::write(dir.join("other"), b"x").unwrap();
+        fs::remove_file(&log).unwrap();
+        fs::rename(dir.join("other"), &log).unwrap();
+        fs::write(&log, &new).unwrap();
+    }
+    let mut run = follow(&log, &state);
+    let expected = reference_redaction(&new);
+    expect_output(&mut run, &expected);
+    let (after, stderr) = stop_with_log(run);
+    assert!(after == expected, "{}", String::from_utf8_lossy(&after));
+    let tokens = [old_token, new_token];
+    assert_no_token_part("stdout", &after, &tokens);
+    assert_no_token_part("stderr", stderr.as_bytes(), &tokens);
+    assert_state_clean(&state, &tokens);
+}
+
+/// Issue 13, second failure: two logrotate-style rotations while logredact
+/// is down (`app.log` → `app.log.1` → `app.log.2`). The rest of the
+/// checkpointed file, then the middle generation, then the live file.
+#[test]
+fn two_rotations_while_stopped_read_every_generation() {
+    let dir = scratch("two-rotations-down");
+    let (log, state) = (dir.join("app.log"), dir.join("state"));
+    let generation = |n: u32| dir.join(format!("app.log.{n}"));
+    let mut lines = TokenLines::new(611);
+    let mut written = Vec::new();
+    record(&mut written, &log, lines.line("a").as_bytes());
+    let mut run = follow(&log, &state);
+    expect_output(&mut run, &reference_redaction(&written));
+    wait_for_checkpoint(&state, written.len() as u64);
+    let mut outputs = stop(run);
+    // Down: the first file gets more, is rotated twice, and the middle
+    // generation gets lines of its own.
+    record(&mut written, &log, lines.line("b").as_bytes());
+    fs::rename(&log, generation(1)).unwrap();
+    record(&mut written, &log, lines.line("c").as_bytes());
+    fs::rename(generation(1), generation(2)).unwrap();
+    fs::rename(&log, generation(1)).unwrap();
+    record(&mut written, &log, lines.line("d").as_bytes());
+    // Logrotate's compressed generations are not read.
+    fs::write(dir.join("app.log.3.gz"), lines.line("never read")).unwrap();
+    let mut run = follow(&log, &state);
+    let expected = reference_redaction(&written);
+    expect_output(&mut run, &expected[outputs.len()..]);
+    let (after, stderr) = stop_with_log(run);
+    outputs.extend(after);
+    assert!(outputs == expected, "{}", String::from_utf8_lossy(&outputs));
+    assert_no_token_part("stdout", &outputs, &lines.used);
+    assert_no_token_part("stderr", stderr.as_bytes(), &lines.used);
+    assert_state_clean(&state, &lines.used);
+}
+
+/// Issue 13, second failure while running: two rotations between two looks
+/// at the directory. The middle generation is read too.
+#[test]
+fn two_rotations_between_two_checks_read_every_generation() {
+    let dir = scratch("two-rotations-running");
+    let (log, state) = (dir.join("app.log"), dir.join("state"));
+    let generation = |n: u32| dir.join(format!("app.log.{n}"));
+    let mut lines = TokenLines::new(612);
+    let mut written = Vec::new();
+    record(&mut written, &log, lines.line("a").as_bytes());
+    let mut run = follow(&log, &state);
+    expect_output(&mut run, &reference_redaction(&written));
+    // As fast as the test can: the middle file lives for microseconds.
+    // `app.log.2` is created first, so that the rotations below are only
+    // renames: the directory changes as logrotate changes it.
+    fs::rename(&log, generation(1)).unwrap();
+    let mut middle = lines.line("b").into_bytes();
+    middle.extend_from_slice(lines.line("c").as_bytes());
+    fs::write(&log, &middle).unwrap();
+    written.extend_from_slice(&middle);
+    fs::rename(generation(1), generation(2)).unwrap();
+    fs::rename(&log, generation(1)).unwrap();
+    record(&mut written, &log, lines.line("d").as_bytes());
+    let expected = reference_redaction(&written);
+    expect_output(&mut run, &expected);
+    let (output, stderr) = stop_with_log(run);
+    assert!(output == expected, "{}", String::from_utf8_lossy(&output));
+    assert_no_token_part("stdout", &output, &lines.used);
+    assert_no_token_part("stderr", stderr.as_bytes(), &lines.used);
+}
+
+/// Issue 13, third failure: copy-truncate while a token is half written.
+/// The held-back start of the token (undecided: more hex may follow) is
+/// not joined to the new content's first bytes and written as "not a
+/// token": the truncation is a cut, and the held bytes are dropped.
+#[test]
+fn copy_truncate_drops_the_held_back_start_of_a_token() {
+    let dir = scratch("copy-truncate-cut");
+    let (log, state) = (dir.join("app.log"), dir.join("state"));
+    let token = TokenGen::new(613).token();
+    append(&log, format!("line\nkey {}", &token[..20]).as_bytes());
+    let mut run = follow(&log, &state);
+    expect_output(&mut run, b"line\nkey ");
+    fs::copy(&log, dir.join("app.log.1")).unwrap();
+    OpenOptions::new()
+        .write(true)
+        .open(&log)
+        .unwrap()
+        .set_len(0)
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(400));
+    append(&log, b"next line\n");
+    // The old content's open line is ended at the cut: no output line holds
+    // bytes of two contents.
+    let expected = b"line\nkey \nnext line\n";
+    expect_output(&mut run, expected);
+    let (output, stderr) = stop_with_log(run);
+    assert_eq!(
+        String::from_utf8_lossy(&output),
+        String::from_utf8_lossy(expected)
+    );
+    assert_no_token_part("stdout", &output, std::slice::from_ref(&token));
+    assert_no_token_part("stderr", stderr.as_bytes(), std::slice::from_ref(&token));
+    assert_state_clean(&state, &[token]);
+}
+
+fn follow_with_admin(log: &Path, state: &Path, admin: u16) -> Running {
+    Running::spawn(&[
+        "--input",
+        &format!("follow:{}", log.display()),
+        "--state-dir",
+        state.to_str().unwrap(),
+        "--admin",
+        &format!("127.0.0.1:{admin}"),
+    ])
+}
+
+/// A truncation with no copy of the old content: the stream is cut (the
+/// held-back start of a token is dropped), logged and counted, and goes on
+/// with the new content.
+#[test]
+fn a_truncation_without_a_copy_is_a_counted_cut() {
+    let dir = scratch("truncate-cut");
+    let (log, state) = (dir.join("app.log"), dir.join("state"));
+    let token = TokenGen::new(614).token();
+    append(&log, format!("line\nkey {}", &token[..24]).as_bytes());
+    let admin = free_port();
+    let mut run = follow_with_admin(&log, &state, admin);
+    expect_output(&mut run, b"line\nkey ");
+    OpenOptions::new()
+        .write(true)
+        .open(&log)
+        .unwrap()
+        .set_len(0)
+        .unwrap();
+    wait_for_metric(admin, "logredact_errors_total{kind=\"truncated\"} 1");
+    append(&log, b"next line\n");
+    // The old content's open line is ended at the cut: no output line holds
+    // bytes of two contents.
+    let expected = b"line\nkey \nnext line\n";
+    expect_output(&mut run, expected);
+    let (output, stderr) = stop_with_log(run);
+    assert_eq!(output, expected);
+    assert!(
+        stderr.contains("undecided_bytes_not_written=24"),
+        "{stderr}"
+    );
+    assert_no_token_part("stderr", stderr.as_bytes(), std::slice::from_ref(&token));
+    assert_state_clean(&state, &[token]);
+}
+
+/// Copy-truncate while logredact is down, with a token half written at the
+/// checkpoint: the checkpointed content is found in the copy by its
+/// fingerprint, under another inode; its rest (the end of the token) is read
+/// there, then the new content from its start.
+#[test]
+fn copy_truncate_while_stopped_reads_the_rest_from_the_copy() {
+    let dir = scratch("copy-truncate-down");
+    let (log, state) = (dir.join("app.log"), dir.join("state"));
+    let token = TokenGen::new(615).token();
+    append(&log, format!("line\nkey {}", &token[..20]).as_bytes());
+    let mut run = follow(&log, &state);
+    expect_output(&mut run, b"line\nkey ");
+    wait_for_checkpoint(&state, 9);
+    assert_eq!(stop(run), b"line\nkey ");
+    append(&log, format!("{}\nmore\n", &token[20..]).as_bytes());
+    fs::copy(&log, dir.join("app.log.1")).unwrap();
+    fs::write(&log, b"new content\n").unwrap();
+    let mut run = follow(&log, &state);
+    let expected = b"dapi****\nmore\nnew content\n";
+    expect_output(&mut run, expected);
+    let (output, stderr) = stop_with_log(run);
+    assert_eq!(output, expected);
+    assert_no_token_part("stderr", stderr.as_bytes(), std::slice::from_ref(&token));
+    assert_state_clean(&state, &[token]);
+}
+
+/// The checkpointed file deleted and another written under the same name
+/// while logredact is down: logged and counted as gone before it was read
+/// to its end, and the new file is read from its start.
+#[test]
+fn a_checkpointed_file_gone_is_logged_and_counted() {
+    let dir = scratch("gone");
+    let (log, state) = (dir.join("app.log"), dir.join("state"));
+    append(&log, b"old file\n");
+    let mut run = follow(&log, &state);
+    expect_output(&mut run, b"old file\n");
+    wait_for_checkpoint(&state, 9);
+    stop(run);
+    fs::remove_file(&log).unwrap();
+    append(&log, b"a new file, longer than the old one\n");
+    let admin = free_port();
+    let mut run = follow_with_admin(&log, &state, admin);
+    expect_output(&mut run, b"a new file, longer than the old one\n");
+    wait_for_metric(admin, "logredact_errors_total{kind=\"rotated_away\"} 1");
+    let (_, stderr) = stop_with_log(run);
+    assert!(
+        stderr.contains("the checkpointed file is gone")
+            && stderr.contains("unread_bytes=\"unknown\""),
+        "{stderr}"
+    );
+}
+
+/// A checkpoint saved by an earlier version has no fingerprint: it is still
+/// used, trusting the device and inode as then, and says so.
+#[test]
+fn a_checkpoint_without_a_fingerprint_is_still_used() {
+    let dir = scratch("old-checkpoint");
+    let (log, state) = (dir.join("app.log"), dir.join("state"));
+    append(&log, b"one\ntwo\n");
+    let mut run = follow(&log, &state);
+    expect_output(&mut run, b"one\ntwo\n");
+    wait_for_checkpoint(&state, 8);
+    stop(run);
+    let file = fs::read_dir(&state)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|x| x == "json"))
+        .unwrap();
+    let mut checkpoint: serde_json::Value =
+        serde_json::from_slice(&fs::read(&file).unwrap()).unwrap();
+    let fields = checkpoint.as_object_mut().unwrap();
+    assert!(fields.remove("fingerprint").is_some());
+    assert!(fields.remove("fingerprint_len").is_some());
+    fs::write(&file, serde_json::to_vec(&checkpoint).unwrap()).unwrap();
+    append(&log, b"three\n");
+    let mut run = follow(&log, &state);
+    expect_output(&mut run, b"three\n");
+    let (output, stderr) = stop_with_log(run);
+    assert_eq!(output, b"three\n");
+    assert!(stderr.contains("saved by an earlier version"), "{stderr}");
+    // The next checkpoint saved has a fingerprint again.
+    let checkpoint: serde_json::Value = serde_json::from_slice(&fs::read(&file).unwrap()).unwrap();
+    assert_eq!(checkpoint["fingerprint_len"], 14);
+}
+
+/// Generations there before logredact first starts are history: only the
+/// file at the path is read.
+#[test]
+fn generations_there_at_the_first_start_are_not_read() {
+    let dir = scratch("history");
+    let log = dir.join("app.log");
+    fs::write(dir.join("app.log.1"), b"history\n").unwrap();
+    fs::write(dir.join("app.log-20261120"), b"older history\n").unwrap();
+    append(&log, b"live\n");
+    let mut run = follow(&log, &dir.join("state"));
+    expect_output(&mut run, b"live\n");
+    assert_eq!(stop(run), b"live\n");
+}
+
+/// Date-suffixed generations (logrotate's `dateext`), rotated twice while
+/// logredact is down: read in date order, after the rest of the checkpointed
+/// file, before the live file.
+#[test]
+fn dated_generations_are_read_in_date_order() {
+    let dir = scratch("dated");
+    let (log, state) = (dir.join("app.log"), dir.join("state"));
+    let mut written = Vec::new();
+    record(&mut written, &log, b"a\n");
+    let mut run = follow(&log, &state);
+    expect_output(&mut run, b"a\n");
+    wait_for_checkpoint(&state, 2);
+    let mut outputs = stop(run);
+    record(&mut written, &log, b"b\n");
+    fs::rename(&log, dir.join("app.log-20261121")).unwrap();
+    record(&mut written, &log, b"c\n");
+    fs::rename(&log, dir.join("app.log-20261122")).unwrap();
+    record(&mut written, &log, b"d\n");
+    let mut run = follow(&log, &state);
+    expect_output(&mut run, b"b\nc\nd\n");
+    outputs.extend(stop(run));
+    assert_eq!(outputs, written);
 }

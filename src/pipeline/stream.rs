@@ -16,9 +16,9 @@ use crate::pipeline::context::Context;
 use crate::pipeline::error::PipelineError;
 use crate::progress::{Ack, StreamProgress};
 use crate::scan::detection::Detection;
-use crate::scan::scanner::Scanner;
+use crate::scan::scanner::{ScanSink, Scanner};
 use crate::sink::{Batch, BatchBuilder, Port};
-use crate::source::{ChunkSource, CutReason, SourceEvent};
+use crate::source::{BreakReason, ChunkSource, CutReason, SourceEvent};
 
 /// What a stream's read failure means for the run.
 pub(crate) enum InputRole {
@@ -150,6 +150,7 @@ impl Redaction<'_> {
             };
             match event {
                 SourceEvent::Chunk(chunk) => self.chunk(&mut scanner, chunk).await?,
+                SourceEvent::Break(reason) => self.break_text(&mut scanner, reason).await?,
                 SourceEvent::End => return self.end(scanner).await,
                 SourceEvent::Cut(reason) => return self.cut(scanner, reason).await,
             }
@@ -182,6 +183,36 @@ impl Redaction<'_> {
         let (batch, detections) = builder.finish();
         self.send(batch).await?;
         self.recorder.record(detections);
+        Ok(())
+    }
+
+    /// The text under the stream changed (a followed file was truncated, or
+    /// the stream goes on with the next file): the undecided bytes of the
+    /// old text are dropped, never judged with the new text; a line of the
+    /// old text left open is ended with a newline, so that no output line
+    /// holds bytes of two texts. The stream goes on at the same offset.
+    async fn break_text(
+        &mut self,
+        scanner: &mut Scanner,
+        reason: BreakReason,
+    ) -> Result<(), StreamFailure> {
+        let line_open = scanner.decided().byte_before.is_some_and(|b| b != b'\n');
+        let mut builder = BatchBuilder::detached(&mut self.buffer);
+        let dropped = scanner.restart(&mut builder);
+        if line_open {
+            builder.write(b"\n");
+        }
+        if let Some(progress) = &self.progress {
+            // The checkpoint may now move onto the next text.
+            builder.acknowledge(Ack {
+                progress: Arc::clone(progress),
+                mark: scanner.decided(),
+            });
+        }
+        let (batch, detections) = builder.finish();
+        self.send(batch).await?;
+        self.recorder.record(detections);
+        reason.report(dropped, &self.context.env.metrics);
         Ok(())
     }
 
@@ -408,6 +439,42 @@ mod tests {
         let (written, _, outcome) = run(source, configured()).await;
         assert_eq!(written, decided.as_bytes());
         assert!(outcome.is_ok());
+    }
+
+    #[tokio::test]
+    async fn a_break_drops_the_undecided_bytes_and_ends_the_open_line() {
+        let token = token();
+        let old = format!("one\nkey {}", &token[..20]);
+        let mut source = Chunks::new(
+            &[old.as_bytes()],
+            Ok(SourceEvent::Break(BreakReason::Truncated)),
+        );
+        source
+            .0
+            .push_back(Ok(SourceEvent::Chunk(Bytes::from_static(b"new content\n"))));
+        let (written, context, outcome) = run(source, configured()).await;
+        assert_eq!(
+            String::from_utf8_lossy(&written),
+            "one\nkey \nnew content\n"
+        );
+        assert!(outcome.is_ok());
+        let metrics = context.env.metrics.render();
+        assert!(
+            metrics.contains("logredact_errors_total{kind=\"truncated\"} 1"),
+            "{metrics}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_break_after_a_whole_line_adds_nothing() {
+        for reason in [BreakReason::NextFile, BreakReason::RotatedAway] {
+            let mut source = Chunks::new(&[b"a whole line\n"], Ok(SourceEvent::Break(reason)));
+            source
+                .0
+                .push_back(Ok(SourceEvent::Chunk(Bytes::from_static(b"next\n"))));
+            let (written, _, _) = run(source, configured()).await;
+            assert_eq!(written, b"a whole line\nnext\n", "{reason:?}");
+        }
     }
 
     #[tokio::test]

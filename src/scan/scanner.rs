@@ -370,17 +370,72 @@ impl Scanner {
     /// reported with the context seen so far. Returns the number of bytes
     /// dropped.
     pub fn cut<S: ScanSink>(mut self, sink: &mut S) -> (ScanStats, usize) {
-        let dropped = self.held.len();
+        let dropped = self.restart(sink);
+        (self.stats, dropped)
+    }
+
+    /// Cuts the stream here, as [`Scanner::cut`] does, and goes on with a new
+    /// text at the same stream position: for a stream whose source was
+    /// replaced under it (a followed file truncated, or a switch to another
+    /// file), where bytes of the old text must never be judged together with
+    /// bytes of the new one. The undecided bytes are dropped, not written
+    /// (they may be the start of a secret whose rest was lost); pending
+    /// detections are reported with the context seen so far. The new text
+    /// starts as a stream does: nothing before it (`\b` holds at its start),
+    /// an empty context window. Stream offsets, line numbers and counters go
+    /// on. Returns the number of bytes dropped.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use logredact::{DetectionMode, FingerprintKey, RuleSet, RuleSpec, Scanner};
+    ///
+    /// let rule = RuleSpec { mask: "dapi****".into(), ..RuleSpec::new("databricks-pat", r"\bdapi[0-9a-f]{32}\b") };
+    /// let rules = Arc::new(RuleSet::new(vec![rule], FingerprintKey::derive(b"k"))?);
+    /// let mut scanner = Scanner::new(rules, DetectionMode::MaskOnly);
+    /// let mut out = Vec::new();
+    /// scanner.feed(b"old text, then a token cut short: dapi0123456789abcdef", &mut out);
+    /// assert_eq!(scanner.restart(&mut out), 20);
+    /// // The new text is never joined to the dropped bytes.
+    /// scanner.feed(b"0123456789abcdef new text\n", &mut out);
+    /// scanner.finish(&mut out);
+    /// assert_eq!(out, b"old text, then a token cut short: 0123456789abcdef new text\n");
+    /// # Ok::<(), logredact::RuleError>(())
+    /// ```
+    pub fn restart<S: ScanSink>(&mut self, sink: &mut S) -> usize {
+        let held = std::mem::take(&mut self.held);
         if self.mode == DetectionMode::Classify {
-            let held = std::mem::take(&mut self.held);
             let segment = Segment {
                 bytes: &held,
                 base: self.hold_from,
                 byte_before: self.byte_before_hold,
             };
             self.complete_detections(segment, SegmentEnd::Stream, sink);
+            // Line numbers count the stream's newlines, written or not.
+            self.lines_before_hold += memchr::memchr_iter(b'\n', &held).count() as u64;
         }
-        (self.stats, dropped)
+        let dropped = held.len();
+        self.held = held;
+        self.held.clear();
+        let at = self.search.pos;
+        self.search = Search {
+            state: self.rules.forward_start(None),
+            pos: at,
+            start: at,
+            pending_since: at,
+            candidate: None,
+        };
+        self.hold_from = at;
+        self.byte_before_hold = None;
+        self.last_byte = None;
+        let keep = match self.mode {
+            DetectionMode::Classify => self.rules.context_bytes(),
+            DetectionMode::MaskOnly => 0,
+        };
+        self.window = ContextWindow::starting_at(keep, at);
+        debug_assert!(self.pending.is_empty());
+        self.after_chars = 0;
+        self.after_end = 0;
+        dropped
     }
 
     /// The point up to which everything is decided and written.
@@ -712,4 +767,100 @@ pub fn redact(rules: &Arc<RuleSet>, input: &[u8]) -> Vec<u8> {
     scanner.feed(input, &mut out);
     scanner.finish(&mut out);
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::scan::fingerprint::FingerprintKey;
+    use crate::scan::rule::RuleSpec;
+    use proptest::prelude::*;
+
+    fn rules() -> Arc<RuleSet> {
+        let rule = RuleSpec {
+            mask: "dapi****".into(),
+            ..RuleSpec::new("databricks-pat", r"\bdapi[0-9a-f]{32}\b")
+        };
+        Arc::new(RuleSet::new(vec![rule], FingerprintKey::derive(b"test")).unwrap())
+    }
+
+    #[derive(Default)]
+    struct Collected {
+        out: Vec<u8>,
+        detections: Vec<(u64, u64)>,
+    }
+
+    impl ScanSink for Collected {
+        fn write(&mut self, bytes: &[u8]) {
+            self.out.extend_from_slice(bytes);
+        }
+
+        fn detection(&mut self, detection: Detection) {
+            self.detections.push((detection.offset, detection.line));
+        }
+    }
+
+    fn feed_in_pieces(scanner: &mut Scanner, text: &[u8], cuts: &[usize], sink: &mut Collected) {
+        let mut cuts: Vec<usize> = cuts.iter().map(|c| c % (text.len() + 1)).collect();
+        cuts.sort_unstable();
+        let mut from = 0;
+        for to in cuts.into_iter().chain([text.len()]) {
+            scanner.feed(&text[from..to], sink);
+            from = to;
+        }
+    }
+
+    /// Text where tokens, their prefixes and near misses are frequent.
+    fn text() -> impl Strategy<Value = Vec<u8>> {
+        let piece = prop_oneof![
+            Just(b"dapi".to_vec()),
+            Just(b"dapi0123456789abcdef0123456789abcdef".to_vec()),
+            Just(b"0123456789abcdef".to_vec()),
+            Just(b"\n".to_vec()),
+            Just(b" bearer ".to_vec()),
+            proptest::collection::vec(any::<u8>(), 0..4),
+        ];
+        proptest::collection::vec(piece, 0..12).prop_map(|pieces| pieces.concat())
+    }
+
+    proptest! {
+        /// After a restart the scanner goes on exactly as a cut of the old
+        /// text followed by a new stream, whatever the chunking.
+        #[test]
+        fn a_restart_is_a_cut_then_a_new_stream(
+            old in text(),
+            new in text(),
+            old_cuts in proptest::collection::vec(any::<usize>(), 0..4),
+            new_cuts in proptest::collection::vec(any::<usize>(), 0..4),
+            classify in any::<bool>(),
+        ) {
+            let mode = if classify { DetectionMode::Classify } else { DetectionMode::MaskOnly };
+            let mut expected = Collected::default();
+            let mut whole_old = Scanner::new(rules(), mode);
+            whole_old.feed(&old, &mut expected);
+            let (_, dropped) = whole_old.cut(&mut expected);
+            let mut whole_new = Scanner::new(rules(), mode);
+            let mut new_part = Collected::default();
+            whole_new.feed(&new, &mut new_part);
+            whole_new.finish(&mut new_part);
+            expected.out.extend_from_slice(&new_part.out);
+            let old_lines = old.iter().filter(|&&b| b == b'\n').count() as u64;
+            expected.detections.extend(
+                new_part.detections.iter().map(|(offset, line)| (offset + old.len() as u64, line + old_lines)),
+            );
+
+            let mut scanner = Scanner::new(rules(), mode);
+            let mut got = Collected::default();
+            feed_in_pieces(&mut scanner, &old, &old_cuts, &mut got);
+            prop_assert_eq!(scanner.restart(&mut got), dropped);
+            prop_assert_eq!(scanner.decided().offset, old.len() as u64);
+            prop_assert_eq!(scanner.decided().byte_before, None);
+            feed_in_pieces(&mut scanner, &new, &new_cuts, &mut got);
+            scanner.finish(&mut got);
+            prop_assert_eq!(&got.out, &expected.out);
+            if classify {
+                prop_assert_eq!(&got.detections, &expected.detections);
+            }
+        }
+    }
 }

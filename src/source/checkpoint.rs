@@ -1,6 +1,13 @@
-//! Checkpoints of followed files: which file (device, inode), how far into it
-//! the redacted output has been written, and what the scanner needs to resume
-//! there exactly. Saved atomically (write to a temporary file, fsync, rename).
+//! Checkpoints of followed files: which file (device, inode and a print of
+//! its first bytes: see `identity`), how far into it the redacted output has
+//! been written, and what the scanner needs to resume there exactly. Saved
+//! atomically (write to a temporary file, fsync, rename), private (0600), and
+//! never through a symbolic link planted in the state directory.
+//!
+//! A checkpoint saved by an older version has no print. It is still read,
+//! and can only be trusted as those versions trusted it: same device and
+//! inode, and a file at least as long as the offset. That is logged once,
+//! when it is used; the next checkpoint saved has a print.
 //!
 //! [`Checkpoints`] owns the lifecycle over a run: each followed file is
 //! resumed from its saved checkpoint when it is opened, checkpoints are saved
@@ -8,11 +15,12 @@
 //! very end, after the output has confirmed everything it wrote (a checkpoint
 //! taken when the streams end would miss what is still queued).
 
-use std::fs::{self, File};
+use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use serde::{Deserialize, Serialize};
 use tokio::task::JoinHandle;
@@ -23,6 +31,7 @@ use crate::progress::{FileId, FilePosition, StreamProgress};
 use crate::scan::scanner::Mark;
 use crate::scrub::file_stream_id;
 use crate::source::OpenError;
+use crate::source::identity::{ContentPrint, IdentityKey, PrintHash};
 
 /// How often checkpoints of followed files are saved.
 pub(crate) const CHECKPOINT_INTERVAL: Duration = Duration::from_secs(1);
@@ -37,6 +46,13 @@ pub struct Checkpoint {
     pub dev: u64,
     /// Inode of the file the position is in.
     pub ino: u64,
+    /// Keyed hash of the file's first `fingerprint_len` bytes; absent in
+    /// checkpoints of older versions (and then `fingerprint_len` too).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fingerprint: Option<PrintHash>,
+    /// How many first bytes of the file `fingerprint` covers (at most 1024).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fingerprint_len: Option<u64>,
     /// Byte offset in that file.
     pub offset: u64,
     /// The same position as an offset in the stream (which continues across
@@ -46,6 +62,11 @@ pub struct Checkpoint {
     pub lines: u64,
     /// The byte before the position, which decides `\b` there.
     pub byte_before: Option<u8>,
+    /// When it was saved (the checkpoint file's modification time), if it
+    /// was loaded from one: rotated generations last written before then
+    /// were not written after it.
+    #[serde(skip)]
+    pub saved_at: Option<SystemTime>,
 }
 
 impl Checkpoint {
@@ -55,10 +76,13 @@ impl Checkpoint {
             path: crate::scrub::scrub(&path.display().to_string()),
             dev: position.file.dev,
             ino: position.file.ino,
+            fingerprint: position.file.print.map(|p| p.hash),
+            fingerprint_len: position.file.print.map(|p| p.len),
             offset: position.offset,
             stream_offset: mark.offset,
             lines: mark.lines,
             byte_before: mark.byte_before,
+            saved_at: None,
         }
     }
 
@@ -67,6 +91,10 @@ impl Checkpoint {
         FileId {
             dev: self.dev,
             ino: self.ino,
+            print: match (self.fingerprint, self.fingerprint_len) {
+                (Some(hash), Some(len)) => Some(ContentPrint { len, hash }),
+                _ => None,
+            },
         }
     }
 
@@ -84,15 +112,24 @@ impl Checkpoint {
 #[derive(Debug, Clone)]
 pub struct CheckpointStore {
     dir: PathBuf,
+    /// The key of the content prints in the checkpoints, kept in `dir`.
+    key: IdentityKey,
 }
 
 impl CheckpointStore {
-    /// Uses (and creates) `dir`.
+    /// Uses (and creates) `dir`, and the key of the content prints kept there.
     pub fn open(dir: &Path) -> io::Result<CheckpointStore> {
         fs::create_dir_all(dir)?;
         Ok(CheckpointStore {
             dir: dir.to_path_buf(),
+            key: IdentityKey::load_or_create(dir)?,
         })
+    }
+
+    /// The key of the content prints in these checkpoints: a followed file
+    /// must be printed with it for its checkpoints to be recognised.
+    pub fn identity_key(&self) -> IdentityKey {
+        self.key.clone()
     }
 
     /// The state directory.
@@ -112,17 +149,32 @@ impl CheckpointStore {
     /// checkpoint is reported as an error.
     pub fn load(&self, followed: &Path) -> io::Result<Option<Checkpoint>> {
         let file = self.file_for(followed);
-        let text = match fs::read(&file) {
-            Ok(text) => text,
+        let opened = OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NOFOLLOW)
+            .open(&file);
+        let mut opened = match opened {
+            Ok(opened) => opened,
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
             Err(e) => return Err(e),
         };
-        serde_json::from_slice(&text).map(Some).map_err(|e| {
+        let mut text = Vec::new();
+        io::Read::read_to_end(&mut opened, &mut text)?;
+        let invalid = |message: String| {
             io::Error::new(
                 io::ErrorKind::InvalidData,
-                format!("{}: {e}", file.display()),
+                format!("{}: {message}", file.display()),
             )
-        })
+        };
+        let mut checkpoint: Checkpoint =
+            serde_json::from_slice(&text).map_err(|e| invalid(e.to_string()))?;
+        if checkpoint.fingerprint.is_some() != checkpoint.fingerprint_len.is_some() {
+            return Err(invalid(
+                "fingerprint and fingerprint_len go together".into(),
+            ));
+        }
+        checkpoint.saved_at = opened.metadata().and_then(|m| m.modified()).ok();
+        Ok(Some(checkpoint))
     }
 
     /// Saves `checkpoint` atomically. An error names the checkpoint file.
@@ -134,7 +186,19 @@ impl CheckpointStore {
 
     fn save_to(&self, file: &Path, checkpoint: &Checkpoint) -> io::Result<()> {
         let temporary = file.with_extension("json.tmp");
-        let mut out = File::create(&temporary)?;
+        // A stale temporary file, or a link planted in its place, is removed
+        // (not followed); should one be planted again at once, creating the
+        // file fails rather than writing through it.
+        match fs::remove_file(&temporary) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => return Err(e),
+        }
+        let mut out = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&temporary)?;
         out.write_all(&serde_json::to_vec(checkpoint).map_err(io::Error::other)?)?;
         out.write_all(b"\n")?;
         out.sync_all()?;
@@ -186,6 +250,14 @@ impl Checkpoints {
             store: state_dir.map(open).transpose()?,
             followed: Vec::new(),
         })
+    }
+
+    /// The key of the file prints: the state directory's, or (with nothing
+    /// saved) one for this process.
+    pub(crate) fn identity_key(&self) -> IdentityKey {
+        self.store
+            .as_ref()
+            .map_or_else(IdentityKey::in_memory, CheckpointStore::identity_key)
     }
 
     /// Where the followed file `path` resumes; from now on its checkpoint is

@@ -2,18 +2,40 @@
 //!
 //! A dedicated thread reads the file to its end, then waits for a change —
 //! woken by inotify (through `notify`) on the file's directory, or every
-//! `POLL_INTERVAL` when inotify is unavailable — and reads on. It notices:
+//! `POLL_INTERVAL` when inotify is unavailable — and reads on. Files are
+//! known by their content as well as their inode (see `identity`). It
+//! notices:
 //!
-//! - **rename rotation**: the path names a new file (another inode). The old
-//!   file is read to its end once more, then the new one from its start;
-//! - **copy-truncate rotation**: the file is shorter than what was read. It
-//!   is read again from the start;
+//! - **rename rotation**: the path names another file. The old file is read
+//!   to its end once more; then every rotated generation (see `rotation`) not
+//!   read yet, oldest first, however many rotations happened meanwhile; then
+//!   the file at the path, from its start;
+//! - **copy-truncate rotation**, or any replacement of the content in place:
+//!   the file is shorter than what was read, or no longer begins with the
+//!   bytes read. If a generation begins with the old content and is at least
+//!   as long as what was read (the copy), the old content goes on there;
+//!   then the new content is read from its start. Without a copy, the rest of
+//!   the old content is lost: the stream breaks (`BreakReason::Truncated`);
 //! - **a file that does not exist yet**, or is removed: it waits.
 //!
+//! Bytes are never judged across two files: each switch to another file is a
+//! break of the stream, where undecided bytes are dropped (`Scanner::restart`).
+//!
 //! Each chunk says which file and offset it came from, so delivered stream
-//! positions can be turned into checkpoints. Resuming from a checkpoint whose
-//! file has been rotated away, the directory is searched for that inode and
-//! its rest is read before the current file.
+//! positions can be turned into checkpoints. Resuming from a checkpoint, the
+//! file it applies to (`identity::judge`) is looked for among the file at the
+//! path and its generations (preferring the same inode), then in the whole
+//! directory; its rest is read, then every newer generation, then the file
+//! at the path. If no file has the checkpointed content, it is gone before it
+//! was read to its end: that is logged and counted (`rotated_away`; how many
+//! bytes it held after the checkpoint is unknown), and the generations
+//! written since the checkpoint was saved are read, then the file at the path.
+//!
+//! Known limits: a generation is read to its end when the follower comes to
+//! it, so a writer that goes on writing to it later loses those bytes; a copy
+//! still being written when the truncation is seen is read only as far as it
+//! got; a file truncated and written again with the same first bytes, past
+//! the offset read, between two looks at it, passes for the same file.
 
 use std::fs::{self, File};
 use std::io::{self, Read, Seek, SeekFrom};
@@ -27,11 +49,13 @@ use bytes::Bytes;
 use notify::{RecursiveMode, Watcher};
 use tokio::sync::mpsc;
 
-use crate::progress::{FileId, StreamProgress};
+use crate::progress::StreamProgress;
 use crate::scrub::file_stream_id;
 use crate::source::checkpoint::Checkpoint;
+use crate::source::identity::{FileId, Head, IdentityKey, Verdict, begins_with, judge};
 use crate::source::pool::BufferPool;
-use crate::source::{ChunkSource, CutReason, READ_CHUNK, SourceEvent};
+use crate::source::rotation::generations;
+use crate::source::{BreakReason, ChunkSource, CutReason, READ_CHUNK, SourceEvent};
 
 /// How often the file is checked when no change notification arrives.
 const POLL_INTERVAL: Duration = Duration::from_millis(250);
@@ -43,6 +67,12 @@ enum FollowEvent {
         bytes: Bytes,
         file: FileId,
         file_offset: u64,
+    },
+    /// What follows does not continue what came before; the next data, if
+    /// known, comes from `next` (a file and an offset in it).
+    Break {
+        reason: BreakReason,
+        next: Option<(FileId, u64)>,
     },
     Stopped,
     Failed(io::Error),
@@ -75,10 +105,13 @@ pub struct FollowSource {
 
 impl FollowSource {
     /// Starts following `path`, from `resume` if given (else from the start
-    /// of the file); the stream's offsets begin at `stream_offset`.
+    /// of the file); the stream's offsets begin at `stream_offset`. Files are
+    /// recognised by prints made with `key`, which must be the key of the
+    /// checkpoints (`CheckpointStore::identity_key`).
     pub fn start(
         path: PathBuf,
         resume: Option<Checkpoint>,
+        key: IdentityKey,
         progress: Arc<StreamProgress>,
         stream_offset: u64,
     ) -> io::Result<FollowSource> {
@@ -94,8 +127,10 @@ impl FollowSource {
             .spawn(move || {
                 let mut follower = Follower {
                     path,
+                    key,
                     current: None,
-                    then_current_path: false,
+                    behind: Vec::new(),
+                    fresh: true,
                     events: events_tx,
                     control: thread_control,
                     buffers: BufferPool::new(READ_CHUNK),
@@ -129,6 +164,12 @@ impl ChunkSource for FollowSource {
                 self.stream_offset += bytes.len() as u64;
                 Ok(SourceEvent::Chunk(bytes))
             }
+            Some(FollowEvent::Break { reason, next }) => {
+                if let Some((file, file_offset)) = next {
+                    self.progress.reading(self.stream_offset, file, file_offset);
+                }
+                Ok(SourceEvent::Break(reason))
+            }
             Some(FollowEvent::Stopped) => Ok(SourceEvent::Cut(CutReason::Shutdown)),
             Some(FollowEvent::Failed(e)) => Err(e),
             None => Err(io::Error::other("the follow thread stopped")),
@@ -141,29 +182,72 @@ impl ChunkSource for FollowSource {
     }
 }
 
+/// Whether a file is followed after its end or read to its end.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Role {
+    /// The file the path named when it was opened: followed as it grows,
+    /// until the path names another file.
+    Live,
+    /// A rotated generation, or a copy holding the rest of a truncated file:
+    /// read to its end, then the stream goes on with the next file.
+    Generation,
+}
+
 /// The file being read.
 struct Current {
+    /// Open for as long as it is read: a file renamed or removed meanwhile
+    /// can still be read to its end.
     file: File,
+    /// `file`'s identity; its print is `head`'s, as of the last read.
     id: FileId,
+    /// `file`'s first bytes, as far as they exist (up to `PRINT_LEN`).
+    head: Head,
+    /// Offset in `file` of the next byte to read: every byte before it has
+    /// been sent (or lies before the position the stream resumed at).
     offset: u64,
+    /// Whether the file is followed after its end, or read to it and left.
+    role: Role,
+}
+
+impl Current {
+    fn identity(&self) -> FileId {
+        FileId {
+            print: Some(self.head.print()),
+            ..self.id
+        }
+    }
+}
+
+/// A file of the rotation chain, opened.
+struct Listed {
+    /// The name it had when it was opened (it may have been renamed since).
+    path: PathBuf,
+    file: File,
+    /// `file`'s metadata: which file was opened, whatever the name is now.
+    metadata: fs::Metadata,
 }
 
 struct Follower {
+    /// The followed path, as configured.
     path: PathBuf,
+    /// The key of content prints: the checkpoints' own, so that their
+    /// prints compare.
+    key: IdentityKey,
+    /// The file being read; `None` while there is none to read (the path
+    /// names no file yet).
     current: Option<Current>,
-    /// Reading a rotated-away file found from a checkpoint: when it ends,
-    /// continue with the file now at `path`.
-    then_current_path: bool,
+    /// Files of the chain (the generations and the file at the path) that
+    /// are not to be read: read to their end here, or already there, older
+    /// than where following began. Each has a print and is recognised by it,
+    /// so that a new file under a reused inode is not taken for one of them.
+    /// Files whose inode has left the chain are forgotten at each listing.
+    behind: Vec<FileId>,
+    /// No data was sent since the stream began at the start of a text or
+    /// broke: opening another file needs no break.
+    fresh: bool,
     events: mpsc::Sender<FollowEvent>,
     control: Arc<Control>,
     buffers: BufferPool,
-}
-
-fn file_id(metadata: &fs::Metadata) -> FileId {
-    FileId {
-        dev: metadata.dev(),
-        ino: metadata.ino(),
-    }
 }
 
 /// The stream's receiver is gone: stop quietly.
@@ -171,20 +255,36 @@ fn receiver_gone() -> io::Error {
     io::Error::new(io::ErrorKind::BrokenPipe, "stream closed")
 }
 
+/// What may be opened as a file to read.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Accept {
+    /// Only a regular file: a generation.
+    RegularFile,
+    /// Whatever the path names: the followed path, which the user chose (a
+    /// directory there fails the stream when it is read, with its error).
+    Anything,
+}
+
+/// Opens a file; `None` if it is gone (or not accepted).
+fn open_file(path: &Path, accept: Accept) -> io::Result<Option<(File, fs::Metadata)>> {
+    let file = match File::open(path) {
+        Ok(file) => file,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    let metadata = file.metadata()?;
+    Ok((accept == Accept::Anything || metadata.is_file()).then_some((file, metadata)))
+}
+
 impl Follower {
     /// Watches the file's directory; `None` means polling only.
     fn watch(&self, wake: std_mpsc::Sender<()>) -> Option<notify::RecommendedWatcher> {
-        let dir = self
-            .path
-            .parent()
-            .filter(|d| !d.as_os_str().is_empty())
-            .unwrap_or(Path::new("."));
         let mut watcher =
             notify::recommended_watcher(move |_event: notify::Result<notify::Event>| {
                 let _ = wake.send(());
             })
             .ok()?;
-        match watcher.watch(dir, RecursiveMode::NonRecursive) {
+        match watcher.watch(self.dir(), RecursiveMode::NonRecursive) {
             Ok(()) => Some(watcher),
             Err(e) => {
                 // A directory that does not exist yet, or a file system
@@ -193,6 +293,13 @@ impl Follower {
                 None
             }
         }
+    }
+
+    fn dir(&self) -> &Path {
+        self.path
+            .parent()
+            .filter(|d| !d.as_os_str().is_empty())
+            .unwrap_or(Path::new("."))
     }
 
     fn stopping(&self) -> bool {
@@ -204,18 +311,24 @@ impl Follower {
     }
 
     fn run(&mut self, resume: Option<Checkpoint>, wake: &std_mpsc::Receiver<()>) -> io::Result<()> {
-        if let Some(checkpoint) = resume {
-            self.resume(&checkpoint)?;
+        match resume {
+            Some(checkpoint) => self.resume(&checkpoint)?,
+            // What is already rotated is history: following starts with the
+            // file at the path.
+            None => {
+                let listed = self.list_chain()?;
+                self.behind = self.identities(listed.iter().filter(|l| l.path != self.path))?;
+            }
         }
         loop {
             if self.current.is_none() {
-                self.open_path()?;
+                self.open_next()?;
             }
             self.read_to_end()?;
             if self.stopping() {
                 return Ok(());
             }
-            if !self.check_rotation()? {
+            if !self.check()? {
                 // Wait for a change (or poll); drain stale wake-ups.
                 let _ = wake.recv_timeout(POLL_INTERVAL);
                 while wake.try_recv().is_ok() {}
@@ -223,67 +336,229 @@ impl Follower {
         }
     }
 
+    /// The generations, oldest first, then the file at the path: those that
+    /// exist, opened.
+    fn list_chain(&self) -> io::Result<Vec<Listed>> {
+        let mut listed = Vec::new();
+        let generations = generations(&self.path)
+            .into_iter()
+            .map(|path| (path, Accept::RegularFile));
+        for (path, accept) in generations.chain([(self.path.clone(), Accept::Anything)]) {
+            let opened = match open_file(&path, accept) {
+                // A generation that cannot be read must not stop the
+                // stream: the file at the path is still to be followed.
+                Err(e) if accept == Accept::RegularFile => {
+                    tracing::info!(stream = %self.stream(), generation = %file_stream_id(&path), error = %e, "a rotated generation cannot be read; left out");
+                    continue;
+                }
+                opened => opened?,
+            };
+            if let Some((file, metadata)) = opened {
+                listed.push(Listed {
+                    path,
+                    file,
+                    metadata,
+                });
+            }
+        }
+        Ok(listed)
+    }
+
+    fn identities<'a>(&self, files: impl Iterator<Item = &'a Listed>) -> io::Result<Vec<FileId>> {
+        files
+            .map(|listed| {
+                Ok(FileId {
+                    dev: listed.metadata.dev(),
+                    ino: listed.metadata.ino(),
+                    print: Some(Head::read(&listed.file, &self.key)?.print()),
+                })
+            })
+            .collect()
+    }
+
+    /// Whether the position `offset` in `recorded` lies in `listed`; a file
+    /// that cannot be read is not it.
+    fn applies(&self, recorded: &FileId, offset: u64, listed: &Listed) -> bool {
+        judge(recorded, offset, &listed.file, &listed.metadata, &self.key)
+            .is_ok_and(|verdict| verdict == Verdict::Same)
+    }
+
+    /// Whether `listed` was read to its end, or was history when following
+    /// began.
+    fn is_behind(&self, listed: &Listed) -> io::Result<bool> {
+        for id in &self.behind {
+            if !id.same_inode(&listed.metadata) {
+                continue;
+            }
+            let same = match &id.print {
+                // An empty print fits any content: only an empty file is
+                // surely the same.
+                Some(print) if print.len == 0 => listed.metadata.len() == 0,
+                Some(print) => begins_with(&listed.file, print, &self.key)?,
+                None => true,
+            };
+            if same {
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
+
     fn resume(&mut self, checkpoint: &Checkpoint) -> io::Result<()> {
-        let wanted = checkpoint.file();
-        let at_path = fs::metadata(&self.path)
-            .ok()
-            .filter(|m| file_id(m) == wanted);
-        let (file, rotated) = if at_path.is_some() {
-            (File::open(&self.path)?, false)
-        } else if let Some(old) = self.find_rotated(wanted) {
-            tracing::info!(stream = %self.stream(), rotated_to = %old.display(), "resuming in the rotated file first");
-            (File::open(&old)?, true)
-        } else {
-            tracing::warn!(stream = %self.stream(), "the checkpointed file is gone; starting the current file from its beginning");
-            return Ok(());
+        let recorded = checkpoint.file();
+        if recorded.print.is_none() {
+            tracing::info!(stream = %self.stream(), "the checkpoint, saved by an earlier version, has no fingerprint of the file's content: it is trusted for the file with the same device and inode, as then");
+        }
+        let mut listed = self.list_chain()?;
+        let found = listed
+            .iter()
+            .position(|l| {
+                recorded.same_inode(&l.metadata) && self.applies(&recorded, checkpoint.offset, l)
+            })
+            .or_else(|| {
+                recorded.print.and_then(|_| {
+                    listed
+                        .iter()
+                        .position(|l| self.applies(&recorded, checkpoint.offset, l))
+                })
+            });
+        if let Some(at) = found {
+            self.behind = self.identities(listed[..at].iter())?;
+            let chosen = listed.swap_remove(at);
+            if chosen.path != self.path {
+                tracing::info!(stream = %self.stream(), rotated_to = %file_stream_id(&chosen.path), "resuming in a rotated generation; the newer ones and the file at the path follow");
+            }
+            let role = if chosen.path == self.path {
+                Role::Live
+            } else {
+                Role::Generation
+            };
+            return self.resume_in(chosen, checkpoint.offset, role);
+        }
+        // Renamed out of the chain (`app.log.old`)? Then it is read first,
+        // and the chain as if the file had gone.
+        let elsewhere = self.find_elsewhere(&recorded, checkpoint.offset)?;
+        let saved_at = checkpoint.saved_at;
+        // Generations last written before the checkpoint was saved hold
+        // nothing written after it: they are history. The others are read.
+        let mut behind = Vec::new();
+        for l in listed.iter().filter(|l| l.path != self.path) {
+            let before = match (l.metadata.modified(), saved_at) {
+                (Ok(modified), Some(saved_at)) => modified < saved_at,
+                _ => false,
+            };
+            if before {
+                behind.extend(self.identities(std::iter::once(l))?);
+            }
+        }
+        self.behind = behind;
+        match elsewhere {
+            Some(chosen) => {
+                tracing::info!(stream = %self.stream(), rotated_to = %file_stream_id(&chosen.path), "resuming in the checkpointed file, renamed out of the rotation chain");
+                self.resume_in(chosen, checkpoint.offset, Role::Generation)
+            }
+            None => {
+                tracing::warn!(stream = %self.stream(), checkpoint_offset = checkpoint.offset, unread_bytes = "unknown", "the checkpointed file is gone before it was read to its end (deleted, or rotated out of reach); reading the generations written since, then the file at the path, from their start");
+                self.cut(BreakReason::RotatedAway, None)
+            }
+        }
+    }
+
+    /// A file in the followed file's directory, not in the chain, where the
+    /// checkpoint's position lies.
+    fn find_elsewhere(&self, recorded: &FileId, offset: u64) -> io::Result<Option<Listed>> {
+        let chain: Vec<PathBuf> = generations(&self.path)
+            .into_iter()
+            .chain([self.path.clone()])
+            .collect();
+        let Ok(entries) = fs::read_dir(self.dir()) else {
+            return Ok(None);
         };
-        let mut file = file;
-        let len = file.metadata()?.len();
-        let offset = if len >= checkpoint.offset {
-            checkpoint.offset
-        } else {
-            tracing::info!(stream = %self.stream(), "the file is shorter than its checkpoint (truncated); reading it from the start");
-            0
-        };
+        for entry in entries.filter_map(Result::ok) {
+            let path = entry.path();
+            if chain.contains(&path) || !entry.metadata().is_ok_and(|m| recorded.same_inode(&m)) {
+                continue;
+            }
+            if let Some((file, metadata)) = open_file(&path, Accept::RegularFile)? {
+                let listed = Listed {
+                    path,
+                    file,
+                    metadata,
+                };
+                if self.applies(recorded, offset, &listed) {
+                    return Ok(Some(listed));
+                }
+            }
+        }
+        Ok(None)
+    }
+
+    fn resume_in(&mut self, chosen: Listed, offset: u64, role: Role) -> io::Result<()> {
+        let Listed {
+            mut file, metadata, ..
+        } = chosen;
         file.seek(SeekFrom::Start(offset))?;
+        let head = Head::read(&file, &self.key)?;
         self.current = Some(Current {
+            id: FileId {
+                dev: metadata.dev(),
+                ino: metadata.ino(),
+                print: Some(head.print()),
+            },
             file,
-            id: wanted,
+            head,
             offset,
+            role,
         });
-        self.then_current_path = rotated;
+        // The scanner resumes after the checkpointed bytes: not a fresh text.
+        self.fresh = false;
         Ok(())
     }
 
-    /// A file in the followed file's directory with identity `wanted`.
-    fn find_rotated(&self, wanted: FileId) -> Option<PathBuf> {
-        let dir = self
-            .path
-            .parent()
-            .filter(|d| !d.as_os_str().is_empty())
-            .unwrap_or(Path::new("."));
-        fs::read_dir(dir)
-            .ok()?
-            .filter_map(Result::ok)
-            .find(|entry| entry.metadata().is_ok_and(|m| file_id(&m) == wanted))
-            .map(|entry| entry.path())
+    /// Opens the oldest file of the chain not read yet, if any; a file
+    /// other than the first of the stream begins a new text.
+    fn open_next(&mut self) -> io::Result<()> {
+        let listed = self.list_chain()?;
+        self.behind
+            .retain(|id| listed.iter().any(|l| id.same_inode(&l.metadata)));
+        for l in listed {
+            if self.is_behind(&l)? {
+                continue;
+            }
+            let head = Head::read(&l.file, &self.key)?;
+            let id = FileId {
+                dev: l.metadata.dev(),
+                ino: l.metadata.ino(),
+                print: Some(head.print()),
+            };
+            let role = if l.path == self.path {
+                tracing::info!(stream = %self.stream(), "following from the start of the file");
+                Role::Live
+            } else {
+                tracing::info!(stream = %self.stream(), generation = %file_stream_id(&l.path), "reading a rotated generation not read yet, from its start");
+                Role::Generation
+            };
+            if !self.fresh {
+                self.cut(BreakReason::NextFile, Some((id, 0)))?;
+            }
+            self.current = Some(Current {
+                file: l.file,
+                id,
+                head,
+                offset: 0,
+                role,
+            });
+            return Ok(());
+        }
+        Ok(())
     }
 
-    fn open_path(&mut self) -> io::Result<()> {
-        match File::open(&self.path) {
-            Ok(file) => {
-                let id = file_id(&file.metadata()?);
-                tracing::info!(stream = %self.stream(), "following from the start of the file");
-                self.current = Some(Current {
-                    file,
-                    id,
-                    offset: 0,
-                });
-                Ok(())
-            }
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
-            Err(e) => Err(e),
-        }
+    /// Sends a break: what follows begins a new text.
+    fn cut(&mut self, reason: BreakReason, next: Option<(FileId, u64)>) -> io::Result<()> {
+        self.fresh = true;
+        self.events
+            .blocking_send(FollowEvent::Break { reason, next })
+            .map_err(|_| receiver_gone())
     }
 
     fn read_to_end(&mut self) -> io::Result<()> {
@@ -300,47 +575,92 @@ impl Follower {
             if n == 0 {
                 return Ok(());
             }
+            current.head.extend(&self.key, current.offset, &buffer[..n]);
             let event = FollowEvent::Data {
                 bytes: self.buffers.lend(buffer, n),
-                file: current.id,
+                file: current.identity(),
                 file_offset: current.offset,
             };
             current.offset += n as u64;
+            self.fresh = false;
             self.events
                 .blocking_send(event)
                 .map_err(|_| receiver_gone())?;
         }
     }
 
-    /// After reading to the end: switch files or start over if the file was
-    /// rotated or truncated. Returns whether there is something to read at
-    /// once (no need to wait for a change).
-    fn check_rotation(&mut self) -> io::Result<bool> {
-        let Some(current) = self.current.as_mut() else {
+    /// After reading to the end: go on with the next file if this one is
+    /// done, or start over if it was truncated. Returns whether there is
+    /// something to read at once (no need to wait for a change).
+    fn check(&mut self) -> io::Result<bool> {
+        let Some(current) = self.current.as_ref() else {
             return Ok(false);
         };
-        if self.then_current_path {
-            self.then_current_path = false;
-            self.current = None;
-            return Ok(true);
+        if current.role == Role::Generation {
+            self.finish_current();
+            self.open_next()?;
+            return Ok(self.current.is_some());
         }
         let Ok(metadata) = fs::metadata(&self.path) else {
             // Removed or renamed, with no new file yet: keep reading the old one.
             return Ok(false);
         };
-        if file_id(&metadata) != current.id {
-            tracing::info!(stream = %self.stream(), "file rotated; reading the new file from its start");
-            // Whatever reached the old file meanwhile is read first.
-            self.read_to_end()?;
-            self.current = None;
-            return Ok(true);
+        if current.id.same_inode(&metadata) {
+            let shorter = metadata.len() < current.offset;
+            if shorter || !begins_with(&current.file, &current.head.print(), &self.key)? {
+                self.truncated()?;
+                return Ok(true);
+            }
+            return Ok(false);
         }
-        if metadata.len() < current.offset {
-            tracing::info!(stream = %file_stream_id(&self.path), "file truncated; reading it again from the start");
-            current.file.seek(SeekFrom::Start(0))?;
-            current.offset = 0;
-            return Ok(true);
+        tracing::info!(stream = %self.stream(), "file rotated");
+        // Whatever reached the old file meanwhile is read first.
+        self.read_to_end()?;
+        self.finish_current();
+        self.open_next()?;
+        Ok(self.current.is_some())
+    }
+
+    fn finish_current(&mut self) {
+        if let Some(current) = self.current.take() {
+            self.behind.push(current.identity());
         }
-        Ok(false)
+    }
+
+    /// The file at the path was truncated or its content replaced: the old
+    /// content goes on in its copy, if there is one; else the stream breaks
+    /// and the new content is read from its start.
+    fn truncated(&mut self) -> io::Result<()> {
+        let Some(current) = self.current.as_mut() else {
+            return Ok(());
+        };
+        let old = current.identity();
+        let offset = current.offset;
+        let mut copy = None;
+        for l in self.list_chain()? {
+            let candidate = l.path != self.path
+                && !old.same_inode(&l.metadata)
+                && self.applies(&old, offset, &l);
+            // A generation read before may begin alike (a short print): the
+            // copy is one not read yet.
+            if candidate && !self.is_behind(&l)? {
+                copy = Some(l);
+                break;
+            }
+        }
+        if let Some(copy) = copy {
+            tracing::info!(stream = %self.stream(), copy = %file_stream_id(&copy.path), "file truncated (copy-truncate): the rest of the old content is read from its copy, then the new content from its start");
+            // The old content continues in the copy: no break here.
+            return self.resume_in(copy, offset, Role::Generation);
+        }
+        tracing::info!(stream = %self.stream(), read_bytes = offset, "file truncated or replaced in place, and no copy of the old content found; reading the new content from its start");
+        let Some(current) = self.current.as_mut() else {
+            return Ok(());
+        };
+        current.file.seek(SeekFrom::Start(0))?;
+        current.offset = 0;
+        current.head = Head::read(&current.file, &self.key)?;
+        let next = current.identity();
+        self.cut(BreakReason::Truncated, Some((next, 0)))
     }
 }

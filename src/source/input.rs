@@ -121,7 +121,9 @@ fn follow(spec: &InputSpec, path: PathBuf, context: OpenContext<'_>) -> io::Resu
     let mark = resume.checkpoint.as_ref().map(|c| c.mark());
     let start = mark.map_or(0, |m| m.offset);
     let id = file_stream_id(&path);
-    let source = FollowSource::start(path, resume.checkpoint, Arc::clone(&resume.progress), start)?;
+    let key = context.checkpoints.identity_key();
+    let progress = Arc::clone(&resume.progress);
+    let source = FollowSource::start(path, resume.checkpoint, key, progress, start)?;
     Ok(OpenedStream {
         id,
         name: spec.to_string(),

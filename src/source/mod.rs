@@ -3,14 +3,18 @@
 
 pub mod checkpoint;
 mod follow;
+pub mod identity;
 mod input;
 mod pool;
 mod reader;
+mod rotation;
 mod tcp;
 
 use std::io;
 
 use bytes::Bytes;
+
+use crate::metrics::{ErrorKind, Metrics};
 
 pub use follow::FollowSource;
 pub use input::OpenError;
@@ -41,6 +45,58 @@ pub enum SourceEvent {
     /// logredact stopped the stream before its end: whatever is undecided
     /// (possibly the start of a secret) is not written.
     Cut(CutReason),
+    /// The text under the stream changed: what follows is not the
+    /// continuation of what came before. Whatever is undecided is not
+    /// written (as at a cut) and never judged together with what follows;
+    /// the stream goes on at the same offset, as if at the start of a text
+    /// (see `Scanner::restart`).
+    Break(BreakReason),
+}
+
+/// Why a followed file's stream breaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BreakReason {
+    /// The file was truncated, or its content replaced in place, and what
+    /// followed the bytes read was not found in a copy: the stream goes on
+    /// with the new content. Counted as `truncated`.
+    Truncated,
+    /// A file the stream was to go on reading was gone before it was read
+    /// to its end: the stream goes on with the next file. Counted as
+    /// `rotated_away`.
+    RotatedAway,
+    /// A rotated file was read to its end; the stream goes on with the next
+    /// file. Bytes are never judged across two files, so a token whose
+    /// writer was cut off by the rotation is not completed by the next
+    /// file's first bytes.
+    NextFile,
+}
+
+impl BreakReason {
+    /// Logs and counts a break at which `dropped` undecided bytes were not
+    /// written.
+    pub fn report(self, dropped: usize, metrics: &Metrics) {
+        match self {
+            BreakReason::Truncated => {
+                metrics.error(ErrorKind::Truncated);
+                tracing::warn!(
+                    undecided_bytes_not_written = dropped,
+                    "file truncated or replaced: the bytes read of the old content end here, the new content is read from its start"
+                );
+            }
+            BreakReason::RotatedAway => {
+                metrics.error(ErrorKind::RotatedAway);
+                tracing::warn!(
+                    undecided_bytes_not_written = dropped,
+                    "the stream goes on with the next file after one that was gone before it was read to its end"
+                );
+            }
+            BreakReason::NextFile if dropped > 0 => tracing::info!(
+                undecided_bytes_not_written = dropped,
+                "the rotated file ended with the bytes of a possible secret still undecided; they were not written"
+            ),
+            BreakReason::NextFile => {}
+        }
+    }
 }
 
 /// A stream of input chunks.
