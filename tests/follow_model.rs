@@ -30,9 +30,28 @@
 //!   in the last `REPEAT_WINDOW` before the kill (see there); never across a
 //!   SIGTERM.
 //!
+//! What the model leaves out, on purpose (each is a race every tailer has,
+//! not a property of logredact):
+//!
+//! - the writer writes nothing between a copy-truncate's copy and its
+//!   truncation (lines written there are lost to every tailer); a line it
+//!   was in the middle of stays unfinished in the copy (the writer gives up
+//!   its rest, which would otherwise start the new content with the tail of
+//!   a token: raw hex in the file itself). That unfinished line may appear
+//!   cut short, but the output must end it there: it must never run on into
+//!   the next generation's bytes (§7: a truncation is a cut);
+//! - a file is deleted (the oldest rotated generation, or `app.log` itself)
+//!   while logredact runs only once its output holds every line so far, and
+//!   a running logredact is given the time to open a file before the first
+//!   rotation; what is deleted while logredact is down may be lost;
+//! - a restart that cannot know where it stopped (no checkpoint saved yet,
+//!   or the generation holding it deleted meanwhile) reads `app.log` from its
+//!   start, so the rotated generations still on disk may be skipped then.
+//!
 //! The default run is the CI budget (`CI_SCENARIOS` scenarios, a few threads
 //! in parallel). `LOGREDACT_MODEL_SEED=<seed>` runs one scenario,
-//! `LOGREDACT_MODEL_SCENARIOS=<n>` changes the count, and the ignored test
+//! `LOGREDACT_MODEL_SCENARIOS=<n>` changes the count,
+//! `LOGREDACT_MODEL_THREADS` the parallelism, and the ignored test
 //! `crash_and_rotate_model_soak` runs new random seeds for
 //! `LOGREDACT_MODEL_SOAK` seconds (default an hour). A failure prints its seed,
 //! the scenario's operations, and the command that reruns just it.
