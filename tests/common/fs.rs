@@ -1,0 +1,80 @@
+//! Files the tests share: scratch directories, logs to append to,
+//! checkpoints to read, and locks between test processes.
+
+/// A fresh, empty scratch directory for one test, under the target
+/// directory: `<tmp>/<test binary>/<process id>/<name>`. The process id keeps
+/// two runs of the same test binary (two checkouts' CI, or a rerun while one
+/// is going) out of each other's files; the directories of runs that have
+/// ended are removed on the first call, and the last run's stay to be read.
+pub fn scratch(name: &str) -> std::path::PathBuf {
+    static RUN: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
+    let run = RUN.get_or_init(|| {
+        let binary = module_path!().split("::").next().unwrap_or("tests");
+        let all = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join(binary);
+        for entry in std::fs::read_dir(&all).into_iter().flatten().flatten() {
+            let alive = entry
+                .file_name()
+                .to_str()
+                .and_then(|pid| pid.parse::<u32>().ok())
+                .is_some_and(|pid| std::path::Path::new(&format!("/proc/{pid}")).exists());
+            if !alive {
+                let _ = std::fs::remove_dir_all(entry.path());
+            }
+        }
+        all.join(std::process::id().to_string())
+    });
+    let dir = run.join(name);
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// The offset of the one checkpoint in `state`, if there is one yet.
+pub fn checkpoint_offset(state: &std::path::Path) -> Option<u64> {
+    let file = std::fs::read_dir(state)
+        .ok()?
+        .filter_map(Result::ok)
+        .find(|e| e.path().extension().is_some_and(|x| x == "json"))?;
+    let value: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(file.path()).ok()?).ok()?;
+    value["offset"].as_u64()
+}
+
+/// Appends `bytes` to the file at `path`, creating it if need be.
+pub fn append(path: &std::path::Path, bytes: &[u8]) {
+    use std::io::Write;
+    std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .unwrap()
+        .write_all(bytes)
+        .unwrap();
+}
+
+/// Whether `lock_file` waits for a lock another process holds.
+pub enum Wait {
+    Yes,
+    No,
+}
+
+/// An exclusive lock on the file at `path` (created if need be), held while
+/// the returned file is open. The kernel releases it when the holder exits,
+/// however it exits, so a crashed test never leaves a stale lock behind.
+pub fn lock_file(path: &std::path::Path, wait: Wait) -> std::io::Result<std::fs::File> {
+    use std::os::fd::AsRawFd;
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(path)?;
+    let operation = match wait {
+        Wait::Yes => libc::LOCK_EX,
+        Wait::No => libc::LOCK_EX | libc::LOCK_NB,
+    };
+    // SAFETY: flock takes a descriptor this function owns; no memory is shared.
+    if unsafe { libc::flock(file.as_raw_fd(), operation) } != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(file)
+}
