@@ -25,7 +25,7 @@ use serde_json::Value;
 mod common;
 mod deploy_support;
 
-use common::scratch;
+use common::{scratch, token_regex};
 use deploy_support::{base64_decode, fluentd_parameters, read, repo_path, target_dir, transcript};
 
 /// Kubernetes versions the manifests are validated against: the oldest they
@@ -318,10 +318,6 @@ fn fluent_bit_size(text: &str) -> u64 {
         unit => panic!("'{text}': unknown unit '{unit}'"),
     };
     number * factor
-}
-
-fn token_regex() -> regex::bytes::Regex {
-    regex::bytes::Regex::new(r"(?-u:\b)dapi[0-9a-f]{32}(?-u:\b)").unwrap()
 }
 
 // ---------------------------------------------------------------------------

@@ -47,11 +47,18 @@ pub fn rules(specs: Vec<RuleSpec>) -> Arc<RuleSet> {
     Arc::new(RuleSet::new(specs, test_key()).unwrap())
 }
 
+/// The default rule written for the `regex` crate, independently of the
+/// scanner's own compilation of it.
+pub fn token_regex() -> regex::bytes::Regex {
+    regex::bytes::Regex::new(r"(?-u:\b)dapi[0-9a-f]{32}(?-u:\b)").unwrap()
+}
+
 /// The reference: the default rule applied to the whole input at once by the
 /// `regex` crate.
 pub fn reference_redaction(input: &[u8]) -> Vec<u8> {
-    let re = regex::bytes::Regex::new(r"(?-u:\b)dapi[0-9a-f]{32}(?-u:\b)").unwrap();
-    re.replace_all(input, &b"dapi****"[..]).into_owned()
+    token_regex()
+        .replace_all(input, &b"dapi****"[..])
+        .into_owned()
 }
 
 /// Output and detections of a scanner.
