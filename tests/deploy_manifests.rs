@@ -25,8 +25,8 @@ use serde_json::Value;
 mod common;
 mod deploy_support;
 
-use common::{scratch, token_regex};
-use deploy_support::{base64_decode, fluentd_parameters, read, repo_path, target_dir, transcript};
+use common::{scratch, token_regex, transcript};
+use deploy_support::{base64_decode, fluentd_parameters, read, repo_path, target_dir};
 
 /// Kubernetes versions the manifests are validated against: the oldest they
 /// claim (native sidecar containers are on by default from 1.29) and the

@@ -27,17 +27,14 @@ mod deploy_support;
 
 use std::collections::BTreeSet;
 use std::fs::{self, OpenOptions};
-use std::io::{Read, Write};
+use std::io::Write;
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::{Arc, Mutex};
-use std::thread::JoinHandle;
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::{
-    Collector, Running, TokenGen, append, free_port, http_get, reference_redaction, scratch,
-    signal, wait_with_deadline,
+    Collector, Running, TokenGen, append, binary, free_port, reference_redaction, scratch,
 };
 use deploy_support::{
     base64_decode, fluent_bit_sections, fluentd_parameters, lay_out_final_stage, read, repo_path,
@@ -129,96 +126,6 @@ fn strings(value: &Value, out: &mut Vec<String>) {
         Value::Array(items) => items.iter().for_each(|v| strings(v, out)),
         Value::Object(map) => map.values().for_each(|v| strings(v, out)),
         _ => {}
-    }
-}
-
-/// Bytes collected by a reader thread.
-type Buffer = Arc<Mutex<Vec<u8>>>;
-
-/// A child's output pipe.
-type Pipe = Box<dyn Read + Send>;
-
-/// A child process whose standard output and standard error are collected
-/// by threads, so that tests can wait for output with a deadline.
-struct Process {
-    child: Child,
-    stdout: Buffer,
-    stderr: Buffer,
-    readers: Vec<JoinHandle<()>>,
-}
-
-impl Process {
-    fn spawn(mut command: Command) -> Process {
-        let mut child = command
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn");
-        let stdout = Arc::new(Mutex::new(Vec::new()));
-        let stderr = Arc::new(Mutex::new(Vec::new()));
-        let mut readers = Vec::new();
-        let pipes: [(Pipe, &Buffer); 2] = [
-            (Box::new(child.stdout.take().unwrap()), &stdout),
-            (Box::new(child.stderr.take().unwrap()), &stderr),
-        ];
-        for (mut pipe, sink) in pipes {
-            let sink = Arc::clone(sink);
-            readers.push(std::thread::spawn(move || {
-                let mut buffer = [0u8; 65536];
-                loop {
-                    match pipe.read(&mut buffer) {
-                        Ok(0) | Err(_) => return,
-                        Ok(n) => sink.lock().unwrap().extend_from_slice(&buffer[..n]),
-                    }
-                }
-            }));
-        }
-        Process {
-            child,
-            stdout,
-            stderr,
-            readers,
-        }
-    }
-
-    fn output(&self) -> Vec<u8> {
-        self.stdout.lock().unwrap().clone()
-    }
-
-    fn errors(&self) -> String {
-        String::from_utf8_lossy(&self.stderr.lock().unwrap()).into_owned()
-    }
-
-    /// Waits until standard output holds `expected` (or more, or the
-    /// deadline), then checks that it is exactly `expected`.
-    fn expect_output(&self, expected: &[u8], what: &str) {
-        wait_for_output(&self.stdout, expected.len());
-        let got = self.output();
-        assert!(
-            got == expected,
-            "{what}\n--- expected ---\n{}\n--- got ---\n{}\n--- stderr ---\n{}",
-            String::from_utf8_lossy(expected),
-            String::from_utf8_lossy(&got),
-            self.errors()
-        );
-    }
-
-    /// SIGTERM, then the exit status and everything written.
-    fn terminate(mut self) -> (ExitStatus, Vec<u8>, String) {
-        signal(&self.child, "TERM");
-        let status = wait_with_deadline(&mut self.child, Duration::from_secs(30));
-        for reader in self.readers.drain(..) {
-            reader.join().unwrap();
-        }
-        (status, self.output(), self.errors())
-    }
-}
-
-/// Waits until `buffer` holds at least `len` bytes, or the deadline.
-fn wait_for_output(buffer: &Mutex<Vec<u8>>, len: usize) {
-    let until = Instant::now() + DEADLINE;
-    while buffer.lock().unwrap().len() < len && Instant::now() < until {
-        std::thread::sleep(Duration::from_millis(5));
     }
 }
 
@@ -613,8 +520,7 @@ fn fluent_bit_json_lines_split_across_tcp_segments_arrive_redacted_in_order() {
     }
     assert_eq!(text.lines().count(), logs.len());
 
-    signal(&run.child, "TERM");
-    let (status, _, stderr) = run.finish();
+    let (status, _, stderr) = run.terminate();
     assert!(status.success(), "{stderr}");
 }
 
@@ -643,8 +549,11 @@ fn fluent_bit_exec_oneshot_command_prints_each_appended_line_at_once() {
         .map(|p| (p.to_string(), dir.join(p.trim_start_matches('/'))))
         .collect();
     fs::create_dir_all(dir.join("var/log/app")).unwrap();
-    let binary = env!("CARGO_BIN_EXE_logredact");
-    let local = format!("exec '{binary}' {}", remap(&command[prefix.len()..], &map));
+    let logredact = env!("CARGO_BIN_EXE_logredact");
+    let local = format!(
+        "exec '{logredact}' {}",
+        remap(&command[prefix.len()..], &map)
+    );
     assert!(
         !local.contains(" /var/") && !local.contains(":/var/"),
         "every container path is mapped: {local}"
@@ -657,14 +566,14 @@ fn fluent_bit_exec_oneshot_command_prints_each_appended_line_at_once() {
 
     // As the exec input runs it: popen(3), that is /bin/sh -c.
     let mut shell = Command::new("/bin/sh");
-    shell.arg("-c").arg(&local).stdin(Stdio::null());
-    let run = Process::spawn(shell);
+    shell.arg("-c").arg(&local);
+    let mut run = Running::start(&mut shell, Stdio::null());
     // `exec` replaced the shell: Fluent Bit's child is logredact itself.
     let exe = Path::new("/proc")
         .join(run.child.id().to_string())
         .join("exe");
     let until = Instant::now() + DEADLINE;
-    let wanted = fs::canonicalize(binary).unwrap();
+    let wanted = fs::canonicalize(logredact).unwrap();
     while fs::read_link(&exe).ok().as_ref() != Some(&wanted) && Instant::now() < until {
         std::thread::sleep(Duration::from_millis(10));
     }
@@ -691,7 +600,11 @@ fn fluent_bit_exec_oneshot_command_prints_each_appended_line_at_once() {
         written.extend_from_slice(line.as_bytes());
         lines += 1;
         // Out before the next line is written.
-        run.expect_output(&reference_redaction(&written), &format!("line {i}"));
+        run.expect_output(
+            &reference_redaction(&written),
+            DEADLINE,
+            &format!("line {i}"),
+        );
     }
     // A line written in two pieces, the token split between them.
     let token = tokens.token();
@@ -703,7 +616,7 @@ fn fluent_bit_exec_oneshot_command_prints_each_appended_line_at_once() {
     written.extend_from_slice(first.as_bytes());
     written.extend_from_slice(second.as_bytes());
     lines += 1;
-    run.expect_output(&reference_redaction(&written), "the split line");
+    run.expect_output(&reference_redaction(&written), DEADLINE, "the split line");
     // A long line comes out as one line (one record while it fits in the
     // configured Buf_Size).
     let long: String = (0..4000)
@@ -723,7 +636,7 @@ fn fluent_bit_exec_oneshot_command_prints_each_appended_line_at_once() {
     append(&log, long.as_bytes());
     written.extend_from_slice(long.as_bytes());
     lines += 1;
-    run.expect_output(&reference_redaction(&written), "the long line");
+    run.expect_output(&reference_redaction(&written), DEADLINE, "the long line");
 
     let (status, output, stderr) = run.terminate();
     assert!(status.success(), "{stderr}");
@@ -870,37 +783,25 @@ fn kubernetes_shared_volume_sidecar_redacts_an_appended_and_rotated_log_exactly(
     let admin = free_port();
     args.extend(["--admin".to_string(), format!("127.0.0.1:{admin}")]);
 
-    let mut command = Command::new(env!("CARGO_BIN_EXE_logredact"));
-    command.args(&args).stdin(Stdio::null());
+    let mut command = binary();
+    command.args(&args);
     for variable in sidecar["env"].as_array().into_iter().flatten() {
         command.env(
             variable["name"].as_str().unwrap(),
             variable["value"].as_str().unwrap(),
         );
     }
-    let run = Process::spawn(command);
+    let mut run = Running::start(&mut command, Stdio::null());
 
     // The kubelet's probes: started, then ready.
-    for (probe, want) in [("startupProbe", 200), ("readinessProbe", 200)] {
-        let path = sidecar[probe]["httpGet"]["path"].as_str().unwrap();
-        let until = Instant::now() + DEADLINE;
-        loop {
-            let ok =
-                TcpStream::connect(("127.0.0.1", admin)).is_ok() && http_get(admin, path).0 == want;
-            if ok {
-                break;
-            }
-            assert!(
-                Instant::now() < until,
-                "{probe} {path} never answered {want}"
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
+    run.wait_for_port(admin);
+    for probe in ["startupProbe", "readinessProbe"] {
+        run.wait_for_probe(admin, sidecar[probe]["httpGet"]["path"].as_str().unwrap());
     }
 
     // The application: appends lines (plain text and JSON), rotates by
     // rename, then by copy and truncate, and keeps writing.
-    let output = Arc::clone(&run.stdout);
+    let output = run.stdout();
     let writer_log = log.clone();
     let writer = std::thread::spawn(move || {
         let mut tokens = TokenGen::new(0x6865);
@@ -932,7 +833,7 @@ fn kubernetes_shared_volume_sidecar_redacts_an_appended_and_rotated_log_exactly(
         }
         // Copy-truncate loses whatever the reader has not read when the file
         // is truncated, in any follower: wait until all is out first.
-        wait_for_output(&output, reference_json_redaction(&written).len());
+        output.wait_for_len(reference_json_redaction(&written).len(), DEADLINE);
         fs::copy(&writer_log, writer_log.with_extension("log.2")).unwrap();
         OpenOptions::new()
             .write(true)
@@ -943,7 +844,7 @@ fn kubernetes_shared_volume_sidecar_redacts_an_appended_and_rotated_log_exactly(
         // A first short line, shorter than what was read, shows the
         // truncation; then more.
         line(60, &mut written);
-        wait_for_output(&output, reference_json_redaction(&written).len());
+        output.wait_for_len(reference_json_redaction(&written).len(), DEADLINE);
         for n in 61..80 {
             line(n, &mut written);
         }
@@ -951,7 +852,7 @@ fn kubernetes_shared_volume_sidecar_redacts_an_appended_and_rotated_log_exactly(
     });
     let written = writer.join().unwrap();
     let expected = reference_json_redaction(&written);
-    run.expect_output(&expected, "the sidecar's stdout");
+    run.expect_output(&expected, DEADLINE, "the sidecar's stdout");
 
     // Kubernetes stops the sidecar with SIGTERM after the application.
     let (status, stdout, stderr) = run.terminate();

@@ -21,15 +21,13 @@ use std::fs;
 use std::io::Write;
 use std::net::UdpSocket;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
-use common::{Collector, TokenGen, scratch};
-use deploy_support::{
-    Source, dockerfile_stages, lay_out_final_stage, read, repo_path, target_dir, transcript,
-};
+use common::{Collector, TokenGen, binary, output_with_stdin, scratch, transcript};
+use deploy_support::{Source, dockerfile_stages, lay_out_final_stage, read, repo_path, target_dir};
 
 /// The build stage's output that the final stage copies, and the command
 /// that must produce it.
@@ -425,34 +423,6 @@ fn image_argv(args: Option<&[&str]>) -> Vec<String> {
     argv
 }
 
-/// Runs `command` with `input` on its standard input, with a deadline.
-fn run_with_input(mut command: Command, input: &[u8]) -> Output {
-    let mut child = common::spawn_piped(&mut command);
-    let mut stdin = child.stdin.take().unwrap();
-    let input = input.to_vec();
-    let writer = std::thread::spawn(move || {
-        let _ = stdin.write_all(&input);
-    });
-    // A deadline for liveness: a process still running after a minute is
-    // killed (and the test then fails on its status).
-    let id = child.id();
-    std::thread::spawn(move || {
-        let until = Instant::now() + Duration::from_secs(60);
-        while Instant::now() < until {
-            std::thread::sleep(Duration::from_millis(100));
-            if !Path::new(&format!("/proc/{id}")).exists() {
-                return;
-            }
-        }
-        let _ = Command::new("kill")
-            .args(["-KILL", &id.to_string()])
-            .status();
-    });
-    let output = child.wait_with_output().unwrap();
-    writer.join().unwrap();
-    output
-}
-
 #[test]
 fn image_root_redacts_the_sample_exactly_as_the_image_user() {
     let root = image_root("sample");
@@ -463,7 +433,7 @@ fn image_root_redacts_the_sample_exactly_as_the_image_user() {
     );
     let sample = fs::read(repo_path("tests/data/sample.log")).unwrap();
     let expected = fs::read(repo_path("tests/data/sample.redacted.log")).unwrap();
-    let output = run_with_input(in_root(&root, &argv), &sample);
+    let output = output_with_stdin(in_root(&root, &argv), &sample);
     assert!(
         output.status.code() == Some(0),
         "{argv:?} in the image root\n{}",
@@ -519,7 +489,7 @@ fn image_root_runs_a_configuration_that_includes_the_credential_pack() {
             .as_bytes(),
     );
 
-    let output = run_with_input(
+    let output = output_with_stdin(
         in_root(
             &root,
             &image_argv(Some(&["--config", "/etc/logredact/with-credentials.yaml"])),
@@ -543,9 +513,9 @@ fn image_root_runs_a_configuration_that_includes_the_credential_pack() {
     }
     // Byte for byte what the ordinary build makes of the same configuration
     // and packs outside the root.
-    let mut plain = Command::new(env!("CARGO_BIN_EXE_logredact"));
+    let mut plain = binary();
     plain.arg("--config").arg(&config);
-    let reference = run_with_input(plain, &input);
+    let reference = output_with_stdin(plain, &input);
     assert!(reference.status.success(), "{}", transcript(&reference));
     assert!(
         output.stdout == reference.stdout,
@@ -554,7 +524,7 @@ fn image_root_runs_a_configuration_that_includes_the_credential_pack() {
 
     // The configuration for JSON logs shipped in the image adds the
     // JSON-escape pack: the token after the \t escape is masked too.
-    let json = run_with_input(
+    let json = output_with_stdin(
         in_root(
             &root,
             &image_argv(Some(&["--config", "/etc/logredact/logredact-json.yaml"])),
@@ -656,7 +626,7 @@ fn forward_sample_by_name(root: &Path, name: &str) -> Vec<u8> {
     let collector = Collector::start(0);
     let sample = fs::read(repo_path("tests/data/sample.log")).unwrap();
     let output_spec = format!("tcp://{name}:{}", collector.port);
-    let output = run_with_input(
+    let output = output_with_stdin(
         in_root(
             root,
             &image_argv(Some(&[

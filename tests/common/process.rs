@@ -1,30 +1,25 @@
-//! Processes under test: the built binary, started with its standard
-//! streams piped, and waited for with deadlines.
+//! The one harness for processes under test: logredact itself, or whatever
+//! runs it the way a deployment does (`/bin/sh -c`, `chroot`). Output is read
+//! on threads as it comes, so that a test can wait for bytes with a deadline
+//! and a full pipe never stalls the child; a child the test lets go of is
+//! killed, so that a failed test leaves nothing running.
 
-/// Runs `command` with `input` on its standard input and its output and
-/// error captured. The input is written from a thread, so a large input
-/// cannot deadlock against a full output pipe; a process that stops reading
-/// early (a broken pipe) is the caller's to judge by its output.
-pub fn output_with_stdin(mut command: std::process::Command, input: &[u8]) -> std::process::Output {
-    let mut child = spawn_piped(&mut command);
-    let mut stdin = child.stdin.take().unwrap();
-    let input = input.to_vec();
-    let writer = std::thread::spawn(move || std::io::Write::write_all(&mut stdin, &input));
-    let output = child.wait_with_output().unwrap();
-    match writer.join().unwrap() {
-        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => panic!("writing stdin: {e}"),
-        _ => output,
-    }
-}
+use std::io::{Read, Write};
+use std::process::{Child, ChildStdin, Command, ExitStatus, Output, Stdio};
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::{Duration, Instant};
+
+/// How long a process may stay silent, or take to exit once its output has
+/// ended, before the test gives up on it. For liveness only.
+const LIVENESS: Duration = Duration::from_secs(30);
 
 /// The built binary.
-pub fn binary() -> std::process::Command {
-    std::process::Command::new(env!("CARGO_BIN_EXE_logredact"))
+pub fn binary() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_logredact"))
 }
 
 /// Starts `command` with all three standard streams piped.
-pub fn spawn_piped(command: &mut std::process::Command) -> std::process::Child {
-    use std::process::Stdio;
+pub fn spawn_piped(command: &mut Command) -> Child {
     command
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -33,64 +28,169 @@ pub fn spawn_piped(command: &mut std::process::Command) -> std::process::Child {
         .unwrap_or_else(|e| panic!("spawn {:?}: {e}", command.get_program()))
 }
 
-/// A running logredact with piped standard streams, whose stdout is read on a
-/// thread so that tests can wait for output with a deadline.
+/// Runs `command` with `input` on its standard input and its output and
+/// error captured. The input is written from a thread, so a large input
+/// cannot deadlock against a full output pipe; a process that stops reading
+/// early (a broken pipe) is the caller's to judge by its output.
+pub fn output_with_stdin(mut command: Command, input: &[u8]) -> Output {
+    let mut run = Running::start(&mut command, Stdio::piped());
+    let mut stdin = run.stdin.take().unwrap();
+    let input = input.to_vec();
+    let writer = std::thread::spawn(move || stdin.write_all(&input));
+    let output = run.output();
+    match writer.join().unwrap() {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => panic!("writing stdin: {e}"),
+        _ => output,
+    }
+}
+
+/// Standard output and standard error of a finished process, for messages.
+pub fn transcript(output: &Output) -> String {
+    format!(
+        "status: {}\n--- stdout ---\n{}--- stderr ---\n{}",
+        output.status,
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    )
+}
+
+/// One output stream of a child, read to its end by a thread of its own.
+/// Clones share the stream, so that another thread of the test can wait on
+/// it too.
+#[derive(Clone, Default)]
+pub struct Capture(Arc<(Mutex<Captured>, Condvar)>);
+
+#[derive(Default)]
+struct Captured {
+    bytes: Vec<u8>,
+    ended: bool,
+}
+
+impl Capture {
+    fn start(mut pipe: impl Read + Send + 'static) -> Capture {
+        let capture = Capture::default();
+        let shared = capture.clone();
+        std::thread::spawn(move || {
+            let mut buffer = [0u8; 65536];
+            loop {
+                let n = pipe.read(&mut buffer).unwrap_or(0);
+                let (state, changed) = &*shared.0;
+                let mut state = state.lock().unwrap();
+                state.bytes.extend_from_slice(&buffer[..n]);
+                state.ended = n == 0;
+                changed.notify_all();
+                if state.ended {
+                    return;
+                }
+            }
+        });
+        capture
+    }
+
+    /// Everything that has arrived so far.
+    pub fn bytes(&self) -> Vec<u8> {
+        self.0.0.lock().unwrap().bytes.clone()
+    }
+
+    /// Waits until `done` says so of what has arrived, the stream ends, or
+    /// `deadline` passes; then (bytes so far, whether it has ended).
+    fn wait(&self, deadline: Duration, done: impl Fn(&[u8]) -> bool) -> (usize, bool) {
+        let until = Instant::now() + deadline;
+        let (state, changed) = &*self.0;
+        let mut state = state.lock().unwrap();
+        loop {
+            let left = until.saturating_duration_since(Instant::now());
+            if done(&state.bytes) || state.ended || left.is_zero() {
+                return (state.bytes.len(), state.ended);
+            }
+            state = changed.wait_timeout(state, left).unwrap().0;
+        }
+    }
+
+    /// Waits until at least `len` bytes have arrived (or the stream ends, or
+    /// the deadline); returns what has.
+    pub fn wait_for_len(&self, len: usize, deadline: Duration) -> Vec<u8> {
+        self.wait(deadline, |bytes| bytes.len() >= len);
+        self.bytes()
+    }
+
+    /// Waits `wait` (less if the stream ends first); returns what has
+    /// arrived.
+    pub fn wait_for(&self, wait: Duration) -> Vec<u8> {
+        self.wait(wait, |_| false);
+        self.bytes()
+    }
+
+    /// Reads to the end of the stream, or until it stays silent for `quiet`
+    /// (then whoever waits for the process's exit decides).
+    fn to_end(&self, quiet: Duration) -> Vec<u8> {
+        loop {
+            let before = self.0.0.lock().unwrap().bytes.len();
+            let (now, ended) = self.wait(quiet, |bytes| bytes.len() > before);
+            if ended || now == before {
+                return self.bytes();
+            }
+        }
+    }
+}
+
+/// A running child with its standard output and error read on threads.
 pub struct Running {
-    pub child: std::process::Child,
-    pub stdin: Option<std::process::ChildStdin>,
-    output: std::sync::mpsc::Receiver<Vec<u8>>,
+    pub child: Child,
+    pub stdin: Option<ChildStdin>,
+    stdout: Capture,
+    stderr: Capture,
+    /// Standard output as of the last `read_*` call.
     pub received: Vec<u8>,
 }
 
 impl Running {
+    /// logredact with `args`, its standard input a pipe.
     pub fn spawn(args: &[&str]) -> Running {
-        use std::io::Read;
-        let mut child = spawn_piped(binary().args(args));
-        let stdin = child.stdin.take();
-        let mut stdout = child.stdout.take().unwrap();
-        let (sender, output) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            let mut buffer = [0u8; 65536];
-            loop {
-                match stdout.read(&mut buffer) {
-                    Ok(0) | Err(_) => return,
-                    Ok(n) => {
-                        if sender.send(buffer[..n].to_vec()).is_err() {
-                            return;
-                        }
-                    }
-                }
-            }
-        });
+        Running::start(binary().args(args), Stdio::piped())
+    }
+
+    /// `command` with `stdin` (a pipe, kept in `stdin`, or anything else).
+    pub fn start(command: &mut Command, stdin: Stdio) -> Running {
+        let mut child = command
+            .stdin(stdin)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("spawn {:?}: {e}", command.get_program()));
         Running {
+            stdin: child.stdin.take(),
+            stdout: Capture::start(child.stdout.take().unwrap()),
+            stderr: Capture::start(child.stderr.take().unwrap()),
             child,
-            stdin,
-            output,
             received: Vec::new(),
         }
     }
 
-    /// Waits until logredact listens on `port`; if it exits first, fails
+    /// Standard output, for a thread that waits on it alongside the test.
+    pub fn stdout(&self) -> Capture {
+        self.stdout.clone()
+    }
+
+    /// Standard error so far, for failure messages.
+    pub fn errors(&self) -> String {
+        String::from_utf8_lossy(&self.stderr.bytes()).into_owned()
+    }
+
+    /// Waits until the child listens on `port`; if it exits first, fails
     /// with what it printed, rather than with a bare timeout.
     pub fn wait_for_port(&mut self, port: u16) {
-        use std::io::Read;
-        let until = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        let until = Instant::now() + Duration::from_secs(10);
         while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
             if let Some(status) = self.child.try_wait().unwrap() {
-                let mut stderr = String::new();
-                let _ = self
-                    .child
-                    .stderr
-                    .take()
-                    .unwrap()
-                    .read_to_string(&mut stderr);
-                panic!("logredact exited ({status}) before listening on port {port}:\n{stderr}");
+                let stderr = self.stderr.to_end(LIVENESS);
+                panic!(
+                    "logredact exited ({status}) before listening on port {port}:\n{}",
+                    String::from_utf8_lossy(&stderr)
+                );
             }
-            assert!(
-                std::time::Instant::now() < until,
-                "nothing listens on port {port}"
-            );
-            std::thread::sleep(std::time::Duration::from_millis(20));
+            assert!(Instant::now() < until, "nothing listens on port {port}");
+            std::thread::sleep(Duration::from_millis(20));
         }
     }
 
@@ -100,68 +200,79 @@ impl Running {
     /// places `limits.max_connections` counts until logredact accepts it.
     pub fn wait_until_ready(&mut self, admin: u16) {
         self.wait_for_port(admin);
-        let until = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        self.wait_for_probe(admin, "/readyz");
+    }
+
+    /// Waits until the admin endpoint on `admin` answers `path` with 200, as
+    /// the kubelet's probes wait.
+    pub fn wait_for_probe(&mut self, admin: u16, path: &str) {
+        let until = Instant::now() + Duration::from_secs(10);
         loop {
-            let (status, body) = super::http_get(admin, "/readyz");
+            let (status, body) = super::http_get(admin, path);
             if status == 200 {
                 return;
             }
-            assert!(
-                std::time::Instant::now() < until,
-                "never ready: {status} {body}"
-            );
-            std::thread::sleep(std::time::Duration::from_millis(20));
+            assert!(Instant::now() < until, "never {path}: {status} {body}");
+            std::thread::sleep(Duration::from_millis(20));
         }
     }
 
     pub fn write(&mut self, bytes: &[u8]) {
-        use std::io::Write;
         let stdin = self.stdin.as_mut().expect("stdin open");
         stdin.write_all(bytes).unwrap();
         stdin.flush().unwrap();
     }
 
     /// Reads until `received` holds at least `len` bytes, or the deadline.
-    pub fn read_at_least(&mut self, len: usize, deadline: std::time::Duration) -> &[u8] {
-        let until = std::time::Instant::now() + deadline;
-        while self.received.len() < len {
-            let left = until.saturating_duration_since(std::time::Instant::now());
-            match self.output.recv_timeout(left) {
-                Ok(bytes) => self.received.extend_from_slice(&bytes),
-                Err(_) => break,
-            }
-        }
+    pub fn read_at_least(&mut self, len: usize, deadline: Duration) -> &[u8] {
+        self.received = self.stdout.wait_for_len(len, deadline);
         &self.received
     }
 
     /// Collects whatever arrives within `wait`.
-    pub fn read_for(&mut self, wait: std::time::Duration) -> &[u8] {
-        let until = std::time::Instant::now() + wait;
-        loop {
-            let left = until.saturating_duration_since(std::time::Instant::now());
-            match self.output.recv_timeout(left) {
-                Ok(bytes) => self.received.extend_from_slice(&bytes),
-                Err(_) => return &self.received,
-            }
+    pub fn read_for(&mut self, wait: Duration) -> &[u8] {
+        self.received = self.stdout.wait_for(wait);
+        &self.received
+    }
+
+    /// Waits until standard output holds as many bytes as `expected` (or the
+    /// deadline), then checks that it is exactly `expected`.
+    pub fn expect_output(&mut self, expected: &[u8], deadline: Duration, what: &str) {
+        let got = self.read_at_least(expected.len(), deadline).to_vec();
+        assert!(
+            got == expected,
+            "{what}\n--- expected ---\n{}\n--- got ---\n{}\n--- stderr ---\n{}",
+            String::from_utf8_lossy(expected),
+            String::from_utf8_lossy(&got),
+            self.errors()
+        );
+    }
+
+    /// Closes stdin, reads everything and waits for the exit.
+    pub fn output(mut self) -> Output {
+        drop(self.stdin.take());
+        let stdout = self.stdout.to_end(LIVENESS);
+        let status = wait_with_deadline(&mut self.child, LIVENESS);
+        let stderr = self.stderr.to_end(LIVENESS);
+        Output {
+            status,
+            stdout,
+            stderr,
         }
     }
 
-    /// Closes stdin, reads everything and waits for the exit (at most 30 s).
-    pub fn finish(mut self) -> (std::process::ExitStatus, Vec<u8>, String) {
-        use std::io::Read;
-        drop(self.stdin.take());
-        while let Ok(bytes) = self.output.recv_timeout(std::time::Duration::from_secs(30)) {
-            self.received.extend_from_slice(&bytes);
-        }
-        let status = wait_with_deadline(&mut self.child, std::time::Duration::from_secs(30));
-        let mut stderr = String::new();
-        self.child
-            .stderr
-            .take()
-            .unwrap()
-            .read_to_string(&mut stderr)
-            .unwrap();
-        (status, std::mem::take(&mut self.received), stderr)
+    /// Closes stdin, reads everything and waits for the exit: (status,
+    /// stdout, stderr).
+    pub fn finish(self) -> (ExitStatus, Vec<u8>, String) {
+        let output = self.output();
+        let stderr = String::from_utf8(output.stderr).expect("stderr is UTF-8");
+        (output.status, output.stdout, stderr)
+    }
+
+    /// SIGTERM, as an orchestrator stops a container, then `finish`.
+    pub fn terminate(self) -> (ExitStatus, Vec<u8>, String) {
+        signal(&self.child, "TERM");
+        self.finish()
     }
 }
 
@@ -175,26 +286,23 @@ impl Drop for Running {
 }
 
 /// Waits for `child`, killing it and failing the test after `deadline`.
-pub fn wait_with_deadline(
-    child: &mut std::process::Child,
-    deadline: std::time::Duration,
-) -> std::process::ExitStatus {
-    let until = std::time::Instant::now() + deadline;
+pub fn wait_with_deadline(child: &mut Child, deadline: Duration) -> ExitStatus {
+    let until = Instant::now() + deadline;
     loop {
         if let Some(status) = child.try_wait().unwrap() {
             return status;
         }
-        if std::time::Instant::now() > until {
+        if Instant::now() > until {
             let _ = child.kill();
             panic!("logredact did not exit within {deadline:?}");
         }
-        std::thread::sleep(std::time::Duration::from_millis(10));
+        std::thread::sleep(Duration::from_millis(10));
     }
 }
 
 /// Sends SIGTERM (or another signal) to a child process.
-pub fn signal(child: &std::process::Child, name: &str) {
-    let status = std::process::Command::new("kill")
+pub fn signal(child: &Child, name: &str) {
+    let status = Command::new("kill")
         .args([&format!("-{name}"), &child.id().to_string()])
         .status()
         .unwrap();

@@ -25,16 +25,6 @@ pub fn target_dir() -> PathBuf {
     tmp.parent().unwrap_or(tmp).to_path_buf()
 }
 
-/// Standard output and standard error of a finished process, for messages.
-pub fn transcript(output: &std::process::Output) -> String {
-    format!(
-        "status: {}\n--- stdout ---\n{}--- stderr ---\n{}",
-        output.status,
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    )
-}
-
 pub fn read(path: &Path) -> String {
     fs::read_to_string(path).unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()))
 }
