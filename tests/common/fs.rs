@@ -1,7 +1,23 @@
-//! Files the tests share: scratch directories, logs to append to,
-//! checkpoints to read, and locks between test processes.
+//! Files the tests share: the repository's own files, scratch directories,
+//! logs to append to, checkpoints to read, and locks between test processes.
 
 use std::path::{Path, PathBuf};
+
+/// A file or folder of the repository.
+pub fn repo_path(relative: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join(relative)
+}
+
+/// A text file, or a failure that names it.
+pub fn read(path: &Path) -> String {
+    std::fs::read_to_string(path).unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()))
+}
+
+/// The target directory (`CARGO_TARGET_TMPDIR` is its `tmp` subdirectory).
+pub fn target_dir() -> PathBuf {
+    let tmp = Path::new(env!("CARGO_TARGET_TMPDIR"));
+    tmp.parent().unwrap_or(tmp).to_path_buf()
+}
 
 /// A fresh, empty scratch directory for one test, under the target
 /// directory: `<tmp>/<test binary>/<process id>/<name>`. The process id keeps
