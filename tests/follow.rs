@@ -260,19 +260,6 @@ fn checkpoints_are_saved_atomically_as_json() {
     assert_eq!(checkpoint["fingerprint"].as_str().map(str::len), Some(32));
 }
 
-/// Waits until the checkpoint in `state` is at `offset`.
-fn wait_for_checkpoint(state: &Path, offset: u64) {
-    let until = std::time::Instant::now() + Duration::from_secs(10);
-    while checkpoint_offset(state) != Some(offset) {
-        assert!(
-            std::time::Instant::now() < until,
-            "the checkpoint is at {:?}, not {offset}",
-            checkpoint_offset(state)
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
 /// Beside a TCP input, a followed file shares a merged output, written a
 /// whole line at a time: its checkpoint follows the whole lines written, not
 /// waiting for a partial last line, and at shutdown it covers what was

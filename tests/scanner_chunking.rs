@@ -42,8 +42,10 @@ fn input_and_cuts() -> impl Strategy<Value = (Vec<u8>, Vec<usize>)> {
 
 /// Starts of the reference matches of the default rule.
 fn reference_offsets(input: &[u8]) -> Vec<u64> {
-    let re = regex::bytes::Regex::new(r"(?-u:\b)dapi[0-9a-f]{32}(?-u:\b)").unwrap();
-    re.find_iter(input).map(|m| m.start() as u64).collect()
+    token_regex()
+        .find_iter(input)
+        .map(|m| m.start() as u64)
+        .collect()
 }
 
 fn line_of(input: &[u8], offset: u64) -> u64 {

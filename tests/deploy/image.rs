@@ -1,12 +1,14 @@
-//! The container image, verified without a container engine: the static
+//! The container image, verified without a container engine: the Dockerfile
+//! against hadolint and against what its final stage must be; the static
 //! release build (`cargo static`, defined in `.cargo/config.toml`, the same
-//! command the Dockerfile runs) is built into its own target directory
-//! (`target/static`), checked to be fully static, and run with `chroot` as
-//! the image's user in a temporary root directory that holds exactly what the
-//! Dockerfile's final stage copies (read from the Dockerfile's COPY lines):
-//! it must redact the shipped sample byte for byte, run a configuration that
-//! includes a rule pack, and resolve its upstream by name from the files a
-//! container runtime provides (/etc/hosts, /etc/resolv.conf).
+//! command the Dockerfile runs), built into its own target directory
+//! (`target/static`) and checked to be fully static; and that binary run
+//! with `chroot` as the image's user in a temporary root directory that holds
+//! exactly what the Dockerfile's final stage copies (read from its COPY
+//! lines): it must redact the shipped sample byte for byte, run a
+//! configuration that includes a rule pack, and resolve its upstream by name
+//! from the files a container runtime provides (/etc/hosts,
+//! /etc/resolv.conf).
 //!
 //! chroot needs root (CAP_SYS_CHROOT). Without root the test runs the same
 //! commands in an unprivileged user namespace (`unshare --user
@@ -14,29 +16,28 @@
 //! so; if neither is possible the tests fail: they never pass without having
 //! run the image's layout.
 
-mod common;
-mod deploy_support;
-
 use std::fs;
 use std::io::Write;
 use std::net::UdpSocket;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
-use common::{Collector, TokenGen, scratch};
-use deploy_support::{
-    Source, dockerfile_stages, lay_out_final_stage, read, repo_path, target_dir, transcript,
+use crate::IMAGE_BINARY;
+use crate::common::{
+    Collector, TokenGen, binary, output_with_stdin, read, repo_path, scratch, target_dir,
+    transcript,
 };
+use crate::dockerfile::{self, Source, Stage, lay_out_final_stage};
+use crate::tools::{output_of, tools};
 
 /// The build stage's output that the final stage copies, and the command
 /// that must produce it.
 const STATIC_OUTPUT: &str = "target/x86_64-unknown-linux-gnu/release/logredact";
 
-/// Where the image puts the binary, and what it must hold besides.
-const IMAGE_BINARY: &str = "/usr/local/bin/logredact";
+/// What the image must hold.
 const IMAGE_FILES: [&str; 4] = [
     "/usr/local/bin/logredact",
     "/etc/logredact/logredact.yaml",
@@ -47,7 +48,7 @@ const IMAGE_FILES: [&str; 4] = [
 /// A note in the test output that is shown even when the test passes
 /// (written to the standard error stream directly, not captured).
 fn note(text: &str) {
-    let _ = writeln!(std::io::stderr(), "static_image: {text}");
+    let _ = writeln!(std::io::stderr(), "deploy::image: {text}");
 }
 
 // ---------------------------------------------------------------------------
@@ -176,8 +177,25 @@ fn cargo_static_builds_a_fully_static_executable_and_plain_builds_stay_dynamic()
 // The Dockerfile and the image's layout
 
 #[test]
+fn dockerfile_is_clean_under_hadolint() {
+    let output = output_of(
+        Command::new(&tools().hadolint)
+            .args(["--no-color", "Dockerfile"])
+            .current_dir(env!("CARGO_MANIFEST_DIR")),
+        "hadolint",
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    // Findings below the failure threshold (style) are printed with status 0.
+    assert!(
+        output.status.success() && output.stdout.is_empty() && output.stderr.is_empty(),
+        "hadolint Dockerfile\n{}",
+        transcript(&output)
+    );
+}
+
+#[test]
 fn dockerfile_final_stage_is_minimal_non_root_and_built_with_cargo_static() {
-    let stages = dockerfile_stages();
+    let stages = dockerfile::stages();
     assert!(stages.len() >= 2, "a multi-stage build");
     let last = stages.last().unwrap();
     assert!(
@@ -235,7 +253,7 @@ fn dockerfile_final_stage_is_minimal_non_root_and_built_with_cargo_static() {
 
     // The binary comes from a build stage that runs `cargo static` (and does
     // not set RUSTFLAGS, which would replace the alias's flags).
-    let copies = deploy_support::final_stage_copies();
+    let copies = dockerfile::final_stage_copies();
     let from_stages: Vec<(&String, &String)> = copies
         .iter()
         .flat_map(|c| &c.sources)
@@ -292,7 +310,7 @@ fn static_binary_placeholder(root: &Path) -> PathBuf {
 }
 
 /// Checks that `stage` produces `path` from `cargo static`'s output.
-fn build_stage_output(stage: &deploy_support::Stage, path: &str) {
+fn build_stage_output(stage: &Stage, path: &str) {
     let runs = stage.all("RUN");
     assert!(
         runs.iter().any(|run| run
@@ -316,7 +334,7 @@ fn build_stage_output(stage: &deploy_support::Stage, path: &str) {
 /// built by `cargo static` for what the build stage produces.
 fn image_root(name: &str) -> PathBuf {
     let binary = static_binary().to_path_buf();
-    let stages = dockerfile_stages();
+    let stages = dockerfile::stages();
     let root = scratch(name).join("root");
     lay_out_final_stage(&root, &|stage_name, path| {
         let stage = stages
@@ -383,7 +401,7 @@ fn jail() -> Jail {
 
 /// The image user from the Dockerfile's USER line (`UID:GID`).
 fn image_user() -> String {
-    dockerfile_stages()
+    dockerfile::stages()
         .last()
         .unwrap()
         .last("USER")
@@ -415,7 +433,7 @@ fn in_root(root: &Path, argv: &[String]) -> Command {
 
 /// The image's ENTRYPOINT followed by `args` (or by its CMD when `None`).
 fn image_argv(args: Option<&[&str]>) -> Vec<String> {
-    let stages = dockerfile_stages();
+    let stages = dockerfile::stages();
     let last = stages.last().unwrap();
     let mut argv = last.exec_form("ENTRYPOINT");
     match args {
@@ -423,34 +441,6 @@ fn image_argv(args: Option<&[&str]>) -> Vec<String> {
         None => argv.extend(last.exec_form("CMD")),
     }
     argv
-}
-
-/// Runs `command` with `input` on its standard input, with a deadline.
-fn run_with_input(mut command: Command, input: &[u8]) -> Output {
-    let mut child = common::spawn_piped(&mut command);
-    let mut stdin = child.stdin.take().unwrap();
-    let input = input.to_vec();
-    let writer = std::thread::spawn(move || {
-        let _ = stdin.write_all(&input);
-    });
-    // A deadline for liveness: a process still running after a minute is
-    // killed (and the test then fails on its status).
-    let id = child.id();
-    std::thread::spawn(move || {
-        let until = Instant::now() + Duration::from_secs(60);
-        while Instant::now() < until {
-            std::thread::sleep(Duration::from_millis(100));
-            if !Path::new(&format!("/proc/{id}")).exists() {
-                return;
-            }
-        }
-        let _ = Command::new("kill")
-            .args(["-KILL", &id.to_string()])
-            .status();
-    });
-    let output = child.wait_with_output().unwrap();
-    writer.join().unwrap();
-    output
 }
 
 #[test]
@@ -463,7 +453,7 @@ fn image_root_redacts_the_sample_exactly_as_the_image_user() {
     );
     let sample = fs::read(repo_path("tests/data/sample.log")).unwrap();
     let expected = fs::read(repo_path("tests/data/sample.redacted.log")).unwrap();
-    let output = run_with_input(in_root(&root, &argv), &sample);
+    let output = output_with_stdin(in_root(&root, &argv), &sample);
     assert!(
         output.status.code() == Some(0),
         "{argv:?} in the image root\n{}",
@@ -519,7 +509,7 @@ fn image_root_runs_a_configuration_that_includes_the_credential_pack() {
             .as_bytes(),
     );
 
-    let output = run_with_input(
+    let output = output_with_stdin(
         in_root(
             &root,
             &image_argv(Some(&["--config", "/etc/logredact/with-credentials.yaml"])),
@@ -543,9 +533,9 @@ fn image_root_runs_a_configuration_that_includes_the_credential_pack() {
     }
     // Byte for byte what the ordinary build makes of the same configuration
     // and packs outside the root.
-    let mut plain = Command::new(env!("CARGO_BIN_EXE_logredact"));
+    let mut plain = binary();
     plain.arg("--config").arg(&config);
-    let reference = run_with_input(plain, &input);
+    let reference = output_with_stdin(plain, &input);
     assert!(reference.status.success(), "{}", transcript(&reference));
     assert!(
         output.stdout == reference.stdout,
@@ -554,7 +544,7 @@ fn image_root_runs_a_configuration_that_includes_the_credential_pack() {
 
     // The configuration for JSON logs shipped in the image adds the
     // JSON-escape pack: the token after the \t escape is masked too.
-    let json = run_with_input(
+    let json = output_with_stdin(
         in_root(
             &root,
             &image_argv(Some(&["--config", "/etc/logredact/logredact-json.yaml"])),
@@ -656,7 +646,7 @@ fn forward_sample_by_name(root: &Path, name: &str) -> Vec<u8> {
     let collector = Collector::start(0);
     let sample = fs::read(repo_path("tests/data/sample.log")).unwrap();
     let output_spec = format!("tcp://{name}:{}", collector.port);
-    let output = run_with_input(
+    let output = output_with_stdin(
         in_root(
             root,
             &image_argv(Some(&[

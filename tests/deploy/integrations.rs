@@ -22,32 +22,28 @@
 //! manifests project there. Every expected output is computed independently
 //! with the `regex` crate. Deadlines are for liveness only.
 
-mod common;
-mod deploy_support;
-
 use std::collections::BTreeSet;
 use std::fs::{self, OpenOptions};
-use std::io::{Read, Write};
+use std::io::Write;
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::{Arc, Mutex};
-use std::thread::JoinHandle;
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{
-    Collector, Running, TokenGen, append, free_port, http_get, reference_redaction, scratch,
-    signal, wait_with_deadline,
-};
-use deploy_support::{
-    base64_decode, fluent_bit_sections, fluentd_parameters, lay_out_final_stage, read, repo_path,
-    yaml_documents,
-};
 use regex::bytes::{Captures, Regex};
 use serde_json::{Value, json};
 
-/// Where the deployments install the binary.
-const IMAGE_BINARY: &str = "/usr/local/bin/logredact";
+use crate::IMAGE_BINARY;
+use crate::common::{
+    Collector, Running, TokenGen, append, binary, free_port, reference_redaction, scratch,
+};
+use crate::dockerfile::lay_out_final_stage;
+use crate::fluent::{
+    Fluentd, classic_sections, fluent_bit_dir, fluent_bit_size, header_command, plugin, property,
+};
+use crate::invocation::{args_in_shell, cli_options, includes, option, remap, set_option};
+use crate::kubernetes::{base64_decode, file_mode, kubernetes_dir, named, volume};
+use crate::yaml;
 
 /// How long to wait for output that should come at once.
 const DEADLINE: Duration = Duration::from_secs(15);
@@ -60,17 +56,6 @@ fn installed_root(name: &str) -> PathBuf {
     lay_out_final_stage(&root, &|_, _| None);
     assert!(root.join("etc/logredact").is_dir());
     root
-}
-
-/// `text` with each container path prefix replaced by its local directory.
-fn remap(text: &str, map: &[(String, PathBuf)]) -> String {
-    let mut text = text.to_string();
-    let mut map: Vec<&(String, PathBuf)> = map.iter().collect();
-    map.sort_by_key(|(prefix, _)| std::cmp::Reverse(prefix.len()));
-    for (prefix, local) in map {
-        text = text.replace(prefix.as_str(), &local.to_string_lossy());
-    }
-    text
 }
 
 /// The expected output of a configuration with the JSON-escape pack
@@ -98,16 +83,6 @@ fn reference_json_redaction(input: &[u8]) -> Vec<u8> {
     .into_owned()
 }
 
-/// Whether the configuration file at `path` includes `pack`.
-fn includes(path: &Path, pack: &str) -> bool {
-    let documents = yaml_documents(&read(path));
-    documents.first().is_some_and(|config| {
-        config["include"]
-            .as_array()
-            .is_some_and(|list| list.iter().any(|p| p == pack))
-    })
-}
-
 /// The same tree with every string emptied: what "the same keys" compares.
 fn shape(value: &Value) -> Value {
     match value {
@@ -132,127 +107,13 @@ fn strings(value: &Value, out: &mut Vec<String>) {
     }
 }
 
-/// Bytes collected by a reader thread.
-type Buffer = Arc<Mutex<Vec<u8>>>;
-
-/// A child's output pipe.
-type Pipe = Box<dyn Read + Send>;
-
-/// A child process whose standard output and standard error are collected
-/// by threads, so that tests can wait for output with a deadline.
-struct Process {
-    child: Child,
-    stdout: Buffer,
-    stderr: Buffer,
-    readers: Vec<JoinHandle<()>>,
-}
-
-impl Process {
-    fn spawn(mut command: Command) -> Process {
-        let mut child = command
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn");
-        let stdout = Arc::new(Mutex::new(Vec::new()));
-        let stderr = Arc::new(Mutex::new(Vec::new()));
-        let mut readers = Vec::new();
-        let pipes: [(Pipe, &Buffer); 2] = [
-            (Box::new(child.stdout.take().unwrap()), &stdout),
-            (Box::new(child.stderr.take().unwrap()), &stderr),
-        ];
-        for (mut pipe, sink) in pipes {
-            let sink = Arc::clone(sink);
-            readers.push(std::thread::spawn(move || {
-                let mut buffer = [0u8; 65536];
-                loop {
-                    match pipe.read(&mut buffer) {
-                        Ok(0) | Err(_) => return,
-                        Ok(n) => sink.lock().unwrap().extend_from_slice(&buffer[..n]),
-                    }
-                }
-            }));
-        }
-        Process {
-            child,
-            stdout,
-            stderr,
-            readers,
-        }
-    }
-
-    fn output(&self) -> Vec<u8> {
-        self.stdout.lock().unwrap().clone()
-    }
-
-    fn errors(&self) -> String {
-        String::from_utf8_lossy(&self.stderr.lock().unwrap()).into_owned()
-    }
-
-    /// Waits until standard output holds `expected` (or more, or the
-    /// deadline), then checks that it is exactly `expected`.
-    fn expect_output(&self, expected: &[u8], what: &str) {
-        wait_for_output(&self.stdout, expected.len());
-        let got = self.output();
-        assert!(
-            got == expected,
-            "{what}\n--- expected ---\n{}\n--- got ---\n{}\n--- stderr ---\n{}",
-            String::from_utf8_lossy(expected),
-            String::from_utf8_lossy(&got),
-            self.errors()
-        );
-    }
-
-    /// SIGTERM, then the exit status and everything written.
-    fn terminate(mut self) -> (ExitStatus, Vec<u8>, String) {
-        signal(&self.child, "TERM");
-        let status = wait_with_deadline(&mut self.child, Duration::from_secs(30));
-        for reader in self.readers.drain(..) {
-            reader.join().unwrap();
-        }
-        (status, self.output(), self.errors())
-    }
-}
-
-/// Waits until `buffer` holds at least `len` bytes, or the deadline.
-fn wait_for_output(buffer: &Mutex<Vec<u8>>, len: usize) {
-    let until = Instant::now() + DEADLINE;
-    while buffer.lock().unwrap().len() < len && Instant::now() < until {
-        std::thread::sleep(Duration::from_millis(5));
-    }
-}
-
 // ---------------------------------------------------------------------------
 // Fluentd: exec_filter
 
-/// The parameters of the Fluentd configuration, and a lookup by section.
-struct FluentdConfig(Vec<(String, String, String)>);
-
-impl FluentdConfig {
-    fn get(&self, section: &str, key: &str) -> Option<&str> {
-        self.0
-            .iter()
-            .find(|(s, k, _)| s == section && k == key)
-            .map(|(_, _, v)| v.as_str())
-    }
-
-    fn value(&self, section: &str, key: &str) -> &str {
-        self.get(section, key)
-            .unwrap_or_else(|| panic!("<{section}> has no {key}"))
-    }
-}
-
 #[test]
 fn fluentd_exec_filter_gets_each_json_record_back_redacted_before_the_next() {
-    let config = FluentdConfig(fluentd_parameters(&read(&repo_path(
-        "deploy/fluentd/fluent.conf",
-    ))));
-    let filter = config
-        .0
-        .iter()
-        .find(|(_, k, v)| k == "@type" && v == "exec_filter")
-        .map(|(section, _, _)| section.clone())
-        .expect("an exec_filter");
+    let config = Fluentd::shipped();
+    let filter = config.exec_filter();
     // Records go in as JSON lines; the output is read line by line (a parser
     // without parse_io) and then parsed as JSON by a parser filter on the tag.
     assert_eq!(config.value(&format!("{filter}/format"), "@type"), "json");
@@ -281,11 +142,7 @@ fn fluentd_exec_filter_gets_each_json_record_back_redacted_before_the_next() {
     let root = installed_root("fluentd");
     let map = [("/etc/logredact/".to_string(), root.join("etc/logredact/"))];
     let args: Vec<String> = words[1..].iter().map(|w| remap(w, &map)).collect();
-    let config_file = args
-        .iter()
-        .position(|a| a == "--config")
-        .map(|i| PathBuf::from(&args[i + 1]))
-        .expect("the exec_filter command gives --config");
+    let config_file = PathBuf::from(option(&cli_options(&args), "--config"));
     assert!(
         includes(&config_file, "rules/json-escaped.yaml"),
         "JSON in and out: the configuration includes the JSON-escape pack"
@@ -409,90 +266,19 @@ fn fluent_bit_json_string(text: &str) -> String {
     out
 }
 
-/// The logredact command line in a Fluent Bit file's header comment (joined
-/// across `\` continuations): the words after `logredact`.
-fn header_command(text: &str) -> Vec<String> {
-    let mut command = String::new();
-    let mut inside = false;
-    for line in text.lines() {
-        let Some(comment) = line.strip_prefix('#') else {
-            break;
-        };
-        let comment = comment.trim();
-        if !inside && comment.starts_with("logredact --") {
-            inside = true;
-        }
-        if inside {
-            match comment.strip_suffix('\\') {
-                Some(head) => command.push_str(head),
-                None => {
-                    command.push_str(comment);
-                    break;
-                }
-            }
-        }
-    }
-    assert!(
-        !command.is_empty(),
-        "no logredact command line in the header"
-    );
-    command
-        .split_whitespace()
-        .skip(1)
-        .map(str::to_string)
-        .collect()
-}
-
-fn plugin<'a>(
-    sections: &'a [(String, Vec<(String, String)>)],
-    kind: &str,
-    name: &str,
-) -> &'a [(String, String)] {
-    sections
-        .iter()
-        .find(|(k, p)| k == kind && p.iter().any(|(key, v)| key == "name" && v == name))
-        .map(|(_, p)| p.as_slice())
-        .unwrap_or_else(|| panic!("no [{kind}] {name}"))
-}
-
-fn property<'a>(properties: &'a [(String, String)], key: &str) -> &'a str {
-    properties
-        .iter()
-        .find(|(k, _)| k == key)
-        .map(|(_, v)| v.as_str())
-        .unwrap_or_else(|| panic!("{key} is not set"))
-}
-
-/// Replaces the value of `option` in `args`.
-fn set_option(args: &mut [String], option: &str, value: String) {
-    let at = args
-        .iter()
-        .position(|a| a == option)
-        .unwrap_or_else(|| panic!("no {option} in {args:?}"));
-    args[at + 1] = value;
-}
-
-fn option_value<'a>(args: &'a [String], option: &str) -> &'a str {
-    let at = args
-        .iter()
-        .position(|a| a == option)
-        .unwrap_or_else(|| panic!("no {option} in {args:?}"));
-    &args[at + 1]
-}
-
 #[test]
 fn fluent_bit_json_lines_split_across_tcp_segments_arrive_redacted_in_order() {
-    let text = read(&repo_path("deploy/fluent-bit/tcp-hop.conf"));
-    let sections = fluent_bit_sections(&text);
+    let sections = classic_sections(&fluent_bit_dir().join("tcp-hop.conf"));
     let to_logredact = plugin(&sections, "output", "tcp");
     assert_eq!(property(to_logredact, "format"), "json_lines");
     let date_key = property(to_logredact, "json_date_key");
     let from_logredact = plugin(&sections, "input", "tcp");
     assert_eq!(property(from_logredact, "format"), "json");
 
-    let mut args = header_command(&text);
+    let mut args = args_in_shell(&header_command("tcp-hop.conf"));
+    let options = cli_options(&args);
     assert_eq!(
-        option_value(&args, "--input"),
+        option(&options, "--input"),
         format!(
             "tcp://{}:{}",
             property(to_logredact, "host"),
@@ -500,12 +286,12 @@ fn fluent_bit_json_lines_split_across_tcp_segments_arrive_redacted_in_order() {
         )
     );
     assert_eq!(
-        option_value(&args, "--output"),
+        option(&options, "--output"),
         format!("tcp://127.0.0.1:{}", property(from_logredact, "port"))
     );
     let root = installed_root("fluent-bit-tcp");
     let map = [("/etc/logredact/".to_string(), root.join("etc/logredact/"))];
-    let config_file = PathBuf::from(remap(option_value(&args, "--config"), &map));
+    let config_file = PathBuf::from(remap(option(&options, "--config"), &map));
     assert!(
         includes(&config_file, "rules/json-escaped.yaml"),
         "json_lines: the configuration includes the JSON-escape pack"
@@ -613,8 +399,7 @@ fn fluent_bit_json_lines_split_across_tcp_segments_arrive_redacted_in_order() {
     }
     assert_eq!(text.lines().count(), logs.len());
 
-    signal(&run.child, "TERM");
-    let (status, _, stderr) = run.finish();
+    let (status, _, stderr) = run.terminate();
     assert!(status.success(), "{stderr}");
 }
 
@@ -623,12 +408,10 @@ fn fluent_bit_json_lines_split_across_tcp_segments_arrive_redacted_in_order() {
 
 #[test]
 fn fluent_bit_exec_oneshot_command_prints_each_appended_line_at_once() {
-    let text = read(&repo_path("deploy/fluent-bit/exec-oneshot.conf"));
-    let sections = fluent_bit_sections(&text);
+    let sections = classic_sections(&fluent_bit_dir().join("exec-oneshot.conf"));
     let exec = plugin(&sections, "input", "exec");
+    let (command, buf_size) = (property(exec, "command"), property(exec, "buf_size"));
     assert_eq!(property(exec, "oneshot"), "true");
-    let buf_size = property(exec, "buf_size");
-    let command = property(exec, "command");
     let prefix = format!("exec {IMAGE_BINARY} ");
     assert!(command.starts_with(&prefix), "{command}");
     assert!(
@@ -643,8 +426,11 @@ fn fluent_bit_exec_oneshot_command_prints_each_appended_line_at_once() {
         .map(|p| (p.to_string(), dir.join(p.trim_start_matches('/'))))
         .collect();
     fs::create_dir_all(dir.join("var/log/app")).unwrap();
-    let binary = env!("CARGO_BIN_EXE_logredact");
-    let local = format!("exec '{binary}' {}", remap(&command[prefix.len()..], &map));
+    let logredact = env!("CARGO_BIN_EXE_logredact");
+    let local = format!(
+        "exec '{logredact}' {}",
+        remap(&command[prefix.len()..], &map)
+    );
     assert!(
         !local.contains(" /var/") && !local.contains(":/var/"),
         "every container path is mapped: {local}"
@@ -657,14 +443,14 @@ fn fluent_bit_exec_oneshot_command_prints_each_appended_line_at_once() {
 
     // As the exec input runs it: popen(3), that is /bin/sh -c.
     let mut shell = Command::new("/bin/sh");
-    shell.arg("-c").arg(&local).stdin(Stdio::null());
-    let run = Process::spawn(shell);
+    shell.arg("-c").arg(&local);
+    let mut run = Running::start(&mut shell, Stdio::null());
     // `exec` replaced the shell: Fluent Bit's child is logredact itself.
     let exe = Path::new("/proc")
         .join(run.child.id().to_string())
         .join("exe");
     let until = Instant::now() + DEADLINE;
-    let wanted = fs::canonicalize(binary).unwrap();
+    let wanted = fs::canonicalize(logredact).unwrap();
     while fs::read_link(&exe).ok().as_ref() != Some(&wanted) && Instant::now() < until {
         std::thread::sleep(Duration::from_millis(10));
     }
@@ -677,21 +463,24 @@ fn fluent_bit_exec_oneshot_command_prints_each_appended_line_at_once() {
     let mut tokens = TokenGen::new(0xE7EC);
     let mut written = Vec::new();
     let mut lines = 0;
+    // Plain text, JSON, nothing to mask, a near miss.
+    let kinds = [
+        "GET /jobs Authorization: Bearer TOKEN",
+        "{\"level\":\"info\",\"token\":\"TOKEN\"}",
+        "nothing secret here",
+        "near miss xTOKEN kept",
+    ];
     for i in 0..12 {
-        let line = match i % 4 {
-            0 => format!("{i}: GET /jobs Authorization: Bearer {}\n", tokens.token()),
-            1 => format!(
-                "{i}: {{\"level\":\"info\",\"token\":\"{}\"}}\n",
-                tokens.token()
-            ),
-            2 => format!("{i}: nothing secret here\n"),
-            _ => format!("{i}: near miss x{} kept\n", tokens.token()),
-        };
+        let line = format!("{i}: {}\n", kinds[i % 4].replace("TOKEN", &tokens.token()));
         append(&log, line.as_bytes());
         written.extend_from_slice(line.as_bytes());
         lines += 1;
         // Out before the next line is written.
-        run.expect_output(&reference_redaction(&written), &format!("line {i}"));
+        run.expect_output(
+            &reference_redaction(&written),
+            DEADLINE,
+            &format!("line {i}"),
+        );
     }
     // A line written in two pieces, the token split between them.
     let token = tokens.token();
@@ -703,7 +492,7 @@ fn fluent_bit_exec_oneshot_command_prints_each_appended_line_at_once() {
     written.extend_from_slice(first.as_bytes());
     written.extend_from_slice(second.as_bytes());
     lines += 1;
-    run.expect_output(&reference_redaction(&written), "the split line");
+    run.expect_output(&reference_redaction(&written), DEADLINE, "the split line");
     // A long line comes out as one line (one record while it fits in the
     // configured Buf_Size).
     let long: String = (0..4000)
@@ -717,13 +506,13 @@ fn fluent_bit_exec_oneshot_command_prints_each_appended_line_at_once() {
         .collect::<String>()
         + "\n";
     assert!(
-        (long.len() as f64) < buf_size_bytes(buf_size),
+        (long.len() as u64) < fluent_bit_size(buf_size),
         "the test's long line fits in Buf_Size {buf_size}"
     );
     append(&log, long.as_bytes());
     written.extend_from_slice(long.as_bytes());
     lines += 1;
-    run.expect_output(&reference_redaction(&written), "the long line");
+    run.expect_output(&reference_redaction(&written), DEADLINE, "the long line");
 
     let (status, output, stderr) = run.terminate();
     assert!(status.success(), "{stderr}");
@@ -738,25 +527,11 @@ fn fluent_bit_exec_oneshot_command_prints_each_appended_line_at_once() {
     }
 }
 
-/// Bytes of a Fluent Bit size (`4096`, `32k`, `1mb`; decimal units).
-fn buf_size_bytes(text: &str) -> f64 {
-    let lower = text.to_ascii_lowercase();
-    let digits: String = lower.chars().take_while(char::is_ascii_digit).collect();
-    let factor = match &lower[digits.len()..] {
-        "" => 1.0,
-        "k" | "kb" => 1e3,
-        "m" | "mb" => 1e6,
-        "g" | "gb" => 1e9,
-        unit => panic!("unknown unit {unit}"),
-    };
-    digits.parse::<f64>().unwrap() * factor
-}
-
 // ---------------------------------------------------------------------------
 // Kubernetes: the shared-volume sidecar
 
 fn manifest_documents(file: &str) -> Vec<Value> {
-    yaml_documents(&read(&repo_path(&format!("deploy/kubernetes/{file}"))))
+    yaml::file_documents(&kubernetes_dir().join(file))
 }
 
 /// Fills `local` as Kubernetes fills the volume `volume` (an emptyDir, or a
@@ -769,7 +544,7 @@ fn fill_volume(local: &Path, volume: &Value) {
     }
     let projected = &volume["projected"];
     assert!(projected.is_object(), "unsupported volume {volume}");
-    let mode = projected["defaultMode"].as_u64().unwrap_or(0o644) as u32;
+    let mode = file_mode(&projected["defaultMode"]).unwrap_or(0o644);
     let resources: Vec<Value> = ["configmap.yaml", "secret.yaml"]
         .iter()
         .flat_map(|f| manifest_documents(f))
@@ -808,18 +583,8 @@ fn kubernetes_shared_volume_sidecar_redacts_an_appended_and_rotated_log_exactly(
         .find(|d| d["kind"] == "Deployment")
         .expect("a Deployment");
     let pod = &deployment["spec"]["template"]["spec"];
-    let sidecar = pod["initContainers"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["name"] == "logredact")
-        .expect("the logredact sidecar");
-    let app = pod["containers"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["name"] == "app")
-        .expect("the application container");
+    let sidecar = named(pod, "initContainers", "logredact");
+    let app = named(pod, "containers", "app");
 
     // The sidecar's volumes, as the kubelet mounts them, under a temporary
     // directory.
@@ -827,12 +592,7 @@ fn kubernetes_shared_volume_sidecar_redacts_an_appended_and_rotated_log_exactly(
     let mut map: Vec<(String, PathBuf)> = Vec::new();
     for mount in sidecar["volumeMounts"].as_array().unwrap() {
         let path = mount["mountPath"].as_str().unwrap();
-        let volume = pod["volumes"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|v| v["name"] == mount["name"])
-            .unwrap();
+        let volume = volume(pod, mount["name"].as_str().unwrap());
         let local = dir.join(path.trim_start_matches('/'));
         fill_volume(&local, volume);
         map.push((path.to_string(), local));
@@ -853,54 +613,43 @@ fn kubernetes_shared_volume_sidecar_redacts_an_appended_and_rotated_log_exactly(
             "a container path left: {arg}"
         );
     }
-    let config = PathBuf::from(option_value(&args, "--config"));
+    let options = cli_options(&args);
+    let config = PathBuf::from(option(&options, "--config"));
     assert!(
         includes(&config, "rules/json-escaped.yaml"),
         "the ConfigMap's configuration includes the JSON-escape pack (applications log JSON)"
     );
     assert!(config.with_file_name("rules/json-escaped.yaml").is_file());
     let log = PathBuf::from(
-        option_value(&args, "--input")
+        option(&options, "--input")
             .strip_prefix("follow:")
             .expect("follows a file"),
     );
-    let state = PathBuf::from(option_value(&args, "--state-dir"));
+    let state = PathBuf::from(option(&options, "--state-dir"));
     // The ConfigMap's admin address is the pod's 0.0.0.0:9102; here a free
     // loopback port (the command line wins over the file).
     let admin = free_port();
     args.extend(["--admin".to_string(), format!("127.0.0.1:{admin}")]);
 
-    let mut command = Command::new(env!("CARGO_BIN_EXE_logredact"));
-    command.args(&args).stdin(Stdio::null());
+    let mut command = binary();
+    command.args(&args);
     for variable in sidecar["env"].as_array().into_iter().flatten() {
         command.env(
             variable["name"].as_str().unwrap(),
             variable["value"].as_str().unwrap(),
         );
     }
-    let run = Process::spawn(command);
+    let mut run = Running::start(&mut command, Stdio::null());
 
     // The kubelet's probes: started, then ready.
-    for (probe, want) in [("startupProbe", 200), ("readinessProbe", 200)] {
-        let path = sidecar[probe]["httpGet"]["path"].as_str().unwrap();
-        let until = Instant::now() + DEADLINE;
-        loop {
-            let ok =
-                TcpStream::connect(("127.0.0.1", admin)).is_ok() && http_get(admin, path).0 == want;
-            if ok {
-                break;
-            }
-            assert!(
-                Instant::now() < until,
-                "{probe} {path} never answered {want}"
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
+    run.wait_for_port(admin);
+    for probe in ["startupProbe", "readinessProbe"] {
+        run.wait_for_probe(admin, sidecar[probe]["httpGet"]["path"].as_str().unwrap());
     }
 
     // The application: appends lines (plain text and JSON), rotates by
     // rename, then by copy and truncate, and keeps writing.
-    let output = Arc::clone(&run.stdout);
+    let output = run.stdout();
     let writer_log = log.clone();
     let writer = std::thread::spawn(move || {
         let mut tokens = TokenGen::new(0x6865);
@@ -932,7 +681,7 @@ fn kubernetes_shared_volume_sidecar_redacts_an_appended_and_rotated_log_exactly(
         }
         // Copy-truncate loses whatever the reader has not read when the file
         // is truncated, in any follower: wait until all is out first.
-        wait_for_output(&output, reference_json_redaction(&written).len());
+        output.wait_for_len(reference_json_redaction(&written).len(), DEADLINE);
         fs::copy(&writer_log, writer_log.with_extension("log.2")).unwrap();
         OpenOptions::new()
             .write(true)
@@ -943,7 +692,7 @@ fn kubernetes_shared_volume_sidecar_redacts_an_appended_and_rotated_log_exactly(
         // A first short line, shorter than what was read, shows the
         // truncation; then more.
         line(60, &mut written);
-        wait_for_output(&output, reference_json_redaction(&written).len());
+        output.wait_for_len(reference_json_redaction(&written).len(), DEADLINE);
         for n in 61..80 {
             line(n, &mut written);
         }
@@ -951,7 +700,7 @@ fn kubernetes_shared_volume_sidecar_redacts_an_appended_and_rotated_log_exactly(
     });
     let written = writer.join().unwrap();
     let expected = reference_json_redaction(&written);
-    run.expect_output(&expected, "the sidecar's stdout");
+    run.expect_output(&expected, DEADLINE, "the sidecar's stdout");
 
     // Kubernetes stops the sidecar with SIGTERM after the application.
     let (status, stdout, stderr) = run.terminate();
