@@ -5,7 +5,7 @@
 #   docker run -i --rm logredact:0.1.0 < app.log
 #
 # The final stage is checked without a container engine by
-# tests/static_image.rs, which builds the binary the same way, lays out a
+# tests/deploy/image.rs, which builds the binary the same way, lays out a
 # directory with exactly what the final stage's COPY lines copy and runs it
 # there with chroot, as user 65532.
 

@@ -41,7 +41,7 @@ pub mod scan;
 pub mod scrub;
 pub(crate) mod shutdown;
 pub(crate) mod sink;
-pub mod source;
+pub(crate) mod source;
 
 pub use scan::classify::TermError;
 pub use scan::detection::{Confidence, Detection};

@@ -63,6 +63,7 @@ impl StreamProgress {
     }
 
     /// The last delivered mark.
+    #[cfg(test)]
     pub fn delivered_mark(&self) -> Option<Mark> {
         self.lock().delivered
     }

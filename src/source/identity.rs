@@ -211,14 +211,6 @@ impl fmt::Debug for Head {
 }
 
 impl Head {
-    /// The head of an empty file.
-    pub fn empty(key: &IdentityKey) -> Head {
-        Head {
-            bytes: Vec::new(),
-            print: key.print(b""),
-        }
-    }
-
     /// The first bytes of `file`, as many as it has up to [`PRINT_LEN`].
     pub fn read(file: &File, key: &IdentityKey) -> io::Result<Head> {
         let bytes = read_prefix(file, PRINT_LEN)?;
