@@ -173,17 +173,12 @@ impl Redaction<'_> {
                         continue;
                     }
                     scanner.feed(part, &mut builder);
-                    builder.acknowledge(Ack {
-                        progress: Arc::clone(progress),
-                        mark: scanner.decided(),
-                    });
+                    acknowledge(&mut builder, progress, scanner);
                 }
             }
         }
         let (batch, detections) = builder.finish();
-        self.send(batch).await?;
-        self.recorder.record(detections);
-        Ok(())
+        self.deliver(batch, detections).await
     }
 
     /// The text under the stream changed (a followed file was truncated, or
@@ -204,14 +199,10 @@ impl Redaction<'_> {
         }
         if let Some(progress) = &self.progress {
             // The checkpoint may now move onto the next text.
-            builder.acknowledge(Ack {
-                progress: Arc::clone(progress),
-                mark: scanner.decided(),
-            });
+            acknowledge(&mut builder, progress, scanner);
         }
         let (batch, detections) = builder.finish();
-        self.send(batch).await?;
-        self.recorder.record(detections);
+        self.deliver(batch, detections).await?;
         reason.report(dropped, &self.context.env.metrics);
         Ok(())
     }
@@ -271,6 +262,17 @@ impl Redaction<'_> {
         Ok(())
     }
 
+    /// Hands a batch to the port and records its detections.
+    async fn deliver(
+        &mut self,
+        batch: Batch,
+        detections: Vec<Detection>,
+    ) -> Result<(), StreamFailure> {
+        self.send(batch).await?;
+        self.recorder.record(detections);
+        Ok(())
+    }
+
     async fn send(&mut self, batch: Batch) -> Result<(), StreamFailure> {
         let len = batch.len();
         self.context
@@ -280,6 +282,15 @@ impl Redaction<'_> {
         self.context.env.metrics.written(len);
         Ok(())
     }
+}
+
+/// Asks the output to confirm, once it has written what `builder` holds so
+/// far, that the stream is delivered up to the scanner's decided mark.
+fn acknowledge(builder: &mut BatchBuilder<'_>, progress: &Arc<StreamProgress>, scanner: &Scanner) {
+    builder.acknowledge(Ack {
+        progress: Arc::clone(progress),
+        mark: scanner.decided(),
+    });
 }
 
 /// Sends a stream's detections to the metrics and the audit writer, stamped
