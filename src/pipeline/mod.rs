@@ -79,20 +79,19 @@ pub async fn run(
     let context = Context::new(env, shutdown, output::name(&topology.output));
     let output_done = output.map(|output| watch_output(output, Arc::clone(&context)));
     let tracker = TaskTracker::new();
+    let start = Start {
+        shared: shared.as_ref(),
+        context: &context,
+        tracker: &tracker,
+        limits: topology.limits,
+    };
     for input in &topology.inputs {
         let open = OpenContext {
             limits: topology.limits,
             metrics: &context.env.metrics,
             checkpoints: &mut checkpoints,
         };
-        let opened = source::open(input, open).await?;
-        let start = Start {
-            shared: shared.as_ref(),
-            context: &context,
-            tracker: &tracker,
-            limits: topology.limits,
-        };
-        start.input(opened, plan.route(input));
+        start.input(source::open(input, open).await?, plan.route(input));
     }
     context.env.metrics.inputs_opened();
     drop(shared);
@@ -158,23 +157,20 @@ struct Start<'a> {
 
 impl Start<'_> {
     fn input(&self, input: Input, route: Route<'_>) {
-        if let Route::PerConnection(upstream) = route {
-            if let Input::Listener(input) = input {
-                return self.listener(input, Upstream::PerConnection(upstream.into()), true);
+        match (input, route, self.shared) {
+            (Input::Listener(input), Route::PerConnection(upstream), _) => {
+                self.listener(input, Upstream::PerConnection(upstream.into()), true)
             }
-            unreachable!("the plan proxies listeners only");
-        }
-        let Some(shared) = self.shared else {
-            unreachable!("the plan opens the shared output whenever it routes an input there")
-        };
-        match (input, route) {
-            (Input::Listener(input), _) => {
+            (Input::Listener(input), _, Some(shared)) => {
                 self.listener(input, Upstream::Shared(shared.clone()), false)
             }
-            (Input::Stream(opened), Route::Direct) => {
+            (Input::Stream(opened), Route::Direct, Some(shared)) => {
                 self.stream(opened, Port::Direct(shared.sender()))
             }
-            (Input::Stream(opened), _) => self.stream(opened, Port::merged(shared)),
+            (Input::Stream(opened), _, Some(shared)) => self.stream(opened, Port::merged(shared)),
+            (_, _, None) => {
+                unreachable!("the plan opens the shared output whenever it routes an input there")
+            }
         }
     }
 
