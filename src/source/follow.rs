@@ -416,7 +416,12 @@ impl Follower {
                 recorded.same_inode(&l.metadata) && self.applies(&recorded, checkpoint.offset, l)
             })
             .or_else(|| {
-                recorded.print.and_then(|_| {
+                // Under another inode only the content can tell, and a print
+                // of no bytes (a checkpoint saved in an empty file) fits
+                // every file: it would resume in the oldest generation and
+                // write it again. Such a checkpoint is found by inode or not
+                // at all.
+                recorded.print.filter(|print| print.len > 0).and_then(|_| {
                     listed
                         .iter()
                         .position(|l| self.applies(&recorded, checkpoint.offset, l))
