@@ -2010,7 +2010,6 @@ fn run_many(seeds: impl Fn(u64) -> Option<u64> + Sync, label: &str) {
 /// The CI budget: `CI_SCENARIOS` fixed seeds (or one seed, or a count, from
 /// the environment).
 #[test]
-#[ignore = "enable once follow identity fixes land (tracker issue 13): today's follow mode fails it"]
 fn crash_and_rotate_model() {
     if let Some(seed) = env_u64("LOGREDACT_MODEL_SEED") {
         return run_many(|i| (i == 0).then_some(seed), "one seed");
@@ -2041,9 +2040,8 @@ fn crash_and_rotate_model_soak() {
 }
 
 // ---------------------------------------------------------------------------
-// The oracle's own tests: synthetic outputs, no logredact. They run in CI
-// while the model test waits for the follow fixes, and keep the oracle
-// honest — it accepts what a conforming follower writes, and names what a
+// The oracle's own tests: synthetic outputs, no logredact. They keep the
+// oracle honest — it accepts what a conforming follower writes, and names what a
 // broken one writes.
 
 mod oracle {
