@@ -685,3 +685,75 @@ fn dated_generations_are_read_in_date_order() {
     outputs.extend(stop(run));
     assert_eq!(outputs, written);
 }
+
+/// A checkpoint saved in an empty file (here: the file just truncated by
+/// copy-truncate) holds a print of no bytes, which fits any content. When
+/// that file is gone by the restart, the print must not find the position
+/// in an older generation (reading it, and writing it, again): generations
+/// last written before the checkpoint was saved are history, and the file
+/// now at the path is read from its start.
+#[test]
+fn a_checkpoint_in_an_empty_file_since_gone_is_not_found_in_an_older_generation() {
+    let dir = scratch("empty-gone");
+    let (log, state) = (dir.join("app.log"), dir.join("state"));
+    let token = TokenGen::new(672).token();
+    append(&log, format!("old {token}\n").as_bytes());
+    let mut run = follow(&log, &state);
+    expect_output(&mut run, b"old dapi****\n");
+    wait_for_checkpoint(&state, 41);
+    fs::copy(&log, dir.join("app.log.1")).unwrap();
+    fs::write(&log, b"").unwrap();
+    wait_for_checkpoint(&state, 0);
+    assert_eq!(stop(run), b"old dapi****\n");
+    let file = fs::read_dir(&state)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|x| x == "json"))
+        .unwrap();
+    let checkpoint: serde_json::Value = serde_json::from_slice(&fs::read(&file).unwrap()).unwrap();
+    assert_eq!(checkpoint["fingerprint_len"], 0, "{checkpoint}");
+    // While stopped, the empty file is replaced by a new one: written
+    // beside it and renamed over it, so that it cannot reuse its inode.
+    let new = dir.join("app.log.new");
+    fs::write(&new, b"new content\n").unwrap();
+    fs::rename(&new, &log).unwrap();
+    let mut run = follow(&log, &state);
+    expect_output(&mut run, b"new content\n");
+    std::thread::sleep(Duration::from_millis(300));
+    let (output, stderr) = stop_with_log(run);
+    assert_eq!(String::from_utf8_lossy(&output), "new content\n");
+    assert_no_token_part("stderr", stderr.as_bytes(), std::slice::from_ref(&token));
+}
+
+/// A checkpoint at the start of an empty file (here: new after a
+/// delete-and-recreate), then, while logredact is down, that file written,
+/// copy-truncated and rotated on by rename: the same inode, empty again, is
+/// no proof that nothing was written there since. The generations written
+/// after the checkpoint was saved (the copy among them) are read.
+#[test]
+fn a_checkpoint_in_an_empty_file_copy_truncated_and_rotated_while_stopped() {
+    let dir = scratch("empty-copied");
+    let (log, state) = (dir.join("app.log"), dir.join("state"));
+    append(&log, b"old\n");
+    let mut run = follow(&log, &state);
+    expect_output(&mut run, b"old\n");
+    wait_for_checkpoint(&state, 4);
+    fs::remove_file(&log).unwrap();
+    fs::write(&log, b"").unwrap();
+    wait_for_checkpoint(&state, 0);
+    assert_eq!(stop(run), b"old\n");
+    std::thread::sleep(Duration::from_millis(50));
+    append(&log, b"written while stopped\n");
+    fs::copy(&log, dir.join("app.log.1")).unwrap();
+    fs::write(&log, b"").unwrap();
+    fs::rename(dir.join("app.log.1"), dir.join("app.log.2")).unwrap();
+    fs::rename(&log, dir.join("app.log.1")).unwrap();
+    fs::write(&log, b"").unwrap();
+    let mut run = follow(&log, &state);
+    expect_output(&mut run, b"written while stopped\n");
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(
+        String::from_utf8_lossy(&stop(run)),
+        "written while stopped\n"
+    );
+}

@@ -416,13 +416,33 @@ impl Follower {
                 recorded.same_inode(&l.metadata) && self.applies(&recorded, checkpoint.offset, l)
             })
             .or_else(|| {
-                recorded.print.and_then(|_| {
+                // Under another inode only the content can tell, and a print
+                // of no bytes (a checkpoint saved in an empty file) fits
+                // every file: it would resume in the oldest generation and
+                // write it again. Such a checkpoint is found by inode or not
+                // at all.
+                recorded.print.filter(|print| print.len > 0).and_then(|_| {
                     listed
                         .iter()
                         .position(|l| self.applies(&recorded, checkpoint.offset, l))
                 })
             });
-        if let Some(at) = found {
+        let saved_at = checkpoint.saved_at;
+        let written_since = |l: &Listed| match (l.metadata.modified(), saved_at) {
+            (Ok(modified), Some(saved_at)) => modified >= saved_at,
+            _ => false,
+        };
+        // A position at the very start of a file (a print of no bytes)
+        // cannot tell the file from itself truncated by copy-truncate and
+        // rotated on: if an older generation was written after the
+        // checkpoint was saved, it may hold that file's content (its copy),
+        // so every generation written since is read from its start, as
+        // when the checkpointed file is gone. Nothing before the position
+        // is lost: it is the start of its file.
+        let at_start_of_empty = checkpoint.offset == 0
+            && recorded.print.is_some_and(|print| print.len == 0)
+            && found.is_some_and(|at| listed[..at].iter().any(written_since));
+        if let Some(at) = found.filter(|_| !at_start_of_empty) {
             self.behind = self.identities(listed[..at].iter())?;
             let chosen = listed.swap_remove(at);
             if chosen.path != self.path {
@@ -437,8 +457,11 @@ impl Follower {
         }
         // Renamed out of the chain (`app.log.old`)? Then it is read first,
         // and the chain as if the file had gone.
-        let elsewhere = self.find_elsewhere(&recorded, checkpoint.offset)?;
-        let saved_at = checkpoint.saved_at;
+        let elsewhere = if at_start_of_empty {
+            None
+        } else {
+            self.find_elsewhere(&recorded, checkpoint.offset)?
+        };
         // Generations last written before the checkpoint was saved hold
         // nothing written after it: they are history. The others are read.
         let mut behind = Vec::new();
@@ -452,6 +475,10 @@ impl Follower {
             }
         }
         self.behind = behind;
+        if at_start_of_empty {
+            tracing::info!(stream = %self.stream(), "the checkpoint is at the start of a file that was empty then, and rotated generations were written since: reading them, then the file at the path, from their start");
+            return self.cut(BreakReason::NextFile, None);
+        }
         match elsewhere {
             Some(chosen) => {
                 tracing::info!(stream = %self.stream(), rotated_to = %file_stream_id(&chosen.path), "resuming in the checkpointed file, renamed out of the rotation chain");
