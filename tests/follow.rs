@@ -357,6 +357,21 @@ fn stop_with_log(run: Running) -> (Vec<u8>, String) {
     (output, stderr)
 }
 
+/// Stops a run whose output must be exactly `expected`, and checks that no
+/// part of `tokens` reached the output, logredact's log or the state
+/// directory; returns the log.
+fn stop_clean(run: Running, expected: &[u8], state: &Path, tokens: &[String]) -> String {
+    let (output, stderr) = stop_with_log(run);
+    assert_eq!(
+        String::from_utf8_lossy(&output),
+        String::from_utf8_lossy(expected)
+    );
+    assert_no_token_part("stdout", &output, tokens);
+    assert_no_token_part("stderr", stderr.as_bytes(), tokens);
+    assert_state_clean(state, tokens);
+    stderr
+}
+
 /// Lines of filler making exactly `len` bytes.
 fn filler(len: usize) -> Vec<u8> {
     let mut bytes = Vec::with_capacity(len);
@@ -508,14 +523,7 @@ fn copy_truncate_drops_the_held_back_start_of_a_token() {
     // bytes of two contents.
     let expected = b"line\nkey \nnext line\n";
     expect_output(&mut run, expected);
-    let (output, stderr) = stop_with_log(run);
-    assert_eq!(
-        String::from_utf8_lossy(&output),
-        String::from_utf8_lossy(expected)
-    );
-    assert_no_token_part("stdout", &output, std::slice::from_ref(&token));
-    assert_no_token_part("stderr", stderr.as_bytes(), std::slice::from_ref(&token));
-    assert_state_clean(&state, &[token]);
+    stop_clean(run, expected, &state, &[token]);
 }
 
 fn follow_with_admin(log: &Path, state: &Path, admin: u16) -> Running {
@@ -553,14 +561,11 @@ fn a_truncation_without_a_copy_is_a_counted_cut() {
     // bytes of two contents.
     let expected = b"line\nkey \nnext line\n";
     expect_output(&mut run, expected);
-    let (output, stderr) = stop_with_log(run);
-    assert_eq!(output, expected);
+    let stderr = stop_clean(run, expected, &state, &[token]);
     assert!(
         stderr.contains("undecided_bytes_not_written=24"),
         "{stderr}"
     );
-    assert_no_token_part("stderr", stderr.as_bytes(), std::slice::from_ref(&token));
-    assert_state_clean(&state, &[token]);
 }
 
 /// Copy-truncate while logredact is down, with a token half written at the
@@ -583,10 +588,7 @@ fn copy_truncate_while_stopped_reads_the_rest_from_the_copy() {
     let mut run = follow(&log, &state);
     let expected = b"dapi****\nmore\nnew content\n";
     expect_output(&mut run, expected);
-    let (output, stderr) = stop_with_log(run);
-    assert_eq!(output, expected);
-    assert_no_token_part("stderr", stderr.as_bytes(), std::slice::from_ref(&token));
-    assert_state_clean(&state, &[token]);
+    stop_clean(run, expected, &state, &[token]);
 }
 
 /// The checkpointed file deleted and another written under the same name
