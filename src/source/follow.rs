@@ -130,7 +130,6 @@ impl FollowSource {
                     key,
                     current: None,
                     behind: Vec::new(),
-                    fresh: true,
                     events: events_tx,
                     control: thread_control,
                     buffers: BufferPool::new(READ_CHUNK),
@@ -242,9 +241,6 @@ struct Follower {
     /// so that a new file under a reused inode is not taken for one of them.
     /// Files whose inode has left the chain are forgotten at each listing.
     behind: Vec<FileId>,
-    /// No data was sent since the stream began at the start of a text or
-    /// broke: opening another file needs no break.
-    fresh: bool,
     events: mpsc::Sender<FollowEvent>,
     control: Arc<Control>,
     buffers: BufferPool,
@@ -537,13 +533,11 @@ impl Follower {
             offset,
             role,
         });
-        // The scanner resumes after the checkpointed bytes: not a fresh text.
-        self.fresh = false;
         Ok(())
     }
 
-    /// Opens the oldest file of the chain not read yet, if any; a file
-    /// other than the first of the stream begins a new text.
+    /// Opens the oldest file of the chain not read yet, if any; each file
+    /// begins a new text.
     fn open_next(&mut self) -> io::Result<()> {
         let listed = self.list_chain()?;
         self.behind
@@ -565,9 +559,12 @@ impl Follower {
                 tracing::info!(stream = %self.stream(), generation = %file_stream_id(&l.path), "reading a rotated generation not read yet, from its start");
                 Role::Generation
             };
-            if !self.fresh {
-                self.cut(BreakReason::NextFile, Some((id, 0)))?;
-            }
+            // Always a break, even when nothing was read since the last one:
+            // it carries the checkpoint onto this file. Without it a
+            // checkpoint could stay at the start of an empty generation
+            // passed over, and a restart would resume there and read the
+            // newer generations again.
+            self.cut(BreakReason::NextFile, Some((id, 0)))?;
             self.current = Some(Current {
                 file: l.file,
                 id,
@@ -582,7 +579,6 @@ impl Follower {
 
     /// Sends a break: what follows begins a new text.
     fn cut(&mut self, reason: BreakReason, next: Option<(FileId, u64)>) -> io::Result<()> {
-        self.fresh = true;
         self.events
             .blocking_send(FollowEvent::Break { reason, next })
             .map_err(|_| receiver_gone())
@@ -609,7 +605,6 @@ impl Follower {
                 file_offset: current.offset,
             };
             current.offset += n as u64;
-            self.fresh = false;
             self.events
                 .blocking_send(event)
                 .map_err(|_| receiver_gone())?;
