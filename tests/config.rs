@@ -280,6 +280,14 @@ fn other_refusals() {
             ":1:28: limits.max_connections must be at least 1",
         ),
         (
+            "limits: { max_files: 0 }\n",
+            ":1:22: limits.max_files must be at least 1",
+        ),
+        (
+            "inputs: ['follow:/var/log/pods/[x/*.log']\n",
+            ":1:10: inputs: 'follow:/var/log/pods/[x/*.log': not a valid pattern: Pattern syntax error near position 14: invalid range pattern",
+        ),
+        (
             "rules:\n  - id: r\n    pattern: x\n    window: 5000\n",
             ":4:13: rule 'r': window 5000 is out of range",
         ),

@@ -163,6 +163,39 @@ fn merged_slow_clients_never_interleave_inside_a_line() {
     );
 }
 
+/// A connection that closes inside a line: merged output ends that line
+/// there, so that the next connection's line does not run on from it.
+#[test]
+fn merged_a_connection_closed_inside_a_line_has_that_line_ended() {
+    let port = free_port();
+    let mut run = Running::spawn(&["--input", &format!("tcp://127.0.0.1:{port}")]);
+    run.wait_for_port(port);
+    let mut first = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    first
+        .write_all(b"whole line\nno newline at the end")
+        .unwrap();
+    drop(first);
+    run.expect_output(
+        b"whole line\nno newline at the end\n",
+        Duration::from_secs(10),
+        "the first connection's lines, the last one ended",
+    );
+    let mut second = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    second.write_all(b"second connection\n").unwrap();
+    drop(second);
+    run.expect_output(
+        b"whole line\nno newline at the end\nsecond connection\n",
+        Duration::from_secs(10),
+        "the second connection's line on a line of its own",
+    );
+    let (status, output, _) = stop(run);
+    assert!(status.success());
+    assert_eq!(
+        output,
+        b"whole line\nno newline at the end\nsecond connection\n"
+    );
+}
+
 /// An upstream the test controls connection by connection.
 struct ControlledUpstream {
     listener: TcpListener,

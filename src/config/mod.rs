@@ -36,6 +36,9 @@ pub const DEFAULT_MASK: &str = "****";
 /// Default `limits.max_connections`.
 pub const DEFAULT_MAX_CONNECTIONS: usize = 1024;
 
+/// Default `limits.max_files`.
+pub const DEFAULT_MAX_FILES: usize = 1024;
+
 /// Default `limits.idle_timeout_secs`.
 pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(300);
 
@@ -94,6 +97,7 @@ struct AdminFormat {
 struct LimitsFormat {
     max_connections: Option<usize>,
     idle_timeout_secs: Option<u64>,
+    max_files: Option<usize>,
 }
 
 fn default_mask() -> String {
@@ -141,13 +145,26 @@ impl std::str::FromStr for AuditTarget {
     }
 }
 
-/// Connection limits of TCP inputs.
+/// Limits on connections of TCP inputs and on files found by patterns.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limits {
     /// Connections served at once; more are closed at accept.
     pub max_connections: usize,
     /// Connections idle this long are closed; `None` never closes them.
     pub idle_timeout: Option<Duration>,
+    /// Files found by `follow:` patterns followed at once; more wait until
+    /// one is released.
+    pub max_files: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Limits {
+        Limits {
+            max_connections: DEFAULT_MAX_CONNECTIONS,
+            idle_timeout: Some(DEFAULT_IDLE_TIMEOUT),
+            max_files: DEFAULT_MAX_FILES,
+        }
+    }
 }
 
 /// Where a rule was defined, for messages.
@@ -305,16 +322,20 @@ impl Config {
             })?),
         };
         let limits = match file.limits {
-            None => Limits {
-                max_connections: DEFAULT_MAX_CONNECTIONS,
-                idle_timeout: Some(DEFAULT_IDLE_TIMEOUT),
-            },
+            None => Limits::default(),
             Some(limits) => {
                 let max_connections = limits.max_connections.unwrap_or(DEFAULT_MAX_CONNECTIONS);
                 if max_connections == 0 {
                     return Err(at(
                         &[Step::Key("limits"), Step::Key("max_connections")],
                         "limits.max_connections must be at least 1".into(),
+                    ));
+                }
+                let max_files = limits.max_files.unwrap_or(DEFAULT_MAX_FILES);
+                if max_files == 0 {
+                    return Err(at(
+                        &[Step::Key("limits"), Step::Key("max_files")],
+                        "limits.max_files must be at least 1".into(),
                     ));
                 }
                 let idle_timeout = match limits.idle_timeout_secs {
@@ -325,6 +346,7 @@ impl Config {
                 Limits {
                     max_connections,
                     idle_timeout,
+                    max_files,
                 }
             }
         };

@@ -14,6 +14,9 @@ pub enum InputSpec {
     File(PathBuf),
     /// `follow:PATH`: like `tail -F`, with a checkpoint.
     Follow(PathBuf),
+    /// `follow:PATTERN` (`*`, `?`, `[…]`, `**`): every file the pattern
+    /// matches, now or later, followed as its own stream.
+    FollowGlob(String),
     /// `tcp://HOST:PORT`: listen; each connection is a stream.
     Tcp(String),
 }
@@ -51,7 +54,16 @@ impl FromStr for InputSpec {
             return Ok(InputSpec::File(non_empty_path(text, path)?));
         }
         if let Some(path) = text.strip_prefix("follow:") {
-            return Ok(InputSpec::Follow(non_empty_path(text, path)?));
+            let path = non_empty_path(text, path)?;
+            if !is_glob(text) {
+                return Ok(InputSpec::Follow(path));
+            }
+            let pattern = path
+                .to_str()
+                .ok_or_else(|| SpecError(format!("'{text}': a pattern must be valid UTF-8")))?;
+            glob::Pattern::new(pattern)
+                .map_err(|e| SpecError(format!("'{text}': not a valid pattern: {e}")))?;
+            return Ok(InputSpec::FollowGlob(pattern.to_string()));
         }
         if let Some(address) = text.strip_prefix("tcp://") {
             return Ok(InputSpec::Tcp(host_port(text, address)?));
@@ -81,6 +93,11 @@ impl FromStr for OutputSpec {
     }
 }
 
+/// Whether a `follow:` path is a pattern: it holds `*`, `?` or `[`.
+fn is_glob(text: &str) -> bool {
+    text.contains(['*', '?', '['])
+}
+
 fn non_empty_path(text: &str, path: &str) -> Result<PathBuf, SpecError> {
     if path.is_empty() {
         return Err(SpecError(format!("'{text}': the path is empty")));
@@ -106,6 +123,7 @@ impl fmt::Display for InputSpec {
             InputSpec::Stdin => f.write_str("-"),
             InputSpec::File(path) => write!(f, "file:{}", path.display()),
             InputSpec::Follow(path) => write!(f, "follow:{}", path.display()),
+            InputSpec::FollowGlob(pattern) => write!(f, "follow:{pattern}"),
             InputSpec::Tcp(address) => write!(f, "tcp://{address}"),
         }
     }
@@ -135,6 +153,14 @@ mod tests {
         assert_eq!(
             "follow:a.log".parse(),
             Ok(InputSpec::Follow("a.log".into()))
+        );
+        assert_eq!(
+            "follow:/var/log/pods/*/*/*.log".parse(),
+            Ok(InputSpec::FollowGlob("/var/log/pods/*/*/*.log".into()))
+        );
+        assert_eq!(
+            InputSpec::FollowGlob("/l/**/?.log".into()).to_string(),
+            "follow:/l/**/?.log"
         );
         assert_eq!(
             "tcp://0.0.0.0:5170".parse(),
@@ -173,6 +199,11 @@ mod tests {
             "'tcp://host:http': 'http' is not a port number"
         );
         assert!("follow:".parse::<InputSpec>().is_err());
+        let e = "follow:/var/log/[a.log".parse::<InputSpec>().unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "'follow:/var/log/[a.log': not a valid pattern: Pattern syntax error near position 9: invalid range pattern"
+        );
         assert!("follow:x".parse::<OutputSpec>().is_err());
         assert!("tcp://:80".parse::<OutputSpec>().is_err());
     }

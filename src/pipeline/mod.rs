@@ -12,12 +12,14 @@
 //! - `plan`: direct, merged or proxied output, from the specs;
 //! - `stream`: one stream, source → scanner → port;
 //! - `listener`: a TCP input's accept loop;
+//! - `pattern`: a `follow:` pattern's watch, a stream per file;
 //! - `context`: what every task of a run shares;
 //! - `error`: how the pipeline fails.
 
 mod context;
 mod error;
 mod listener;
+mod pattern;
 mod plan;
 mod stream;
 
@@ -39,6 +41,7 @@ pub(crate) use context::Context;
 pub use context::StreamEnv;
 pub use error::PipelineError;
 use listener::{Listener, Upstream};
+use pattern::PatternFollower;
 use plan::{Plan, Route};
 use stream::{InputRole, OutputRole, Stream};
 
@@ -49,7 +52,7 @@ pub struct Topology {
     pub inputs: Vec<InputSpec>,
     /// The output.
     pub output: OutputSpec,
-    /// Connection limits of TCP inputs.
+    /// Limits on connections and on files found by patterns.
     pub limits: Limits,
     /// Where checkpoints of followed files are kept.
     pub state_dir: Option<PathBuf>,
@@ -75,7 +78,7 @@ pub async fn run(
         .as_ref()
         .and_then(Output::sender)
         .map(SharedOutput::new);
-    let mut checkpoints = Checkpoints::open(topology.state_dir.as_deref())?;
+    let checkpoints = Checkpoints::open(topology.state_dir.as_deref())?;
     let context = Context::new(env, shutdown, output::name(&topology.output));
     let output_done = output.map(|output| watch_output(output, Arc::clone(&context)));
     let tracker = TaskTracker::new();
@@ -84,14 +87,24 @@ pub async fn run(
         context: &context,
         tracker: &tracker,
         limits: topology.limits,
+        checkpoints: &checkpoints,
     };
+    let mut patterns = Vec::new();
     for input in &topology.inputs {
         let open = OpenContext {
             limits: topology.limits,
             metrics: &context.env.metrics,
-            checkpoints: &mut checkpoints,
+            checkpoints: &checkpoints,
         };
-        start.input(source::open(input, open).await?, plan.route(input));
+        match source::open(input, open).await? {
+            // Watched once every input is open: a file also named by a
+            // `follow:PATH` input is that input's.
+            Input::Pattern(pattern) => patterns.push(pattern),
+            opened => start.input(opened, plan.route(input)),
+        }
+    }
+    for pattern in patterns {
+        start.pattern(pattern);
     }
     context.env.metrics.inputs_opened();
     drop(shared);
@@ -153,6 +166,7 @@ struct Start<'a> {
     context: &'a Arc<Context>,
     tracker: &'a TaskTracker,
     limits: Limits,
+    checkpoints: &'a Checkpoints,
 }
 
 impl Start<'_> {
@@ -168,6 +182,7 @@ impl Start<'_> {
                 self.stream(opened, Port::Direct(shared.sender()))
             }
             (Input::Stream(opened), _, Some(shared)) => self.stream(opened, Port::merged(shared)),
+            (Input::Pattern(pattern), _, Some(_)) => self.pattern(pattern),
             (_, _, None) => {
                 unreachable!("the plan opens the shared output whenever it routes an input there")
             }
@@ -185,6 +200,21 @@ impl Start<'_> {
             progress: opened.progress,
         };
         self.tracker.spawn(stream.run(Arc::clone(self.context)));
+    }
+
+    fn pattern(&self, pattern: source::FilePattern) {
+        let Some(shared) = self.shared else {
+            unreachable!("the plan opens the shared output whenever it routes an input there")
+        };
+        let follower = PatternFollower {
+            pattern,
+            shared: shared.clone(),
+            checkpoints: self.checkpoints.clone(),
+            max_files: self.limits.max_files,
+            tracker: self.tracker.clone(),
+            context: Arc::clone(self.context),
+        };
+        self.tracker.spawn(follower.run());
     }
 
     fn listener(&self, input: source::TcpInput, upstream: Upstream, proxy: bool) {

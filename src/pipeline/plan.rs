@@ -8,8 +8,8 @@ use crate::config::{InputSpec, OutputSpec};
 /// How the streams of a run reach the output.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Plan {
-    /// A single input that is not a listener: its one stream has the output
-    /// to itself and writes batches as they are scanned.
+    /// A single input that is one stream (not a listener, not a pattern):
+    /// it has the output to itself and writes batches as they are scanned.
     Direct,
     /// Several streams (or the connections of a listener) share the output,
     /// a whole line at a time, so that lines never interleave.
@@ -40,12 +40,15 @@ impl Plan {
     /// The plan for `inputs` written to `output`.
     pub(crate) fn new(inputs: &[InputSpec], output: &OutputSpec) -> Plan {
         let is_listener = |input: &InputSpec| matches!(input, InputSpec::Tcp(_));
+        let is_pattern = |input: &InputSpec| matches!(input, InputSpec::FollowGlob(_));
         match output {
             OutputSpec::Tcp(upstream) if inputs.iter().any(is_listener) => Plan::Proxy {
                 upstream: upstream.clone(),
                 shared_by_others: !inputs.iter().all(is_listener),
             },
-            _ if inputs.len() == 1 && !is_listener(&inputs[0]) => Plan::Direct,
+            _ if inputs.len() == 1 && !is_listener(&inputs[0]) && !is_pattern(&inputs[0]) => {
+                Plan::Direct
+            }
             _ => Plan::Merged,
         }
     }
@@ -82,6 +85,7 @@ mod tests {
             "stdin" => InputSpec::Stdin,
             "file" => InputSpec::File(PathBuf::from("a.log")),
             "follow" => InputSpec::Follow(PathBuf::from("b.log")),
+            "glob" => InputSpec::FollowGlob("pods/*/*.log".into()),
             "tcp" => InputSpec::Tcp("127.0.0.1:5170".into()),
             other => panic!("no input kind {other}"),
         }
@@ -108,6 +112,14 @@ mod tests {
             (&["file"], "stdout", "direct shared [direct]"),
             (&["follow"], "tcp", "direct shared [direct]"),
             (&["tcp"], "stdout", "merged shared [merged]"),
+            // A pattern's files are streams that share the output.
+            (&["glob"], "stdout", "merged shared [merged]"),
+            (&["glob"], "tcp", "merged shared [merged]"),
+            (
+                &["glob", "tcp"],
+                "tcp",
+                "proxy shared [merged per-connection]",
+            ),
             (&["tcp"], "file", "merged shared [merged]"),
             (&["tcp"], "tcp", "proxy own [per-connection]"),
             (

@@ -40,6 +40,15 @@ pub(crate) enum OutputRole {
     Own,
 }
 
+/// How a stream's run ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Finished {
+    /// At the stream's end, or stopped at shutdown.
+    Ended,
+    /// Reading or writing failed; the stream is stopped.
+    Failed,
+}
+
 /// A stream ready to run.
 pub(crate) struct Stream<S> {
     /// The stream id (`stdin`, `file:<path>`, `tcp:<peer>`).
@@ -69,7 +78,7 @@ const OUTPUT_LATE: &str = "the output did not take the data within the grace per
 
 impl<S: ChunkSource> Stream<S> {
     /// Runs the stream to its end, logging how it ended.
-    pub(crate) async fn run(self, context: Arc<Context>) {
+    pub(crate) async fn run(self, context: Arc<Context>) -> Finished {
         let Stream {
             id,
             mut source,
@@ -96,7 +105,7 @@ impl<S: ChunkSource> Stream<S> {
         metrics.stream_ended();
         let _entered = span.enter();
         match result {
-            Ok(()) => {}
+            Ok(()) => return Finished::Ended,
             Err(StreamFailure::Read(e)) => {
                 metrics.error(ErrorKind::Read);
                 tracing::error!(error = %e, "reading the stream failed; the stream is stopped (undecided bytes are not written)");
@@ -114,6 +123,7 @@ impl<S: ChunkSource> Stream<S> {
                 }
             }
         }
+        Finished::Failed
     }
 }
 

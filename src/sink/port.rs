@@ -13,6 +13,7 @@
 use std::io;
 use std::sync::Arc;
 
+use bytes::Bytes;
 use tokio::sync::{Mutex, OwnedMutexGuard, mpsc};
 
 use crate::sink::batch::Batch;
@@ -133,7 +134,12 @@ impl MergedPort {
     }
 
     async fn finish(&mut self) -> io::Result<()> {
-        let rest = std::mem::take(&mut self.partial);
+        let mut rest = std::mem::take(&mut self.partial);
+        // A line left open is ended here, so that what another stream
+        // writes next is a line of its own (SPEC §7).
+        if !rest.is_empty() || self.exclusive.is_some() {
+            rest.append(Batch::from_pieces(vec![Bytes::from_static(b"\n")]));
+        }
         if !rest.is_void() {
             let _lock = match self.exclusive.take() {
                 Some(lock) => lock,

@@ -15,11 +15,12 @@
 //! very end, after the output has confirmed everything it wrote (a checkpoint
 //! taken when the streams end would miss what is still queued).
 
+use std::collections::{BTreeMap, HashMap};
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, SystemTime};
 
 use serde::{Deserialize, Serialize};
@@ -212,13 +213,24 @@ impl CheckpointStore {
 }
 
 /// The checkpoints of one run: where each followed file resumes, and the
-/// saving of their delivered positions.
+/// saving of their delivered positions. A cheap handle: files found by a
+/// glob are resumed, and released, while the run goes on.
+#[derive(Clone)]
 pub(crate) struct Checkpoints {
     /// `None` without a state directory: nothing is resumed or saved.
     store: Option<CheckpointStore>,
-    /// Every followed file resumed so far, with the progress its stream
-    /// reports deliveries to.
-    followed: Vec<(PathBuf, Arc<StreamProgress>)>,
+    followed: Arc<Mutex<Followed>>,
+}
+
+/// The followed files of a run, as the saver sees them.
+#[derive(Default)]
+struct Followed {
+    /// Every followed file resumed and not released, with the progress its
+    /// stream reports deliveries to.
+    files: BTreeMap<PathBuf, Arc<StreamProgress>>,
+    /// Files released since the saver last looked: their checkpoints are
+    /// removed (the file is gone; a file that comes back is new).
+    released: Vec<PathBuf>,
 }
 
 /// Where a followed file resumes.
@@ -248,8 +260,12 @@ impl Checkpoints {
         };
         Ok(Checkpoints {
             store: state_dir.map(open).transpose()?,
-            followed: Vec::new(),
+            followed: Arc::default(),
         })
+    }
+
+    fn followed(&self) -> MutexGuard<'_, Followed> {
+        self.followed.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     /// The key of the file prints: the state directory's, or (with nothing
@@ -260,9 +276,14 @@ impl Checkpoints {
             .map_or_else(IdentityKey::in_memory, CheckpointStore::identity_key)
     }
 
+    /// Whether `path` is followed already (by another input).
+    pub(crate) fn is_followed(&self, path: &Path) -> bool {
+        self.followed().files.contains_key(path)
+    }
+
     /// Where the followed file `path` resumes; from now on its checkpoint is
     /// saved. An unreadable checkpoint is counted and ignored.
-    pub(crate) fn resume(&mut self, path: &Path, metrics: &Metrics) -> Resume {
+    pub(crate) fn resume(&self, path: &Path, metrics: &Metrics) -> Resume {
         let checkpoint = match &self.store {
             Some(store) => store.load(path).unwrap_or_else(|e| {
                 metrics.error(ErrorKind::Checkpoint);
@@ -283,32 +304,51 @@ impl Checkpoints {
             );
             progress.delivered(checkpoint.mark());
         }
-        self.followed
-            .push((path.to_path_buf(), Arc::clone(&progress)));
+        self.followed()
+            .files
+            .insert(path.to_path_buf(), Arc::clone(&progress));
         Resume {
             checkpoint,
             progress,
         }
     }
 
+    /// `path` is gone and its stream has ended: its checkpoint is no longer
+    /// saved, and is removed.
+    pub(crate) fn release(&self, path: &Path) {
+        let mut followed = self.followed();
+        followed.files.remove(path);
+        followed.released.push(path.to_path_buf());
+    }
+
     /// Saves the checkpoints every [`CHECKPOINT_INTERVAL`], and once more
     /// when `finished` is cancelled; the task's result says whether that last
     /// save succeeded. `None` without a state directory.
     pub(crate) fn spawn_saver(
-        self,
+        &self,
         metrics: Arc<Metrics>,
         finished: CancellationToken,
     ) -> Option<JoinHandle<Result<(), LastSaveFailed>>> {
-        let store = self.store?;
-        let followed = self.followed;
+        let store = self.store.clone()?;
+        let followed = Arc::clone(&self.followed);
         Some(tokio::spawn(async move {
-            let mut saved = vec![None; followed.len()];
+            let mut saved = HashMap::new();
             loop {
                 let done = tokio::select! {
                     () = tokio::time::sleep(CHECKPOINT_INTERVAL) => false,
                     () = finished.cancelled() => true,
                 };
-                let all_saved = save_moved(&store, &followed, &mut saved, &metrics).await;
+                let (files, released) = {
+                    let mut followed = followed.lock().unwrap_or_else(PoisonError::into_inner);
+                    let files: Vec<_> = followed
+                        .files
+                        .iter()
+                        .map(|(path, progress)| (path.clone(), Arc::clone(progress)))
+                        .collect();
+                    (files, std::mem::take(&mut followed.released))
+                };
+                remove_released(&store, released, &mut saved).await;
+                let all_saved = save_moved(&store, &files, &mut saved, &metrics).await;
                 // A failed save along the way is made good by the next one;
                 // the last one has no next.
                 if done && all_saved {
@@ -324,28 +364,46 @@ impl Checkpoints {
     }
 }
 
+/// Removes the checkpoints of released files.
+async fn remove_released(
+    store: &CheckpointStore,
+    released: Vec<PathBuf>,
+    saved: &mut HashMap<PathBuf, Checkpoint>,
+) {
+    for path in released {
+        saved.remove(&path);
+        let file = store.file_for(&path);
+        let removed = tokio::task::spawn_blocking(move || fs::remove_file(&file)).await;
+        if let Ok(Err(e)) = removed
+            && e.kind() != io::ErrorKind::NotFound
+        {
+            tracing::warn!(stream = %file_stream_id(&path), error = %e, "cannot remove the checkpoint of a released file");
+        }
+    }
+}
+
 /// Saves the checkpoint of every followed file whose delivered position
 /// moved; false if one could not be saved.
 async fn save_moved(
     store: &CheckpointStore,
     followed: &[(PathBuf, Arc<StreamProgress>)],
-    saved: &mut [Option<Checkpoint>],
+    saved: &mut HashMap<PathBuf, Checkpoint>,
     metrics: &Metrics,
 ) -> bool {
     let mut all_saved = true;
-    for ((path, progress), saved) in followed.iter().zip(saved.iter_mut()) {
+    for (path, progress) in followed {
         let Some((mark, position)) = progress.delivered_position() else {
             continue;
         };
         let checkpoint = Checkpoint::new(path, mark, position);
-        if saved.as_ref() == Some(&checkpoint) {
+        if saved.get(path) == Some(&checkpoint) {
             continue;
         }
         let (store, path_owned, to_save) = (store.clone(), path.clone(), checkpoint.clone());
         let result = tokio::task::spawn_blocking(move || store.save(&path_owned, &to_save)).await;
         let error = match result {
             Ok(Ok(())) => {
-                *saved = Some(checkpoint);
+                saved.insert(path.clone(), checkpoint);
                 continue;
             }
             Ok(Err(e)) => e,

@@ -43,7 +43,7 @@ use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, mpsc as std_mpsc};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use notify::{RecursiveMode, Watcher};
@@ -61,6 +61,8 @@ use crate::source::{BreakReason, ChunkSource, CutReason, READ_CHUNK, SourceEvent
 const POLL_INTERVAL: Duration = Duration::from_millis(250);
 /// Chunks in flight between the reading thread and the scanner.
 const CHANNEL_CHUNKS: usize = 4;
+/// Stack of a follow thread.
+const FOLLOW_STACK: usize = 256 * 1024;
 
 enum FollowEvent {
     Data {
@@ -75,7 +77,28 @@ enum FollowEvent {
         next: Option<(FileId, u64)>,
     },
     Stopped,
+    /// The path was gone for the release time and everything was read: the
+    /// stream has ended.
+    Released,
     Failed(io::Error),
+}
+
+/// How a file is followed.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct FollowOptions {
+    /// End the stream once the path has named no file for this long and
+    /// every file of its chain is read to its end (a file found by a glob
+    /// that went away); `None` waits for the path to name a file again.
+    pub release_after: Option<Duration>,
+    /// Poll only, without a change notifier of the file's own (many files
+    /// followed at once would exhaust the system's notifiers and threads).
+    pub poll_only: bool,
+}
+
+/// How the follower's loop ended.
+enum Outcome {
+    Stopped,
+    Released,
 }
 
 /// Shared between the source and its thread.
@@ -114,6 +137,7 @@ impl FollowSource {
         key: IdentityKey,
         progress: Arc<StreamProgress>,
         stream_offset: u64,
+        options: FollowOptions,
     ) -> io::Result<FollowSource> {
         let (events_tx, events) = mpsc::channel(CHANNEL_CHUNKS);
         let (wake_tx, wake_rx) = std_mpsc::channel();
@@ -124,21 +148,29 @@ impl FollowSource {
         let thread_control = Arc::clone(&control);
         std::thread::Builder::new()
             .name("follow".into())
+            // The thread only reads and hashes: a small stack keeps many
+            // followed files cheap.
+            .stack_size(FOLLOW_STACK)
             .spawn(move || {
                 let mut follower = Follower {
                     path,
                     key,
                     current: None,
                     behind: Vec::new(),
+                    release_after: options.release_after,
+                    gone_since: None,
                     events: events_tx,
                     control: thread_control,
                     buffers: BufferPool::new(READ_CHUNK),
                 };
-                let watcher = follower.watch(wake_tx);
+                let watcher = (!options.poll_only)
+                    .then(|| follower.watch(wake_tx))
+                    .flatten();
                 let end = follower.run(resume, &wake_rx);
                 drop(watcher);
                 let _ = follower.events.blocking_send(match end {
-                    Ok(()) => FollowEvent::Stopped,
+                    Ok(Outcome::Stopped) => FollowEvent::Stopped,
+                    Ok(Outcome::Released) => FollowEvent::Released,
                     Err(e) => FollowEvent::Failed(e),
                 });
             })?;
@@ -170,6 +202,7 @@ impl ChunkSource for FollowSource {
                 Ok(SourceEvent::Break(reason))
             }
             Some(FollowEvent::Stopped) => Ok(SourceEvent::Cut(CutReason::Shutdown)),
+            Some(FollowEvent::Released) => Ok(SourceEvent::End),
             Some(FollowEvent::Failed(e)) => Err(e),
             None => Err(io::Error::other("the follow thread stopped")),
         }
@@ -241,6 +274,10 @@ struct Follower {
     /// so that a new file under a reused inode is not taken for one of them.
     /// Files whose inode has left the chain are forgotten at each listing.
     behind: Vec<FileId>,
+    /// See [`FollowOptions::release_after`].
+    release_after: Option<Duration>,
+    /// Since when the path has named no file, while it names none.
+    gone_since: Option<Instant>,
     events: mpsc::Sender<FollowEvent>,
     control: Arc<Control>,
     buffers: BufferPool,
@@ -306,7 +343,11 @@ impl Follower {
         file_stream_id(&self.path)
     }
 
-    fn run(&mut self, resume: Option<Checkpoint>, wake: &std_mpsc::Receiver<()>) -> io::Result<()> {
+    fn run(
+        &mut self,
+        resume: Option<Checkpoint>,
+        wake: &std_mpsc::Receiver<()>,
+    ) -> io::Result<Outcome> {
         match resume {
             Some(checkpoint) => self.resume(&checkpoint)?,
             // What is already rotated is history: following starts with the
@@ -322,7 +363,11 @@ impl Follower {
             }
             self.read_to_end()?;
             if self.stopping() {
-                return Ok(());
+                return Ok(Outcome::Stopped);
+            }
+            if self.released()? {
+                tracing::info!(stream = %self.stream(), "the file is gone and was read to its end; released");
+                return Ok(Outcome::Released);
             }
             if !self.check()? {
                 // Wait for a change (or poll); drain stale wake-ups.
@@ -330,6 +375,45 @@ impl Follower {
                 while wake.try_recv().is_ok() {}
             }
         }
+    }
+
+    /// Whether the stream is done with a path gone for good: it has named no
+    /// file for the release time, and the file being read, if any, is the
+    /// last of its chain and read to its end (this is called right after
+    /// reading to the end).
+    fn released(&mut self) -> io::Result<bool> {
+        let Some(release_after) = self.release_after else {
+            return Ok(false);
+        };
+        if fs::symlink_metadata(&self.path).is_ok() {
+            self.gone_since = None;
+            return Ok(false);
+        }
+        let since = *self.gone_since.get_or_insert_with(Instant::now);
+        if since.elapsed() < release_after {
+            return Ok(false);
+        }
+        if self
+            .current
+            .as_ref()
+            .is_some_and(|c| c.role == Role::Generation)
+        {
+            return Ok(false);
+        }
+        // A generation not read yet (renamed away as the path went) is read
+        // before letting go.
+        for l in self.list_chain()? {
+            let is_current = self
+                .current
+                .as_ref()
+                .is_some_and(|c| c.id.same_inode(&l.metadata));
+            if !is_current && !self.is_behind(&l)? {
+                self.finish_current();
+                self.open_next()?;
+                return Ok(false);
+            }
+        }
+        Ok(true)
     }
 
     /// The generations, oldest first, then the file at the path: those that

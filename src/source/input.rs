@@ -1,10 +1,10 @@
 //! Opening an input from its spec: each kind builds itself here, so that the
-//! pipeline only decides where its streams go. An input is either one stream
-//! (stdin, a file read to its end, a followed file) or a listener whose
-//! connections are streams.
+//! pipeline only decides where its streams go. An input is one stream
+//! (stdin, a file read to its end, a followed file), a pattern whose files are
+//! streams, or a listener whose connections are streams.
 
 use std::io;
-use std::path::PathBuf;
+use std::path::Path;
 use std::sync::Arc;
 
 use crate::config::{InputSpec, Limits};
@@ -13,7 +13,9 @@ use crate::progress::StreamProgress;
 use crate::scan::scanner::Mark;
 use crate::scrub::file_stream_id;
 use crate::source::checkpoint::Checkpoints;
-use crate::source::{ChunkSource, FollowSource, ReaderSource, SourceEvent, TcpInput};
+use crate::source::{
+    ChunkSource, FilePattern, FollowOptions, FollowSource, ReaderSource, SourceEvent, TcpInput,
+};
 
 /// An input could not be opened.
 #[derive(Debug, thiserror::Error)]
@@ -31,6 +33,8 @@ pub(crate) enum Input {
     Stream(OpenedStream),
     /// A listener: each connection is a stream.
     Listener(TcpInput),
+    /// A `follow:` pattern: each file it matches is a stream.
+    Pattern(FilePattern),
 }
 
 /// The source of a stream that is not a connection.
@@ -78,7 +82,7 @@ pub(crate) struct OpenContext<'a> {
     /// Process counters.
     pub(crate) metrics: &'a Arc<Metrics>,
     /// Where followed files resume and save their checkpoints.
-    pub(crate) checkpoints: &'a mut Checkpoints,
+    pub(crate) checkpoints: &'a Checkpoints,
 }
 
 /// Opens the input `spec`.
@@ -103,9 +107,19 @@ pub(crate) async fn open(spec: &InputSpec, context: OpenContext<'_>) -> Result<I
                 ReaderSource::file(path).map_err(failed(format!("opening input {spec}")))?;
             Ok(reader(file_stream_id(path), spec.to_string(), source))
         }
-        InputSpec::Follow(path) => follow(spec, path.clone(), context)
+        InputSpec::Follow(path) => {
+            let options = FollowOptions::default();
+            follow_file(
+                path,
+                spec.to_string(),
+                context.checkpoints,
+                context.metrics,
+                options,
+            )
             .map(Input::Stream)
-            .map_err(failed(format!("following {spec}"))),
+            .map_err(failed(format!("following {spec}")))
+        }
+        InputSpec::FollowGlob(pattern) => Ok(Input::Pattern(FilePattern::new(pattern))),
         InputSpec::Tcp(address) => {
             TcpInput::bind(address, context.limits, Arc::clone(context.metrics))
                 .await
@@ -115,18 +129,32 @@ pub(crate) async fn open(spec: &InputSpec, context: OpenContext<'_>) -> Result<I
     }
 }
 
-/// A followed file, resumed from its checkpoint.
-fn follow(spec: &InputSpec, path: PathBuf, context: OpenContext<'_>) -> io::Result<OpenedStream> {
-    let resume = context.checkpoints.resume(&path, context.metrics);
+/// The followed file `path` (of the input `name`), resumed from its
+/// checkpoint.
+pub(crate) fn follow_file(
+    path: &Path,
+    name: String,
+    checkpoints: &Checkpoints,
+    metrics: &Metrics,
+    options: FollowOptions,
+) -> io::Result<OpenedStream> {
+    let resume = checkpoints.resume(path, metrics);
     let mark = resume.checkpoint.as_ref().map(|c| c.mark());
     let start = mark.map_or(0, |m| m.offset);
-    let id = file_stream_id(&path);
-    let key = context.checkpoints.identity_key();
+    let id = file_stream_id(path);
+    let key = checkpoints.identity_key();
     let progress = Arc::clone(&resume.progress);
-    let source = FollowSource::start(path, resume.checkpoint, key, progress, start)?;
+    let source = FollowSource::start(
+        path.to_path_buf(),
+        resume.checkpoint,
+        key,
+        progress,
+        start,
+        options,
+    )?;
     Ok(OpenedStream {
         id,
-        name: spec.to_string(),
+        name,
         source: StreamSource::Follow(source),
         resume: mark,
         progress: Some(resume.progress),

@@ -5,6 +5,7 @@ pub mod checkpoint;
 mod follow;
 pub mod identity;
 mod input;
+mod pattern;
 mod pool;
 mod reader;
 mod rotation;
@@ -16,9 +17,10 @@ use bytes::Bytes;
 
 use crate::metrics::{ErrorKind, Metrics};
 
-pub use follow::FollowSource;
+pub use follow::{FollowOptions, FollowSource};
 pub use input::OpenError;
-pub(crate) use input::{Input, OpenContext, OpenedStream, open};
+pub(crate) use input::{Input, OpenContext, OpenedStream, follow_file, open};
+pub use pattern::FilePattern;
 pub use reader::ReaderSource;
 pub use tcp::{Accepted, Place, TcpInput, TcpSource};
 

@@ -66,6 +66,12 @@ fn rank(live: &[u8], candidate: &[u8]) -> Option<Rank> {
     Some(Rank::Dated(suffix.to_vec()))
 }
 
+/// Whether the file named `candidate` is a rotated generation of the file
+/// named `live` (in the same directory).
+pub fn is_generation_name(live: &OsStr, candidate: &OsStr) -> bool {
+    rank(live.as_encoded_bytes(), candidate.as_encoded_bytes()).is_some()
+}
+
 /// The rotated generations of the file at `live`, oldest first. A directory
 /// that cannot be read has none.
 pub fn generations(live: &Path) -> Vec<PathBuf> {

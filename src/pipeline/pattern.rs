@@ -1,0 +1,168 @@
+//! A `follow:` pattern's watch: the pattern is matched again every
+//! [`RESCAN_INTERVAL`]; every file it matches becomes a followed stream of its
+//! own (`file:<path>`, its own scanner and checkpoint), written to the shared
+//! output a whole line at a time. A file that appears is followed from its
+//! start (or its checkpoint); a file whose path is gone for
+//! [`RELEASE_AFTER`] is read to its end and released, and its checkpoint
+//! removed. At most `limits.max_files` files are followed at once; the others
+//! wait, and are followed from their start as places free up.
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::mpsc;
+use tokio_util::task::TaskTracker;
+
+use crate::pipeline::context::Context;
+use crate::pipeline::stream::{Finished, InputRole, OutputRole, Stream};
+use crate::scrub::file_stream_id;
+use crate::sink::{Port, SharedOutput};
+use crate::source::checkpoint::Checkpoints;
+use crate::source::{FilePattern, FollowOptions, follow_file};
+
+/// How often a pattern is matched again, for files that appeared.
+pub(crate) const RESCAN_INTERVAL: Duration = Duration::from_secs(1);
+
+/// How long the path of a file found by a pattern must name no file before
+/// its stream ends: long enough for a rotator to create the new file after
+/// renaming the old one.
+pub(crate) const RELEASE_AFTER: Duration = Duration::from_secs(5);
+
+/// A `follow:` pattern and where its files' streams go.
+pub(crate) struct PatternFollower {
+    /// The pattern.
+    pub(crate) pattern: FilePattern,
+    /// The shared output.
+    pub(crate) shared: SharedOutput,
+    /// Where the files resume and save their checkpoints.
+    pub(crate) checkpoints: Checkpoints,
+    /// Files followed at once, at most.
+    pub(crate) max_files: usize,
+    /// Tracks each file's task, so the run waits for them all.
+    pub(crate) tracker: TaskTracker,
+    /// The run.
+    pub(crate) context: Arc<Context>,
+}
+
+/// The files of one pattern, as its watch knows them.
+#[derive(Default)]
+struct Files {
+    /// Followed now.
+    followed: HashSet<PathBuf>,
+    /// Failed: not followed again in this run (the failure is logged and
+    /// fails the run).
+    failed: HashSet<PathBuf>,
+    /// Whether the limit was reached and said so, since it was last free.
+    at_limit: bool,
+}
+
+impl PatternFollower {
+    /// Matches the pattern and follows what it finds, until the shutdown
+    /// starts.
+    pub(crate) async fn run(self) {
+        let pattern = self.pattern.as_str().to_string();
+        tracing::info!(input = %format!("follow:{pattern}"), max_files = self.max_files, "following the files a pattern matches");
+        let (ended_tx, mut ended_rx) = mpsc::unbounded_channel();
+        let mut files = Files::default();
+        loop {
+            while let Ok(ended) = ended_rx.try_recv() {
+                self.ended(&mut files, ended);
+            }
+            let matcher = self.pattern.clone();
+            let found = tokio::task::spawn_blocking(move || matcher.matches())
+                .await
+                .unwrap_or_default();
+            self.follow_new(&mut files, found, &ended_tx);
+            tokio::select! {
+                () = tokio::time::sleep(RESCAN_INTERVAL) => {}
+                Some(ended) = ended_rx.recv() => self.ended(&mut files, ended),
+                () = self.context.shutdown.stopping.cancelled() => return,
+            }
+        }
+    }
+
+    fn follow_new(
+        &self,
+        files: &mut Files,
+        found: Vec<PathBuf>,
+        ended: &mpsc::UnboundedSender<(PathBuf, Finished)>,
+    ) {
+        let new: Vec<PathBuf> = found
+            .into_iter()
+            .filter(|path| !files.followed.contains(path) && !files.failed.contains(path))
+            // Named by another input too: that input follows it.
+            .filter(|path| !self.checkpoints.is_followed(path))
+            .collect();
+        let free = self.max_files.saturating_sub(files.followed.len());
+        if new.len() > free {
+            if !files.at_limit {
+                tracing::warn!(
+                    input = %format!("follow:{}", self.pattern.as_str()),
+                    max_files = self.max_files,
+                    waiting = new.len() - free,
+                    "limits.max_files reached: files the pattern matches wait until a followed file is released"
+                );
+            }
+            files.at_limit = true;
+        } else {
+            files.at_limit = false;
+        }
+        for path in new.into_iter().take(free) {
+            if self.start(&path, ended) {
+                files.followed.insert(path);
+            } else {
+                files.failed.insert(path);
+            }
+        }
+    }
+
+    /// Starts following `path`; false if it could not be.
+    fn start(&self, path: &Path, ended: &mpsc::UnboundedSender<(PathBuf, Finished)>) -> bool {
+        let options = FollowOptions {
+            release_after: Some(RELEASE_AFTER),
+            poll_only: true,
+        };
+        let name = format!("follow:{}", self.pattern.as_str());
+        let metrics = &self.context.env.metrics;
+        let opened = match follow_file(path, name, &self.checkpoints, metrics, options) {
+            Ok(opened) => opened,
+            Err(e) => {
+                tracing::error!(stream = %file_stream_id(path), error = %e, "cannot follow a file the pattern matches");
+                return false;
+            }
+        };
+        tracing::info!(stream = %opened.id, "following a file the pattern matches");
+        let stream = Stream {
+            id: opened.id,
+            source: opened.source,
+            input: InputRole::Configured(opened.name),
+            port: Port::merged(&self.shared),
+            output: OutputRole::Shared,
+            scanner: self.context.scanner(opened.resume),
+            progress: opened.progress,
+        };
+        let context = Arc::clone(&self.context);
+        let ended = ended.clone();
+        let path = path.to_path_buf();
+        self.tracker.spawn(async move {
+            let finished = stream.run(context).await;
+            let _ = ended.send((path, finished));
+        });
+        true
+    }
+
+    /// A file's stream ended: released (its path is gone), or failed.
+    fn ended(&self, files: &mut Files, (path, finished): (PathBuf, Finished)) {
+        files.followed.remove(&path);
+        match finished {
+            // A stream stopped by the shutdown resumes at the next start.
+            Finished::Ended if self.context.shutdown.stopping.is_cancelled() => {}
+            Finished::Ended => self.checkpoints.release(&path),
+            Finished::Failed => {
+                files.failed.insert(path);
+            }
+        }
+    }
+}
