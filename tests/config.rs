@@ -280,6 +280,10 @@ fn other_refusals() {
             ":1:28: limits.max_connections must be at least 1",
         ),
         (
+            "inputs: [{ follow: /var/log/app.log, rotated: 'app.log.1' }]\n",
+            ":1:10: inputs: rotated: 'app.log.1': one '*' is needed, for what varies between generations",
+        ),
+        (
             "limits: { max_files: 0 }\n",
             ":1:22: limits.max_files must be at least 1",
         ),

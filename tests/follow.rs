@@ -759,3 +759,54 @@ fn a_checkpoint_in_an_empty_file_copy_truncated_and_rotated_while_stopped() {
         "written while stopped\n"
     );
 }
+
+/// A rotator with names of its own (`app-DATE.log`): the input says so with
+/// `rotated:`, and generations so named are read like the built-in ones,
+/// oldest first by what the `*` matched.
+#[test]
+fn generations_named_by_the_input_are_read_in_order() {
+    let dir = scratch("rotated-names");
+    let (log, state) = (dir.join("app.log"), dir.join("state"));
+    let config = dir.join("rotated.yaml");
+    let shipped = read(&repo_path("config/logredact.yaml"));
+    let shipped = shipped.replace("inputs: ['-']\n", "");
+    fs::write(
+        &config,
+        format!(
+            "{shipped}\ninputs:\n  - {{ follow: '{}', rotated: 'app-*.log' }}\n",
+            log.display()
+        ),
+    )
+    .unwrap();
+    let start = || {
+        Running::spawn(&[
+            "--config",
+            config.to_str().unwrap(),
+            "--state-dir",
+            state.to_str().unwrap(),
+        ])
+    };
+    let mut lines = TokenLines::new(620);
+    let mut written = Vec::new();
+    record(&mut written, &log, lines.line("a").as_bytes());
+    let mut run = start();
+    expect_output(&mut run, &reference_redaction(&written));
+    wait_for_checkpoint(&state, written.len() as u64);
+    let mut outputs = stop(run);
+    // Down: two rotations by date; the built-in names would find neither.
+    record(&mut written, &log, lines.line("b").as_bytes());
+    fs::rename(&log, dir.join("app-2026-11-29.log")).unwrap();
+    record(&mut written, &log, lines.line("c").as_bytes());
+    fs::rename(&log, dir.join("app-2026-11-30.log")).unwrap();
+    record(&mut written, &log, lines.line("d").as_bytes());
+    fs::write(dir.join("app-2026-11-28.log.gz"), lines.line("never read")).unwrap();
+    let mut run = start();
+    let expected = reference_redaction(&written);
+    expect_output(&mut run, &expected[outputs.len()..]);
+    let (after, stderr) = stop_with_log(run);
+    outputs.extend(after);
+    assert!(outputs == expected, "{}", String::from_utf8_lossy(&outputs));
+    assert_no_token_part("stdout", &outputs, &lines.used);
+    assert_no_token_part("stderr", stderr.as_bytes(), &lines.used);
+    assert_state_clean(&state, &lines.used);
+}

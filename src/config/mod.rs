@@ -22,7 +22,7 @@ use crate::scan::rule::{DEFAULT_WINDOW, RuleError, RuleSet, RuleSpec};
 pub use error::ConfigError;
 pub use key::{KEY_ENV, KeyOrigin, MIN_KEY_BYTES, resolve_key};
 use locate::{SourceText, Step};
-pub use spec::{InputSpec, OutputSpec, SpecError};
+pub use spec::{InputSpec, OutputSpec, RotatedNames, SpecError};
 
 /// The built-in default configuration.
 pub const BUILTIN_CONFIG: &str = include_str!("../../config/logredact.yaml");
@@ -48,7 +48,7 @@ struct FileFormat {
     #[serde(default)]
     include: Vec<String>,
     rules: Option<Vec<RuleFormat>>,
-    inputs: Option<Vec<String>>,
+    inputs: Option<Vec<InputEntry>>,
     output: Option<String>,
     audit: Option<AuditFormat>,
     state_dir: Option<PathBuf>,
@@ -90,6 +90,44 @@ struct AuditFormat {
 #[serde(deny_unknown_fields)]
 struct AdminFormat {
     listen: Option<String>,
+}
+
+/// An entry of `inputs`: a spec, or a followed file (or pattern) with the
+/// names of its rotated generations.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum InputEntry {
+    Spec(String),
+    Follow(FollowEntry),
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FollowEntry {
+    /// The path or pattern, as after `follow:`.
+    follow: String,
+    /// How its rotated generations are named (`{name}.*`, `app-*.log`).
+    rotated: Option<String>,
+}
+
+impl InputEntry {
+    fn parse(&self) -> Result<InputSpec, SpecError> {
+        match self {
+            InputEntry::Spec(text) => text.parse(),
+            InputEntry::Follow(FollowEntry { follow, rotated }) => {
+                let spec: InputSpec = format!("follow:{follow}").parse()?;
+                let Some(rotated) = rotated else {
+                    return Ok(spec);
+                };
+                let names = RotatedNames::pattern(rotated)?;
+                Ok(match spec {
+                    InputSpec::Follow(path, _) => InputSpec::Follow(path, names),
+                    InputSpec::FollowGlob(pattern, _) => InputSpec::FollowGlob(pattern, names),
+                    other => other,
+                })
+            }
+        }
+    }
 }
 
 #[derive(Deserialize)]

@@ -12,13 +12,56 @@ pub enum InputSpec {
     Stdin,
     /// `file:PATH`: read to the end.
     File(PathBuf),
-    /// `follow:PATH`: like `tail -F`, with a checkpoint.
-    Follow(PathBuf),
+    /// `follow:PATH`: like `tail -F`, with a checkpoint; its rotated
+    /// generations are named as the second field says.
+    Follow(PathBuf, RotatedNames),
     /// `follow:PATTERN` (`*`, `?`, `[…]`, `**`): every file the pattern
     /// matches, now or later, followed as its own stream.
-    FollowGlob(String),
+    FollowGlob(String, RotatedNames),
     /// `tcp://HOST:PORT`: listen; each connection is a stream.
     Tcp(String),
+}
+
+/// How the rotated generations of a followed file are named, in its
+/// directory.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum RotatedNames {
+    /// `NAME.N`, `NAME-DATE`, `NAME.DATE` (see `source::rotation`).
+    #[default]
+    Builtin,
+    /// A name with one `*` (what varies from one generation to the next)
+    /// and `{name}` for the followed file's name: `{name}.*`, `app-*.log`.
+    Pattern {
+        /// The text before the `*`.
+        before: String,
+        /// The text after it.
+        after: String,
+    },
+}
+
+impl RotatedNames {
+    /// Parses a `rotated:` name pattern.
+    pub fn pattern(text: &str) -> Result<RotatedNames, SpecError> {
+        let bad = |why: &str| SpecError(format!("rotated: '{text}': {why}"));
+        if text.contains('/') {
+            return Err(bad("a name in the followed file's directory, without '/'"));
+        }
+        if text.contains(['?', '[', ']']) {
+            return Err(bad("only '*' is a wildcard here"));
+        }
+        let Some((before, after)) = text.split_once('*') else {
+            return Err(bad(
+                "one '*' is needed, for what varies between generations",
+            ));
+        };
+        if after.contains('*') {
+            return Err(bad("only one '*' is allowed"));
+        }
+        Ok(RotatedNames::Pattern {
+            before: before.to_string(),
+            after: after.to_string(),
+        })
+    }
 }
 
 /// Where the redacted output goes.
@@ -56,14 +99,17 @@ impl FromStr for InputSpec {
         if let Some(path) = text.strip_prefix("follow:") {
             let path = non_empty_path(text, path)?;
             if !is_glob(text) {
-                return Ok(InputSpec::Follow(path));
+                return Ok(InputSpec::Follow(path, RotatedNames::Builtin));
             }
             let pattern = path
                 .to_str()
                 .ok_or_else(|| SpecError(format!("'{text}': a pattern must be valid UTF-8")))?;
             glob::Pattern::new(pattern)
                 .map_err(|e| SpecError(format!("'{text}': not a valid pattern: {e}")))?;
-            return Ok(InputSpec::FollowGlob(pattern.to_string()));
+            return Ok(InputSpec::FollowGlob(
+                pattern.to_string(),
+                RotatedNames::Builtin,
+            ));
         }
         if let Some(address) = text.strip_prefix("tcp://") {
             return Ok(InputSpec::Tcp(host_port(text, address)?));
@@ -122,8 +168,8 @@ impl fmt::Display for InputSpec {
         match self {
             InputSpec::Stdin => f.write_str("-"),
             InputSpec::File(path) => write!(f, "file:{}", path.display()),
-            InputSpec::Follow(path) => write!(f, "follow:{}", path.display()),
-            InputSpec::FollowGlob(pattern) => write!(f, "follow:{pattern}"),
+            InputSpec::Follow(path, _) => write!(f, "follow:{}", path.display()),
+            InputSpec::FollowGlob(pattern, _) => write!(f, "follow:{pattern}"),
             InputSpec::Tcp(address) => write!(f, "tcp://{address}"),
         }
     }
@@ -152,14 +198,17 @@ mod tests {
         );
         assert_eq!(
             "follow:a.log".parse(),
-            Ok(InputSpec::Follow("a.log".into()))
+            Ok(InputSpec::Follow("a.log".into(), RotatedNames::Builtin))
         );
         assert_eq!(
             "follow:/var/log/pods/*/*/*.log".parse(),
-            Ok(InputSpec::FollowGlob("/var/log/pods/*/*/*.log".into()))
+            Ok(InputSpec::FollowGlob(
+                "/var/log/pods/*/*/*.log".into(),
+                RotatedNames::Builtin
+            ))
         );
         assert_eq!(
-            InputSpec::FollowGlob("/l/**/?.log".into()).to_string(),
+            InputSpec::FollowGlob("/l/**/?.log".into(), RotatedNames::Builtin).to_string(),
             "follow:/l/**/?.log"
         );
         assert_eq!(
@@ -179,10 +228,38 @@ mod tests {
             Ok(OutputSpec::Tcp("collector:24224".into()))
         );
         for line in [
-            InputSpec::Follow("x".into()).to_string(),
+            InputSpec::Follow("x".into(), RotatedNames::Builtin).to_string(),
             OutputSpec::Tcp("h:1".into()).to_string(),
         ] {
             assert!(line == "follow:x" || line == "tcp://h:1");
+        }
+    }
+
+    #[test]
+    fn rotated_name_patterns() {
+        assert_eq!(
+            RotatedNames::pattern("{name}-*.gz.log"),
+            Ok(RotatedNames::Pattern {
+                before: "{name}-".into(),
+                after: ".gz.log".into()
+            })
+        );
+        for (text, why) in [
+            (
+                "app.log",
+                "one '*' is needed, for what varies between generations",
+            ),
+            ("a*b*", "only one '*' is allowed"),
+            (
+                "old/app.*",
+                "a name in the followed file's directory, without '/'",
+            ),
+            ("app.[0-9]", "only '*' is a wildcard here"),
+        ] {
+            assert_eq!(
+                RotatedNames::pattern(text).unwrap_err().to_string(),
+                format!("rotated: '{text}': {why}")
+            );
         }
     }
 

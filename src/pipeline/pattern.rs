@@ -123,6 +123,7 @@ impl PatternFollower {
         let options = FollowOptions {
             release_after: Some(RELEASE_AFTER),
             poll_only: true,
+            rotated: self.pattern.rotated().clone(),
         };
         let name = format!("follow:{}", self.pattern.as_str());
         let metrics = &self.context.env.metrics;

@@ -40,7 +40,7 @@ impl Plan {
     /// The plan for `inputs` written to `output`.
     pub(crate) fn new(inputs: &[InputSpec], output: &OutputSpec) -> Plan {
         let is_listener = |input: &InputSpec| matches!(input, InputSpec::Tcp(_));
-        let is_pattern = |input: &InputSpec| matches!(input, InputSpec::FollowGlob(_));
+        let is_pattern = |input: &InputSpec| matches!(input, InputSpec::FollowGlob(..));
         match output {
             OutputSpec::Tcp(upstream) if inputs.iter().any(is_listener) => Plan::Proxy {
                 upstream: upstream.clone(),
@@ -79,13 +79,14 @@ mod tests {
     use std::path::PathBuf;
 
     use super::*;
+    use crate::config::RotatedNames;
 
     fn input(name: &str) -> InputSpec {
         match name {
             "stdin" => InputSpec::Stdin,
             "file" => InputSpec::File(PathBuf::from("a.log")),
-            "follow" => InputSpec::Follow(PathBuf::from("b.log")),
-            "glob" => InputSpec::FollowGlob("pods/*/*.log".into()),
+            "follow" => InputSpec::Follow(PathBuf::from("b.log"), RotatedNames::Builtin),
+            "glob" => InputSpec::FollowGlob("pods/*/*.log".into(), RotatedNames::Builtin),
             "tcp" => InputSpec::Tcp("127.0.0.1:5170".into()),
             other => panic!("no input kind {other}"),
         }

@@ -49,6 +49,7 @@ use bytes::Bytes;
 use notify::{RecursiveMode, Watcher};
 use tokio::sync::mpsc;
 
+use crate::config::RotatedNames;
 use crate::progress::StreamProgress;
 use crate::scrub::file_stream_id;
 use crate::source::checkpoint::Checkpoint;
@@ -84,7 +85,7 @@ enum FollowEvent {
 }
 
 /// How a file is followed.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct FollowOptions {
     /// End the stream once the path has named no file for this long and
     /// every file of its chain is read to its end (a file found by a glob
@@ -93,6 +94,8 @@ pub struct FollowOptions {
     /// Poll only, without a change notifier of the file's own (many files
     /// followed at once would exhaust the system's notifiers and threads).
     pub poll_only: bool,
+    /// How the file's rotated generations are named.
+    pub rotated: RotatedNames,
 }
 
 /// How the follower's loop ended.
@@ -158,6 +161,7 @@ impl FollowSource {
                     current: None,
                     behind: Vec::new(),
                     release_after: options.release_after,
+                    rotated: options.rotated,
                     gone_since: None,
                     events: events_tx,
                     control: thread_control,
@@ -276,6 +280,8 @@ struct Follower {
     behind: Vec<FileId>,
     /// See [`FollowOptions::release_after`].
     release_after: Option<Duration>,
+    /// How the file's rotated generations are named.
+    rotated: RotatedNames,
     /// Since when the path has named no file, while it names none.
     gone_since: Option<Instant>,
     events: mpsc::Sender<FollowEvent>,
@@ -420,7 +426,7 @@ impl Follower {
     /// exist, opened.
     fn list_chain(&self) -> io::Result<Vec<Listed>> {
         let mut listed = Vec::new();
-        let generations = generations(&self.path)
+        let generations = generations(&self.path, &self.rotated)
             .into_iter()
             .map(|path| (path, Accept::RegularFile));
         for (path, accept) in generations.chain([(self.path.clone(), Accept::Anything)]) {
@@ -574,7 +580,7 @@ impl Follower {
     /// A file in the followed file's directory, not in the chain, where the
     /// checkpoint's position lies.
     fn find_elsewhere(&self, recorded: &FileId, offset: u64) -> io::Result<Option<Listed>> {
-        let chain: Vec<PathBuf> = generations(&self.path)
+        let chain: Vec<PathBuf> = generations(&self.path, &self.rotated)
             .into_iter()
             .chain([self.path.clone()])
             .collect();

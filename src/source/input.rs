@@ -107,8 +107,11 @@ pub(crate) async fn open(spec: &InputSpec, context: OpenContext<'_>) -> Result<I
                 ReaderSource::file(path).map_err(failed(format!("opening input {spec}")))?;
             Ok(reader(file_stream_id(path), spec.to_string(), source))
         }
-        InputSpec::Follow(path) => {
-            let options = FollowOptions::default();
+        InputSpec::Follow(path, rotated) => {
+            let options = FollowOptions {
+                rotated: rotated.clone(),
+                ..FollowOptions::default()
+            };
             follow_file(
                 path,
                 spec.to_string(),
@@ -119,7 +122,9 @@ pub(crate) async fn open(spec: &InputSpec, context: OpenContext<'_>) -> Result<I
             .map(Input::Stream)
             .map_err(failed(format!("following {spec}")))
         }
-        InputSpec::FollowGlob(pattern) => Ok(Input::Pattern(FilePattern::new(pattern))),
+        InputSpec::FollowGlob(pattern, rotated) => {
+            Ok(Input::Pattern(FilePattern::new(pattern, rotated.clone())))
+        }
         InputSpec::Tcp(address) => {
             TcpInput::bind(address, context.limits, Arc::clone(context.metrics))
                 .await

@@ -12,20 +12,29 @@ use std::ffi::{OsStr, OsString};
 use std::os::unix::ffi::OsStrExt;
 use std::path::PathBuf;
 
-use crate::source::rotation::is_generation_name;
+use crate::config::RotatedNames;
+use crate::source::rotation::{COMPRESSED, is_generation_name};
 
 /// A `follow:` pattern.
 #[derive(Debug, Clone)]
 pub struct FilePattern {
     pattern: String,
+    rotated: RotatedNames,
 }
 
 impl FilePattern {
-    /// The pattern, already checked when the input spec was parsed.
-    pub fn new(pattern: &str) -> FilePattern {
+    /// The pattern, already checked when the input spec was parsed; the
+    /// files it matches name their generations as `rotated` says.
+    pub fn new(pattern: &str, rotated: RotatedNames) -> FilePattern {
         FilePattern {
             pattern: pattern.to_string(),
+            rotated,
         }
+    }
+
+    /// How the generations of the files it matches are named.
+    pub fn rotated(&self) -> &RotatedNames {
+        &self.rotated
     }
 
     /// The pattern as written.
@@ -44,13 +53,13 @@ impl FilePattern {
             .filter_map(Result::ok)
             .filter(|path| path.metadata().is_ok_and(|m| m.is_file()))
             .collect();
-        without_generations(files)
+        without_generations(files, &self.rotated)
     }
 }
 
 /// `files` less those that are rotated generations of another of them,
 /// sorted.
-fn without_generations(files: Vec<PathBuf>) -> Vec<PathBuf> {
+fn without_generations(files: Vec<PathBuf>, rotated: &RotatedNames) -> Vec<PathBuf> {
     let mut by_dir: BTreeMap<PathBuf, HashSet<OsString>> = BTreeMap::new();
     for path in &files {
         if let (Some(dir), Some(name)) = (path.parent(), path.file_name()) {
@@ -66,39 +75,41 @@ fn without_generations(files: Vec<PathBuf>) -> Vec<PathBuf> {
             let (Some(dir), Some(name)) = (path.parent(), path.file_name()) else {
                 return true;
             };
-            !is_generation_of_any(name, &by_dir[dir])
+            !is_generation_of_any(name, &by_dir[dir], rotated)
         })
         .collect();
     kept.sort();
     kept
 }
 
-/// Endings of compressed files: a compressed generation cannot be read as
-/// text, and its content was read from the file before it was compressed.
-const COMPRESSED: [&str; 4] = [".gz", ".bz2", ".xz", ".zst"];
-
 /// Whether `name` is a generation of one of `names` (the live name is a
 /// prefix of it ending before a `.` or `-`), or a compressed copy of one of
 /// them or of a generation.
-fn is_generation_of_any(name: &OsStr, names: &HashSet<OsString>) -> bool {
+fn is_generation_of_any(name: &OsStr, names: &HashSet<OsString>, rotated: &RotatedNames) -> bool {
     let bytes = name.as_bytes();
     if let Some(inner) = COMPRESSED
         .iter()
         .find_map(|ending| bytes.strip_suffix(ending.as_bytes()))
     {
         let inner = OsStr::from_bytes(inner);
-        if names.contains(inner) || is_generation_of_any(inner, names) {
+        if names.contains(inner) || is_generation_of_any(inner, names, rotated) {
             return true;
         }
     }
-    bytes
-        .iter()
-        .enumerate()
-        .filter(|&(i, &b)| i > 0 && (b == b'.' || b == b'-'))
-        .any(|(i, _)| {
-            let live = OsStr::from_bytes(&bytes[..i]);
-            names.contains(live) && is_generation_name(live, name)
-        })
+    match rotated {
+        // The live name is a prefix, cut before a separator.
+        RotatedNames::Builtin => bytes
+            .iter()
+            .enumerate()
+            .filter(|&(i, &b)| i > 0 && (b == b'.' || b == b'-'))
+            .any(|(i, _)| {
+                let live = OsStr::from_bytes(&bytes[..i]);
+                names.contains(live) && is_generation_name(live, name, rotated)
+            }),
+        RotatedNames::Pattern { .. } => names
+            .iter()
+            .any(|live| live != name && is_generation_name(live, name, rotated)),
+    }
 }
 
 #[cfg(test)]
@@ -134,11 +145,14 @@ mod tests {
         }
         fs::create_dir_all(dir.join("pods/ns_c/dir.log")).unwrap();
         let names = |pattern: &str| -> Vec<String> {
-            FilePattern::new(&format!("{}/{pattern}", dir.display()))
-                .matches()
-                .iter()
-                .map(|p| p.strip_prefix(&dir).unwrap().display().to_string())
-                .collect()
+            FilePattern::new(
+                &format!("{}/{pattern}", dir.display()),
+                RotatedNames::Builtin,
+            )
+            .matches()
+            .iter()
+            .map(|p| p.strip_prefix(&dir).unwrap().display().to_string())
+            .collect()
         };
         assert_eq!(
             names("pods/*/*/*.log"),

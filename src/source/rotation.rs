@@ -10,6 +10,10 @@
 //!   (logrotate's `dateext`, `-20261122`, `.2026-11-22_1400`). A `.SUFFIX` of
 //!   digits only is a date from 7 digits on (`dateformat .%Y%m%d`).
 //!
+//! An input can name its generations itself (`rotated: 'app-*.log'`, `{name}`
+//! standing for NAME): what the `*` matches then ranks them, as a number if
+//! it is 1 to 6 digits (higher is older), else as text (later is newer).
+//!
 //! Anything else is not a generation: a compressed one (`NAME.1.gz`) cannot
 //! be followed, and is ignored. Generations are ordered oldest first: dated
 //! ones by their suffix (a date format sorts as text in time order), then
@@ -23,6 +27,8 @@ use std::cmp::Ordering;
 use std::ffi::OsStr;
 use std::fs;
 use std::path::{Path, PathBuf};
+
+use crate::config::RotatedNames;
 
 /// Where a generation stands among the others.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -45,8 +51,48 @@ impl Rank {
     }
 }
 
+/// Endings of compressed files, never generations to read.
+pub const COMPRESSED: [&str; 4] = [".gz", ".bz2", ".xz", ".zst"];
+
 /// The rank of the file `candidate` as a generation of `live`, if it is one.
-fn rank(live: &[u8], candidate: &[u8]) -> Option<Rank> {
+fn rank(live: &[u8], candidate: &[u8], names: &RotatedNames) -> Option<Rank> {
+    match names {
+        RotatedNames::Builtin => builtin_rank(live, candidate),
+        RotatedNames::Pattern { before, after } => {
+            if COMPRESSED
+                .iter()
+                .any(|ending| candidate.ends_with(ending.as_bytes()))
+            {
+                return None;
+            }
+            let name = |text: &str| -> Vec<u8> {
+                let mut out = Vec::new();
+                let mut parts = text.split("{name}");
+                out.extend_from_slice(parts.next().unwrap_or_default().as_bytes());
+                for part in parts {
+                    out.extend_from_slice(live);
+                    out.extend_from_slice(part.as_bytes());
+                }
+                out
+            };
+            let (before, after) = (name(before), name(after));
+            let varying = candidate
+                .strip_prefix(before.as_slice())?
+                .strip_suffix(after.as_slice())?;
+            if varying.is_empty() || candidate == live {
+                return None;
+            }
+            if varying.len() <= 6 && varying.iter().all(u8::is_ascii_digit) {
+                let number = std::str::from_utf8(varying).ok()?.parse().ok()?;
+                return Some(Rank::Numbered(number));
+            }
+            Some(Rank::Dated(varying.to_vec()))
+        }
+    }
+}
+
+/// The rank of `candidate` among the built-in generation names of `live`.
+fn builtin_rank(live: &[u8], candidate: &[u8]) -> Option<Rank> {
     let rest = candidate.strip_prefix(live)?;
     let (&separator, suffix) = rest.split_first()?;
     if !matches!(separator, b'.' | b'-')
@@ -68,13 +114,13 @@ fn rank(live: &[u8], candidate: &[u8]) -> Option<Rank> {
 
 /// Whether the file named `candidate` is a rotated generation of the file
 /// named `live` (in the same directory).
-pub fn is_generation_name(live: &OsStr, candidate: &OsStr) -> bool {
-    rank(live.as_encoded_bytes(), candidate.as_encoded_bytes()).is_some()
+pub fn is_generation_name(live: &OsStr, candidate: &OsStr, names: &RotatedNames) -> bool {
+    rank(live.as_encoded_bytes(), candidate.as_encoded_bytes(), names).is_some()
 }
 
 /// The rotated generations of the file at `live`, oldest first. A directory
 /// that cannot be read has none.
-pub fn generations(live: &Path) -> Vec<PathBuf> {
+pub fn generations(live: &Path, names: &RotatedNames) -> Vec<PathBuf> {
     let Some(name) = live.file_name() else {
         return Vec::new();
     };
@@ -89,7 +135,11 @@ pub fn generations(live: &Path) -> Vec<PathBuf> {
         .filter_map(Result::ok)
         .filter_map(|entry| {
             let file_name = entry.file_name();
-            let rank = rank(name.as_encoded_bytes(), OsStr::as_encoded_bytes(&file_name))?;
+            let rank = rank(
+                name.as_encoded_bytes(),
+                OsStr::as_encoded_bytes(&file_name),
+                names,
+            )?;
             Some((rank, dir.join(file_name)))
         })
         .collect();
@@ -104,18 +154,24 @@ mod tests {
     #[test]
     fn what_is_a_generation() {
         let live = b"app.log";
-        assert_eq!(rank(live, b"app.log.1"), Some(Rank::Numbered(1)));
-        assert_eq!(rank(live, b"app.log.12"), Some(Rank::Numbered(12)));
         assert_eq!(
-            rank(live, b"app.log-20261122"),
+            rank(live, b"app.log.1", &RotatedNames::Builtin),
+            Some(Rank::Numbered(1))
+        );
+        assert_eq!(
+            rank(live, b"app.log.12", &RotatedNames::Builtin),
+            Some(Rank::Numbered(12))
+        );
+        assert_eq!(
+            rank(live, b"app.log-20261122", &RotatedNames::Builtin),
             Some(Rank::Dated(b"20261122".to_vec()))
         );
         assert_eq!(
-            rank(live, b"app.log.20261122"),
+            rank(live, b"app.log.20261122", &RotatedNames::Builtin),
             Some(Rank::Dated(b"20261122".to_vec()))
         );
         assert_eq!(
-            rank(live, b"app.log.2026-11-22_1400"),
+            rank(live, b"app.log.2026-11-22_1400", &RotatedNames::Builtin),
             Some(Rank::Dated(b"2026-11-22_1400".to_vec()))
         );
         for not in [
@@ -129,7 +185,43 @@ mod tests {
             b"other.log.1",
             b"app.log1",
         ] {
-            assert_eq!(rank(live, not), None, "{}", String::from_utf8_lossy(not));
+            assert_eq!(
+                rank(live, not, &RotatedNames::Builtin),
+                None,
+                "{}",
+                String::from_utf8_lossy(not)
+            );
+        }
+    }
+
+    #[test]
+    fn generations_named_by_the_input() {
+        let live = b"app.log";
+        let dotted = RotatedNames::pattern("{name}.*").unwrap();
+        assert_eq!(rank(live, b"app.log.3", &dotted), Some(Rank::Numbered(3)));
+        assert_eq!(
+            rank(live, b"app.log.old", &dotted),
+            Some(Rank::Dated(b"old".to_vec()))
+        );
+        let dashed = RotatedNames::pattern("app-*.log").unwrap();
+        assert_eq!(
+            rank(live, b"app-2026-11-30.log", &dashed),
+            Some(Rank::Dated(b"2026-11-30".to_vec()))
+        );
+        for (not, names) in [
+            (&b"app.log.1.gz"[..], &dotted),
+            (b"app.log.", &dotted),
+            (b"app.log", &dotted),
+            (b"app-.log", &dashed),
+            (b"app.log.1", &dashed),
+            (b"app-2026-11-30.log.gz", &dashed),
+        ] {
+            assert_eq!(
+                rank(live, not, names),
+                None,
+                "{}",
+                String::from_utf8_lossy(not)
+            );
         }
     }
 
@@ -152,7 +244,7 @@ mod tests {
         ] {
             fs::write(dir.join(name), b"x").unwrap();
         }
-        let names: Vec<String> = generations(&dir.join("app.log"))
+        let names: Vec<String> = generations(&dir.join("app.log"), &RotatedNames::Builtin)
             .iter()
             .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
             .collect();
