@@ -76,17 +76,22 @@ fn wait_for_log(run: &Running, text: &str, times: usize, within: Duration) {
     }
 }
 
-/// The followed paths that have a checkpoint in `state`.
+/// The followed paths that have a checkpoint in `state`: a pattern's files
+/// are saved together, in one file per pattern.
 fn checkpointed(state: &Path) -> Vec<PathBuf> {
     let mut paths: Vec<PathBuf> = std::fs::read_dir(state)
         .into_iter()
         .flatten()
         .flatten()
+        .filter(|e| e.file_name().to_string_lossy().starts_with("pattern-"))
         .filter(|e| e.path().extension().is_some_and(|x| x == "json"))
-        .filter_map(|e| {
-            let value: serde_json::Value =
-                serde_json::from_slice(&std::fs::read(e.path()).ok()?).ok()?;
-            Some(PathBuf::from(value["path"].as_str()?))
+        .filter_map(|e| serde_json::from_slice(&std::fs::read(e.path()).ok()?).ok())
+        .flat_map(|group: serde_json::Value| {
+            let files = group["files"].as_object().cloned().unwrap_or_default();
+            files
+                .values()
+                .filter_map(|c| c["path"].as_str().map(PathBuf::from))
+                .collect::<Vec<_>>()
         })
         .collect();
     paths.sort();

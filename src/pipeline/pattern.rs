@@ -19,7 +19,7 @@ use crate::pipeline::context::Context;
 use crate::pipeline::stream::{Finished, InputRole, OutputRole, Stream};
 use crate::scrub::file_stream_id;
 use crate::sink::{Port, SharedOutput};
-use crate::source::checkpoint::Checkpoints;
+use crate::source::checkpoint::{Checkpoints, GroupId};
 use crate::source::{FilePattern, FollowOptions, follow_file};
 
 /// How often a pattern is matched again, for files that appeared.
@@ -29,6 +29,10 @@ pub(crate) const RESCAN_INTERVAL: Duration = Duration::from_secs(1);
 /// its stream ends: long enough for a rotator to create the new file after
 /// renaming the old one.
 pub(crate) const RELEASE_AFTER: Duration = Duration::from_secs(5);
+
+/// The most bytes read at once from a file a pattern matches: with many
+/// files followed, what each holds in flight is bounded small.
+const FILE_CHUNK: usize = 16 * 1024;
 
 /// A `follow:` pattern and where its files' streams go.
 pub(crate) struct PatternFollower {
@@ -65,6 +69,9 @@ impl PatternFollower {
         let pattern = self.pattern.as_str().to_string();
         tracing::info!(input = %format!("follow:{pattern}"), max_files = self.max_files, "following the files a pattern matches");
         let (ended_tx, mut ended_rx) = mpsc::unbounded_channel();
+        let group = self
+            .checkpoints
+            .open_group(&pattern, &self.context.env.metrics);
         let mut files = Files::default();
         loop {
             while let Ok(ended) = ended_rx.try_recv() {
@@ -74,7 +81,8 @@ impl PatternFollower {
             let found = tokio::task::spawn_blocking(move || matcher.matches())
                 .await
                 .unwrap_or_default();
-            self.follow_new(&mut files, found, &ended_tx);
+            self.checkpoints.matched(group, &found);
+            self.follow_new(&mut files, found, group, &ended_tx);
             tokio::select! {
                 () = tokio::time::sleep(RESCAN_INTERVAL) => {}
                 Some(ended) = ended_rx.recv() => self.ended(&mut files, ended),
@@ -87,6 +95,7 @@ impl PatternFollower {
         &self,
         files: &mut Files,
         found: Vec<PathBuf>,
+        group: GroupId,
         ended: &mpsc::UnboundedSender<(PathBuf, Finished)>,
     ) {
         let new: Vec<PathBuf> = found
@@ -110,7 +119,7 @@ impl PatternFollower {
             files.at_limit = false;
         }
         for path in new.into_iter().take(free) {
-            if self.start(&path, ended) {
+            if self.start(&path, group, ended) {
                 files.followed.insert(path);
             } else {
                 files.failed.insert(path);
@@ -119,15 +128,23 @@ impl PatternFollower {
     }
 
     /// Starts following `path`; false if it could not be.
-    fn start(&self, path: &Path, ended: &mpsc::UnboundedSender<(PathBuf, Finished)>) -> bool {
+    fn start(
+        &self,
+        path: &Path,
+        group: GroupId,
+        ended: &mpsc::UnboundedSender<(PathBuf, Finished)>,
+    ) -> bool {
         let options = FollowOptions {
             release_after: Some(RELEASE_AFTER),
             poll_only: true,
             rotated: self.pattern.rotated().clone(),
+            chunk: FILE_CHUNK,
+            read_ahead: 1,
         };
         let name = format!("follow:{}", self.pattern.as_str());
         let metrics = &self.context.env.metrics;
-        let opened = match follow_file(path, name, &self.checkpoints, metrics, options) {
+        let checkpoints = (&self.checkpoints, Some(group));
+        let opened = match follow_file(path, name, checkpoints, metrics, options) {
             Ok(opened) => opened,
             Err(e) => {
                 tracing::error!(stream = %file_stream_id(path), error = %e, "cannot follow a file the pattern matches");

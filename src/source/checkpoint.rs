@@ -15,7 +15,7 @@
 //! very end, after the output has confirmed everything it wrote (a checkpoint
 //! taken when the streams end would miss what is still queued).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
 use std::os::unix::fs::OpenOptionsExt;
@@ -109,6 +109,15 @@ impl Checkpoint {
     }
 }
 
+/// The checkpoint file of a `follow:` pattern's files.
+#[derive(Serialize, Deserialize)]
+struct GroupFile {
+    /// The pattern, masked (informational).
+    pattern: String,
+    /// Each file's checkpoint, by the hash of its path.
+    files: BTreeMap<String, Checkpoint>,
+}
+
 /// The directory of checkpoints (`--state-dir`).
 #[derive(Debug, Clone)]
 pub struct CheckpointStore {
@@ -186,6 +195,80 @@ impl CheckpointStore {
     }
 
     fn save_to(&self, file: &Path, checkpoint: &Checkpoint) -> io::Result<()> {
+        self.write_atomically(
+            file,
+            &serde_json::to_vec(checkpoint).map_err(io::Error::other)?,
+        )
+    }
+
+    /// The key of a followed path in a pattern's checkpoint file: the hash
+    /// that names a single file's checkpoint file.
+    fn path_key(followed: &Path) -> String {
+        let hash = blake3::hash(followed.as_os_str().as_encoded_bytes());
+        hash.to_hex()[..16].to_string()
+    }
+
+    /// The checkpoint file of the files a `follow:` pattern matches: one
+    /// file for all of them, written once per save (a file each would cost
+    /// a thousand synced writes a second for a thousand busy files).
+    fn group_file(&self, pattern: &str) -> PathBuf {
+        let hash = blake3::hash(pattern.as_bytes());
+        self.dir
+            .join(format!("pattern-{}.json", &hash.to_hex()[..16]))
+    }
+
+    /// The saved checkpoints of the files `pattern` matches, by path key.
+    fn load_group(&self, pattern: &str) -> io::Result<BTreeMap<String, Checkpoint>> {
+        let file = self.group_file(pattern);
+        let opened = OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NOFOLLOW)
+            .open(&file);
+        let mut opened = match opened {
+            Ok(opened) => opened,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(BTreeMap::new()),
+            Err(e) => return Err(e),
+        };
+        let mut text = Vec::new();
+        io::Read::read_to_end(&mut opened, &mut text)?;
+        let group: GroupFile = serde_json::from_slice(&text).map_err(|e| {
+            io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("{}: {e}", file.display()),
+            )
+        })?;
+        let saved_at = opened.metadata().and_then(|m| m.modified()).ok();
+        Ok(group
+            .files
+            .into_iter()
+            .filter(|(_, c)| c.fingerprint.is_some() == c.fingerprint_len.is_some())
+            .map(|(key, checkpoint)| {
+                (
+                    key,
+                    Checkpoint {
+                        saved_at,
+                        ..checkpoint
+                    },
+                )
+            })
+            .collect())
+    }
+
+    /// Saves the checkpoints of the files `pattern` matches, atomically.
+    fn save_group(&self, pattern: &str, files: BTreeMap<String, Checkpoint>) -> io::Result<()> {
+        let file = self.group_file(pattern);
+        let group = GroupFile {
+            pattern: crate::scrub::scrub(pattern),
+            files,
+        };
+        self.write_atomically(
+            &file,
+            &serde_json::to_vec(&group).map_err(io::Error::other)?,
+        )
+        .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", file.display())))
+    }
+
+    fn write_atomically(&self, file: &Path, bytes: &[u8]) -> io::Result<()> {
         let temporary = file.with_extension("json.tmp");
         // A stale temporary file, or a link planted in its place, is removed
         // (not followed); should one be planted again at once, creating the
@@ -200,7 +283,7 @@ impl CheckpointStore {
             .create_new(true)
             .mode(0o600)
             .open(&temporary)?;
-        out.write_all(&serde_json::to_vec(checkpoint).map_err(io::Error::other)?)?;
+        out.write_all(bytes)?;
         out.write_all(b"\n")?;
         out.sync_all()?;
         fs::rename(&temporary, file)?;
@@ -225,12 +308,28 @@ pub(crate) struct Checkpoints {
 /// The followed files of a run, as the saver sees them.
 #[derive(Default)]
 struct Followed {
-    /// Every followed file resumed and not released, with the progress its
-    /// stream reports deliveries to.
-    files: BTreeMap<PathBuf, Arc<StreamProgress>>,
-    /// Files released since the saver last looked: their checkpoints are
-    /// removed (the file is gone; a file that comes back is new).
+    /// Every followed file resumed and not released: the progress its
+    /// stream reports deliveries to, and the pattern it was found by.
+    files: BTreeMap<PathBuf, (Arc<StreamProgress>, Option<GroupId>)>,
+    /// Files named by a path and released since the saver last looked:
+    /// their checkpoint files are removed (a file that comes back is new).
     released: Vec<PathBuf>,
+    /// The checkpoints of each pattern's files, saved in one file each.
+    groups: Vec<Group>,
+}
+
+/// A `follow:` pattern whose files' checkpoints are saved together.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct GroupId(usize);
+
+struct Group {
+    pattern: String,
+    /// Checkpoints loaded at the start and not yet taken by a file: kept
+    /// while the pattern still matches their file (it may be waiting for a
+    /// place under `limits.max_files`).
+    unclaimed: BTreeMap<String, Checkpoint>,
+    /// Path keys of what the pattern last matched; `None` before it did.
+    matched: Option<HashSet<String>>,
 }
 
 /// Where a followed file resumes.
@@ -281,16 +380,47 @@ impl Checkpoints {
         self.followed().files.contains_key(path)
     }
 
+    /// Loads the checkpoints of the files `pattern` matches; from now on
+    /// they are saved together. An unreadable file is counted and ignored.
+    pub(crate) fn open_group(&self, pattern: &str, metrics: &Metrics) -> GroupId {
+        let unclaimed = match &self.store {
+            Some(store) => store.load_group(pattern).unwrap_or_else(|e| {
+                metrics.error(ErrorKind::Checkpoint);
+                tracing::warn!(input = %format!("follow:{pattern}"), error = %e, "ignoring unreadable checkpoints; the files the pattern matches are read from their start");
+                BTreeMap::new()
+            }),
+            None => BTreeMap::new(),
+        };
+        let mut followed = self.followed();
+        followed.groups.push(Group {
+            pattern: pattern.to_string(),
+            unclaimed,
+            matched: None,
+        });
+        GroupId(followed.groups.len() - 1)
+    }
+
+    /// What the pattern of `group` matches now: saved checkpoints of files
+    /// it no longer matches are dropped.
+    pub(crate) fn matched(&self, group: GroupId, paths: &[PathBuf]) {
+        let keys = paths.iter().map(|p| CheckpointStore::path_key(p)).collect();
+        self.followed().groups[group.0].matched = Some(keys);
+    }
+
     /// Where the followed file `path` resumes; from now on its checkpoint is
-    /// saved. An unreadable checkpoint is counted and ignored.
-    pub(crate) fn resume(&self, path: &Path, metrics: &Metrics) -> Resume {
-        let checkpoint = match &self.store {
-            Some(store) => store.load(path).unwrap_or_else(|e| {
+    /// saved (with its pattern's, if `group` is given). An unreadable
+    /// checkpoint is counted and ignored.
+    pub(crate) fn resume(&self, path: &Path, group: Option<GroupId>, metrics: &Metrics) -> Resume {
+        let checkpoint = match (&self.store, group) {
+            (Some(_), Some(group)) => self.followed().groups[group.0]
+                .unclaimed
+                .remove(&CheckpointStore::path_key(path)),
+            (Some(store), None) => store.load(path).unwrap_or_else(|e| {
                 metrics.error(ErrorKind::Checkpoint);
                 tracing::warn!(stream = %file_stream_id(path), error = %e, "ignoring an unreadable checkpoint; reading the file from the start");
                 None
             }),
-            None => {
+            (None, _) => {
                 tracing::warn!(stream = %file_stream_id(path), "no --state-dir: after a restart this file is read again from the start");
                 None
             }
@@ -306,7 +436,7 @@ impl Checkpoints {
         }
         self.followed()
             .files
-            .insert(path.to_path_buf(), Arc::clone(&progress));
+            .insert(path.to_path_buf(), (Arc::clone(&progress), group));
         Resume {
             checkpoint,
             progress,
@@ -317,8 +447,9 @@ impl Checkpoints {
     /// saved, and is removed.
     pub(crate) fn release(&self, path: &Path) {
         let mut followed = self.followed();
-        followed.files.remove(path);
-        followed.released.push(path.to_path_buf());
+        if let Some((_, None)) = followed.files.remove(path) {
+            followed.released.push(path.to_path_buf());
+        }
     }
 
     /// Saves the checkpoints every [`CHECKPOINT_INTERVAL`], and once more
@@ -333,22 +464,34 @@ impl Checkpoints {
         let followed = Arc::clone(&self.followed);
         Some(tokio::spawn(async move {
             let mut saved = HashMap::new();
+            let mut groups_saved: HashMap<usize, BTreeMap<String, Checkpoint>> = HashMap::new();
             loop {
                 let done = tokio::select! {
                     () = tokio::time::sleep(CHECKPOINT_INTERVAL) => false,
                     () = finished.cancelled() => true,
                 };
-                let (files, released) = {
-                    let mut followed = followed.lock().unwrap_or_else(PoisonError::into_inner);
-                    let files: Vec<_> = followed
-                        .files
-                        .iter()
-                        .map(|(path, progress)| (path.clone(), Arc::clone(progress)))
-                        .collect();
-                    (files, std::mem::take(&mut followed.released))
-                };
+                let (files, released, groups) = snapshot(&followed);
                 remove_released(&store, released, &mut saved).await;
-                let all_saved = save_moved(&store, &files, &mut saved, &metrics).await;
+                let mut all_saved = save_moved(&store, &files, &mut saved, &metrics).await;
+                for (index, pattern, checkpoints) in groups {
+                    if groups_saved.get(&index) == Some(&checkpoints) {
+                        continue;
+                    }
+                    let (store, to_save) = (store.clone(), checkpoints.clone());
+                    let result =
+                        tokio::task::spawn_blocking(move || store.save_group(&pattern, to_save))
+                            .await;
+                    match result.map_err(io::Error::other).and_then(|r| r) {
+                        Ok(()) => {
+                            groups_saved.insert(index, checkpoints);
+                        }
+                        Err(error) => {
+                            all_saved = false;
+                            metrics.error(ErrorKind::Checkpoint);
+                            tracing::error!(error = %error, "cannot save the checkpoints of a pattern's files");
+                        }
+                    }
+                }
                 // A failed save along the way is made good by the next one;
                 // the last one has no next.
                 if done && all_saved {
@@ -362,6 +505,52 @@ impl Checkpoints {
             }
         }))
     }
+}
+
+/// A pattern's checkpoints as they are now: (group index, pattern, by key).
+type GroupSnapshot = (usize, String, BTreeMap<String, Checkpoint>);
+
+/// What the saver saves this time: files named by a path, released ones,
+/// and each pattern's checkpoints.
+fn snapshot(
+    followed: &Mutex<Followed>,
+) -> (
+    Vec<(PathBuf, Arc<StreamProgress>)>,
+    Vec<PathBuf>,
+    Vec<GroupSnapshot>,
+) {
+    let mut followed = followed.lock().unwrap_or_else(PoisonError::into_inner);
+    let single = followed
+        .files
+        .iter()
+        .filter(|(_, (_, group))| group.is_none())
+        .map(|(path, (progress, _))| (path.clone(), Arc::clone(progress)))
+        .collect();
+    let released = std::mem::take(&mut followed.released);
+    let mut groups: Vec<GroupSnapshot> = followed
+        .groups
+        .iter()
+        .enumerate()
+        .map(|(index, group)| {
+            let kept = group
+                .unclaimed
+                .iter()
+                .filter(|(key, _)| group.matched.as_ref().is_none_or(|m| m.contains(*key)))
+                .map(|(key, checkpoint)| (key.clone(), checkpoint.clone()))
+                .collect();
+            (index, group.pattern.clone(), kept)
+        })
+        .collect();
+    for (path, (progress, group)) in &followed.files {
+        let (Some(group), Some((mark, position))) = (group, progress.delivered_position()) else {
+            continue;
+        };
+        let checkpoint = Checkpoint::new(path, mark, position);
+        groups[group.0]
+            .2
+            .insert(CheckpointStore::path_key(path), checkpoint);
+    }
+    (single, released, groups)
 }
 
 /// Removes the checkpoints of released files.

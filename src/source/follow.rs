@@ -43,7 +43,7 @@ use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, mpsc as std_mpsc};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use bytes::Bytes;
 use notify::{RecursiveMode, Watcher};
@@ -85,7 +85,7 @@ enum FollowEvent {
 }
 
 /// How a file is followed.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct FollowOptions {
     /// End the stream once the path has named no file for this long and
     /// every file of its chain is read to its end (a file found by a glob
@@ -96,6 +96,49 @@ pub struct FollowOptions {
     pub poll_only: bool,
     /// How the file's rotated generations are named.
     pub rotated: RotatedNames,
+    /// The most bytes read at once, and chunks read ahead of the scanner:
+    /// what one followed file can hold in memory.
+    pub chunk: usize,
+    /// See `chunk`.
+    pub read_ahead: usize,
+}
+
+impl Default for FollowOptions {
+    fn default() -> FollowOptions {
+        FollowOptions {
+            release_after: None,
+            poll_only: false,
+            rotated: RotatedNames::Builtin,
+            chunk: READ_CHUNK,
+            read_ahead: CHANNEL_CHUNKS,
+        }
+    }
+}
+
+/// The wait between two looks at a file with no change notifier of its own:
+/// [`POLL_INTERVAL`], doubling (up to [`POLL_MAX`]) while the file stays
+/// quiet, so that many quiet files cost little; back to the start at the
+/// first byte read.
+struct Poll {
+    backs_off: bool,
+    /// Looks in a row that found nothing.
+    quiet: u32,
+}
+
+/// The longest wait between two looks at a quiet file.
+const POLL_MAX: Duration = Duration::from_secs(1);
+
+impl Poll {
+    fn next(&mut self, read_any: bool) -> Duration {
+        if read_any || !self.backs_off {
+            self.quiet = 0;
+            return POLL_INTERVAL;
+        }
+        self.quiet = self.quiet.saturating_add(1);
+        // Four looks at each step: 250 ms, 500 ms, then 1 s.
+        let doublings = (self.quiet / 4).min(2);
+        (POLL_INTERVAL * (1 << doublings)).min(POLL_MAX)
+    }
 }
 
 /// How the follower's loop ended.
@@ -142,7 +185,7 @@ impl FollowSource {
         stream_offset: u64,
         options: FollowOptions,
     ) -> io::Result<FollowSource> {
-        let (events_tx, events) = mpsc::channel(CHANNEL_CHUNKS);
+        let (events_tx, events) = mpsc::channel(options.read_ahead.max(1));
         let (wake_tx, wake_rx) = std_mpsc::channel();
         let control = Arc::new(Control {
             stop: AtomicBool::new(false),
@@ -162,7 +205,13 @@ impl FollowSource {
                     behind: Vec::new(),
                     release_after: options.release_after,
                     rotated: options.rotated,
+                    chunk: options.chunk.clamp(1, READ_CHUNK) as u64,
                     gone_since: None,
+                    poll: Poll {
+                        backs_off: options.poll_only,
+                        quiet: 0,
+                    },
+                    read_any: false,
                     events: events_tx,
                     control: thread_control,
                     buffers: BufferPool::new(READ_CHUNK),
@@ -243,6 +292,9 @@ struct Current {
     offset: u64,
     /// Whether the file is followed after its end, or read to it and left.
     role: Role,
+    /// Length and modification time of the file at the path when it was
+    /// last found to begin with the bytes read.
+    verified: Option<(u64, Option<SystemTime>)>,
 }
 
 impl Current {
@@ -282,8 +334,14 @@ struct Follower {
     release_after: Option<Duration>,
     /// How the file's rotated generations are named.
     rotated: RotatedNames,
+    /// The most bytes read at once from a regular file.
+    chunk: u64,
     /// Since when the path has named no file, while it names none.
     gone_since: Option<Instant>,
+    /// How long to wait for a change before looking again.
+    poll: Poll,
+    /// Whether anything was read since the last wait.
+    read_any: bool,
     events: mpsc::Sender<FollowEvent>,
     control: Arc<Control>,
     buffers: BufferPool,
@@ -302,6 +360,37 @@ enum Accept {
     /// Whatever the path names: the followed path, which the user chose (a
     /// directory there fails the stream when it is read, with its error).
     Anything,
+}
+
+/// The next bytes of `file`, at `offset`, up to `limit`; `None` at its end. A regular file is read into a buffer of the size it has left, so
+/// that a small append costs a small buffer (with many files followed, a
+/// full-sized buffer each would be most of the memory); anything else
+/// (a pipe) into a pooled one.
+fn read_chunk(
+    file: &mut File,
+    offset: u64,
+    limit: u64,
+    pool: &BufferPool,
+) -> io::Result<Option<Bytes>> {
+    let metadata = file.metadata()?;
+    if metadata.is_file() {
+        let left = metadata.len().saturating_sub(offset).min(limit);
+        if left == 0 {
+            return Ok(None);
+        }
+        let mut buffer = Vec::with_capacity(left as usize);
+        (&*file).take(left).read_to_end(&mut buffer)?;
+        return Ok((!buffer.is_empty()).then(|| Bytes::from(buffer)));
+    }
+    loop {
+        let mut buffer = pool.take();
+        match file.read(&mut buffer) {
+            Ok(0) => return Ok(None),
+            Ok(n) => return Ok(Some(pool.lend(buffer, n))),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        }
+    }
 }
 
 /// Opens a file; `None` if it is gone (or not accepted).
@@ -377,7 +466,7 @@ impl Follower {
             }
             if !self.check()? {
                 // Wait for a change (or poll); drain stale wake-ups.
-                let _ = wake.recv_timeout(POLL_INTERVAL);
+                let _ = wake.recv_timeout(self.poll.next(std::mem::take(&mut self.read_any)));
                 while wake.try_recv().is_ok() {}
             }
         }
@@ -622,6 +711,7 @@ impl Follower {
             head,
             offset,
             role,
+            verified: None,
         });
         Ok(())
     }
@@ -661,6 +751,7 @@ impl Follower {
                 head,
                 offset: 0,
                 role,
+                verified: None,
             });
             return Ok(());
         }
@@ -679,22 +770,19 @@ impl Follower {
             return Ok(());
         };
         loop {
-            let mut buffer = self.buffers.take();
-            let n = match current.file.read(&mut buffer) {
-                Ok(n) => n,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err(e),
-            };
-            if n == 0 {
+            let read = read_chunk(&mut current.file, current.offset, self.chunk, &self.buffers)?;
+            let Some(bytes) = read else {
                 return Ok(());
-            }
-            current.head.extend(&self.key, current.offset, &buffer[..n]);
+            };
+            current.head.extend(&self.key, current.offset, &bytes);
+            let n = bytes.len();
             let event = FollowEvent::Data {
-                bytes: self.buffers.lend(buffer, n),
+                bytes,
                 file: current.identity(),
                 file_offset: current.offset,
             };
             current.offset += n as u64;
+            self.read_any = true;
             self.events
                 .blocking_send(event)
                 .map_err(|_| receiver_gone())?;
@@ -718,12 +806,22 @@ impl Follower {
             return Ok(false);
         };
         if current.id.same_inode(&metadata) {
+            let stamp = (metadata.len(), metadata.modified().ok());
+            // Unchanged since its first bytes were last compared: nothing
+            // to look at again (many quiet files cost one stat each).
+            if current.verified == Some(stamp) {
+                return Ok(false);
+            }
             let shorter = metadata.len() < current.offset;
             if shorter || !begins_with(&current.file, &current.head.print(), &self.key)? {
                 self.truncated()?;
                 return Ok(true);
             }
-            return Ok(false);
+            let grown = metadata.len() > current.offset;
+            if let Some(current) = self.current.as_mut() {
+                current.verified = Some(stamp);
+            }
+            return Ok(grown);
         }
         tracing::info!(stream = %self.stream(), "file rotated");
         // Whatever reached the old file meanwhile is read first.
@@ -771,8 +869,38 @@ impl Follower {
         };
         current.file.seek(SeekFrom::Start(0))?;
         current.offset = 0;
+        current.verified = None;
         current.head = Head::read(&current.file, &self.key)?;
         let next = current.identity();
         self.cut(BreakReason::Truncated, Some((next, 0)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_quiet_file_is_looked_at_less_often_until_it_is_written_to() {
+        let mut poll = Poll {
+            backs_off: true,
+            quiet: 0,
+        };
+        let waits: Vec<u128> = (0..13).map(|_| poll.next(false).as_millis()).collect();
+        assert_eq!(
+            waits,
+            [
+                250, 250, 250, 500, 500, 500, 500, 1000, 1000, 1000, 1000, 1000, 1000
+            ]
+        );
+        assert_eq!(poll.next(true), POLL_INTERVAL);
+        assert_eq!(poll.next(false), POLL_INTERVAL);
+        // A file with a change notifier waits the same each time: the
+        // notifier wakes it.
+        let mut notified = Poll {
+            backs_off: false,
+            quiet: 0,
+        };
+        assert!((0..20).all(|_| notified.next(false) == POLL_INTERVAL));
     }
 }

@@ -12,7 +12,7 @@ use crate::metrics::Metrics;
 use crate::progress::StreamProgress;
 use crate::scan::scanner::Mark;
 use crate::scrub::file_stream_id;
-use crate::source::checkpoint::Checkpoints;
+use crate::source::checkpoint::{Checkpoints, GroupId};
 use crate::source::{
     ChunkSource, FilePattern, FollowOptions, FollowSource, ReaderSource, SourceEvent, TcpInput,
 };
@@ -115,7 +115,7 @@ pub(crate) async fn open(spec: &InputSpec, context: OpenContext<'_>) -> Result<I
             follow_file(
                 path,
                 spec.to_string(),
-                context.checkpoints,
+                (context.checkpoints, None),
                 context.metrics,
                 options,
             )
@@ -134,16 +134,16 @@ pub(crate) async fn open(spec: &InputSpec, context: OpenContext<'_>) -> Result<I
     }
 }
 
-/// The followed file `path` (of the input `name`), resumed from its
-/// checkpoint.
+/// The followed file `path` (of the input `name`; found by the pattern of
+/// `group`, if given), resumed from its checkpoint.
 pub(crate) fn follow_file(
     path: &Path,
     name: String,
-    checkpoints: &Checkpoints,
+    (checkpoints, group): (&Checkpoints, Option<GroupId>),
     metrics: &Metrics,
     options: FollowOptions,
 ) -> io::Result<OpenedStream> {
-    let resume = checkpoints.resume(path, metrics);
+    let resume = checkpoints.resume(path, group, metrics);
     let mark = resume.checkpoint.as_ref().map(|c| c.mark());
     let start = mark.map_or(0, |m| m.offset);
     let id = file_stream_id(path);
