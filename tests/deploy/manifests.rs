@@ -2,11 +2,13 @@
 //! the Kubernetes manifests against the Kubernetes API schemas
 //! (`kubernetes-validate --strict`) and against what a logredact sidecar
 //! needs (native sidecar, hardening, probes, the configuration and key it is
-//! given), the Fluent Bit and Fluentd configurations against what
-//! logredact's integration relies on (the command-line interface of SPEC §9,
-//! the exec input's `Threaded`/`Oneshot`/`Buf_Size`, consistent ports and
-//! routes, identical classic and YAML variants), and every file under
-//! `deploy/` for a header comment and placeholder-only tokens.
+//! given), the node-level DaemonSet against the same hardening (its own
+//! needs are checked in `kubernetes`), the Fluent Bit and Fluentd
+//! configurations against what logredact's integration relies on (the
+//! command-line interface of SPEC §9, the exec input's
+//! `Threaded`/`Oneshot`/`Buf_Size`, consistent ports and routes, identical
+//! classic and YAML variants), and every file under `deploy/` for a header
+//! comment and placeholder-only tokens.
 
 use std::collections::BTreeSet;
 use std::fs;
@@ -121,19 +123,7 @@ fn kustomization_lists_every_manifest() {
 
 #[test]
 fn logredact_sidecars_are_native_hardened_and_probed() {
-    let stages = dockerfile::stages();
-    let image = stages.last().unwrap();
-    assert_eq!(
-        image.last("USER"),
-        Some(format!("{IMAGE_UID}:{IMAGE_UID}").as_str()),
-        "Dockerfile USER"
-    );
-    assert_eq!(
-        image.last("ENTRYPOINT"),
-        Some(format!("[\"{IMAGE_BINARY}\"]").as_str()),
-        "Dockerfile ENTRYPOINT"
-    );
-
+    image_runs_logredact_as_its_user();
     let config_maps = resources_of_kind("ConfigMap");
     let secrets = resources_of_kind("Secret");
     let deployments = resources_of_kind("Deployment");
@@ -154,30 +144,9 @@ fn logredact_sidecars_are_native_hardened_and_probed() {
         );
         assert_eq!(sidecar["restartPolicy"], "Always", "{name}");
 
-        // The image's entrypoint runs; the manifest gives arguments only.
-        assert!(sidecar["command"].is_null(), "{name}: no command override");
-        let args = cli_options(&string_list(&sidecar["args"], "args"));
-        assert_eq!(option(&args, "--config"), "/etc/logredact/logredact.yaml");
-        assert_eq!(
-            option(&args, "--fingerprint-key-file"),
-            "/etc/logredact/key/key"
-        );
-
         let security = &sidecar["securityContext"];
         assert_eq!(security["runAsNonRoot"], true, "{name}");
         assert_eq!(security["runAsUser"], IMAGE_UID, "{name}");
-        assert_eq!(security["readOnlyRootFilesystem"], true, "{name}");
-        assert_eq!(security["allowPrivilegeEscalation"], false, "{name}");
-        assert_eq!(
-            security["capabilities"]["drop"],
-            serde_json::json!(["ALL"]),
-            "{name}"
-        );
-        assert_eq!(
-            security["seccompProfile"]["type"], "RuntimeDefault",
-            "{name}"
-        );
-        assert!(security["privileged"] != true, "{name}");
 
         let resources = &sidecar["resources"];
         assert_eq!(resources["requests"]["memory"], "16Mi", "{name}");
@@ -185,67 +154,161 @@ fn logredact_sidecars_are_native_hardened_and_probed() {
         assert_eq!(resources["limits"]["memory"], "64Mi", "{name}");
         assert_eq!(resources["limits"]["cpu"], "500m", "{name}");
 
-        for (probe, path) in [
-            ("livenessProbe", "/healthz"),
-            ("readinessProbe", "/readyz"),
-            ("startupProbe", "/healthz"),
-        ] {
-            let get = &sidecar[probe]["httpGet"];
-            assert_eq!(get["path"], path, "{name}: {probe}");
-            assert_eq!(get["port"], ADMIN_PORT, "{name}: {probe}");
-        }
-        assert!(
-            array(&sidecar["ports"], "ports")
-                .iter()
-                .any(|p| p["containerPort"] == ADMIN_PORT),
-            "{name}: the admin port is declared"
-        );
+        assert_hardened_and_probed(name, pod, sidecar, &config_maps, &secrets);
+    }
+}
 
-        // Configuration and key: one projected volume from the ConfigMap and
-        // the Secret, mounted read-only at /etc/logredact.
-        let mount = array(&sidecar["volumeMounts"], "volumeMounts")
+/// The node-level DaemonSet: the hardening of the sidecars, but as root (see
+/// the comment in daemonset.yaml) and with resources for a node's files, and
+/// what a node agent must be (`kubernetes::daemon_set_problems`).
+#[test]
+fn logredact_daemon_set_is_hardened_and_probed() {
+    image_runs_logredact_as_its_user();
+    let daemon_sets = resources_of_kind("DaemonSet");
+    assert_eq!(
+        daemon_sets.len(),
+        1,
+        "one DaemonSet under deploy/kubernetes"
+    );
+    let name = daemon_sets[0]["metadata"]["name"].as_str().unwrap();
+    let pod = &daemon_sets[0]["spec"]["template"]["spec"];
+    let logredact = logredact_container(pod);
+    assert!(
+        array(&pod["containers"], "containers").contains(logredact),
+        "{name}: logredact is the pod's container"
+    );
+    assert_eq!(containers(pod).len(), 1, "{name}: logredact alone");
+    let security = &logredact["securityContext"];
+    assert_eq!(security["runAsUser"], 0, "{name}: reads root's log files");
+    assert_hardened_and_probed(
+        name,
+        pod,
+        logredact,
+        &resources_of_kind("ConfigMap"),
+        &resources_of_kind("Secret"),
+    );
+
+    let objects = kubernetes::daemon_set_objects();
+    let config = kubernetes::daemon_set_config(&objects, &scratch("daemonset-hardened"));
+    let problems = kubernetes::daemon_set_problems(&objects, &config);
+    assert!(problems.is_empty(), "{name}:\n{}", problems.join("\n"));
+}
+
+/// The image's entrypoint is logredact and its user is 65532.
+fn image_runs_logredact_as_its_user() {
+    let stages = dockerfile::stages();
+    let image = stages.last().unwrap();
+    assert_eq!(
+        image.last("USER"),
+        Some(format!("{IMAGE_UID}:{IMAGE_UID}").as_str()),
+        "Dockerfile USER"
+    );
+    assert_eq!(
+        image.last("ENTRYPOINT"),
+        Some(format!("[\"{IMAGE_BINARY}\"]").as_str()),
+        "Dockerfile ENTRYPOINT"
+    );
+}
+
+/// What every logredact container of the manifests shares, whatever runs
+/// it: the image's entrypoint, a read-only root file system, no privilege
+/// and no capability, the default seccomp profile, the probes on the admin
+/// endpoint, and the configuration and key projected read-only from the
+/// ConfigMap and the Secret, to logredact only.
+fn assert_hardened_and_probed(
+    name: &str,
+    pod: &Value,
+    sidecar: &Value,
+    config_maps: &[Value],
+    secrets: &[Value],
+) {
+    // The image's entrypoint runs; the manifest gives arguments only.
+    assert!(sidecar["command"].is_null(), "{name}: no command override");
+    let args = cli_options(&string_list(&sidecar["args"], "args"));
+    assert_eq!(option(&args, "--config"), "/etc/logredact/logredact.yaml");
+    assert_eq!(
+        option(&args, "--fingerprint-key-file"),
+        "/etc/logredact/key/key"
+    );
+
+    let security = &sidecar["securityContext"];
+    assert_eq!(security["readOnlyRootFilesystem"], true, "{name}");
+    assert_eq!(security["allowPrivilegeEscalation"], false, "{name}");
+    assert_eq!(
+        security["capabilities"]["drop"],
+        serde_json::json!(["ALL"]),
+        "{name}"
+    );
+    assert!(
+        security["capabilities"]["add"].is_null(),
+        "{name}: no capability added"
+    );
+    assert_eq!(
+        security["seccompProfile"]["type"], "RuntimeDefault",
+        "{name}"
+    );
+    assert!(security["privileged"] != true, "{name}");
+
+    for (probe, path) in [
+        ("livenessProbe", "/healthz"),
+        ("readinessProbe", "/readyz"),
+        ("startupProbe", "/healthz"),
+    ] {
+        let get = &sidecar[probe]["httpGet"];
+        assert_eq!(get["path"], path, "{name}: {probe}");
+        assert_eq!(get["port"], ADMIN_PORT, "{name}: {probe}");
+    }
+    assert!(
+        array(&sidecar["ports"], "ports")
             .iter()
-            .find(|m| m["mountPath"] == "/etc/logredact")
-            .unwrap_or_else(|| panic!("{name}: nothing mounted at /etc/logredact"));
-        assert_eq!(mount["readOnly"], true, "{name}");
-        let sources = array(
-            &volume(pod, mount["name"].as_str().unwrap())["projected"]["sources"],
-            "projected sources",
-        );
-        let (config_map, projected_config) =
-            projected_source(name, sources, "configMap", &config_maps, "logredact.yaml");
+            .any(|p| p["containerPort"] == ADMIN_PORT),
+        "{name}: the admin port is declared"
+    );
+
+    // Configuration and key: one projected volume from the ConfigMap and
+    // the Secret, mounted read-only at /etc/logredact.
+    let mount = array(&sidecar["volumeMounts"], "volumeMounts")
+        .iter()
+        .find(|m| m["mountPath"] == "/etc/logredact")
+        .unwrap_or_else(|| panic!("{name}: nothing mounted at /etc/logredact"));
+    assert_eq!(mount["readOnly"], true, "{name}");
+    let sources = array(
+        &volume(pod, mount["name"].as_str().unwrap())["projected"]["sources"],
+        "projected sources",
+    );
+    let (config_map, projected_config) =
+        projected_source(name, sources, "configMap", config_maps, "logredact.yaml");
+    assert!(
+        projects(config_map, "logredact.yaml", |key| key == "logredact.yaml"),
+        "{name}: logredact.yaml is projected to /etc/logredact/logredact.yaml"
+    );
+    // Every pack that logredact.yaml includes is projected where the
+    // include points (relative to /etc/logredact).
+    let configuration = yaml::text_document(
+        projected_config["data"]["logredact.yaml"].as_str().unwrap(),
+        "the ConfigMap's logredact.yaml",
+    );
+    for pack in string_list(&configuration["include"], "include") {
         assert!(
-            projects(config_map, "logredact.yaml", |key| key == "logredact.yaml"),
-            "{name}: logredact.yaml is projected to /etc/logredact/logredact.yaml"
-        );
-        // Every pack that logredact.yaml includes is projected where the
-        // include points (relative to /etc/logredact).
-        let configuration = yaml::text_document(
-            projected_config["data"]["logredact.yaml"].as_str().unwrap(),
-            "the ConfigMap's logredact.yaml",
-        );
-        for pack in string_list(&configuration["include"], "include") {
-            assert!(
-                projects(config_map, &pack, |key| !projected_config["data"][key]
-                    .is_null()),
-                "{name}: the included {pack} is projected to /etc/logredact/{pack}"
-            );
-        }
-        let (secret, _) = projected_source(name, sources, "secret", &secrets, "key");
-        assert!(
-            projects(secret, "key/key", |key| key == "key"),
-            "{name}: the key is projected to /etc/logredact/key/key"
-        );
-        assert!(
-            containers(pod)
-                .into_iter()
-                .filter(|c| *c != sidecar)
-                .all(|c| c["volumeMounts"]
-                    .as_array()
-                    .is_none_or(|mounts| { mounts.iter().all(|m| m["name"] != mount["name"]) })),
-            "{name}: only logredact mounts the key"
+            projects(config_map, &pack, |key| !projected_config["data"][key]
+                .is_null()),
+            "{name}: the included {pack} is projected to /etc/logredact/{pack}"
         );
     }
+    let (secret, _) = projected_source(name, sources, "secret", secrets, "key");
+    assert!(
+        projects(secret, "key/key", |key| key == "key"),
+        "{name}: the key is projected to /etc/logredact/key/key"
+    );
+    assert!(
+        containers(pod)
+            .into_iter()
+            .filter(|c| *c != sidecar)
+            .all(|c| c["volumeMounts"]
+                .as_array()
+                .is_none_or(|mounts| { mounts.iter().all(|m| m["name"] != mount["name"]) })),
+        "{name}: only logredact mounts the key"
+    );
 }
 
 /// The `field` source (`configMap` or `secret`) of the projected volume
