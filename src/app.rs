@@ -140,6 +140,10 @@ impl Settings {
                 output: config.output,
                 limits: config.limits,
                 state_dir: config.state_dir,
+                audit_file: match &config.audit {
+                    Some(crate::config::AuditTarget::File(path)) => Some(path.clone()),
+                    _ => None,
+                },
             },
             audit: config.audit,
             admin: config.admin,

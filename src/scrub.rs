@@ -37,7 +37,22 @@ pub fn scrub(message: &str) -> String {
 /// The stream id of a file input (`file:PATH`), masked: it names the stream
 /// in log lines, audit records and checkpoints.
 pub fn file_stream_id(path: &Path) -> String {
-    scrub(&format!("file:{}", path.display()))
+    // A file name may hold a newline or an escape sequence: written as is,
+    // it would forge or garble log lines.
+    let shown: String = path
+        .display()
+        .to_string()
+        .chars()
+        .flat_map(|c| {
+            let escaped: Vec<char> = if c.is_control() {
+                c.escape_default().collect()
+            } else {
+                vec![c]
+            };
+            escaped
+        })
+        .collect();
+    scrub(&format!("file:{shown}"))
 }
 
 /// Standard error, with each write masked. The log formatter writes each
@@ -76,6 +91,14 @@ mod tests {
         assert_eq!(
             file_stream_id(Path::new(&path)),
             "file:/var/log/dapi****/app.log"
+        );
+    }
+
+    #[test]
+    fn control_characters_in_a_file_name_are_escaped() {
+        assert_eq!(
+            file_stream_id(Path::new("/l/a\nFAKE line\u{1b}[31m.log")),
+            "file:/l/a\\nFAKE line\\u{1b}[31m.log"
         );
     }
 }

@@ -289,7 +289,7 @@ fn other_refusals() {
         ),
         (
             "inputs: ['follow:/var/log/pods/[x/*.log']\n",
-            ":1:10: inputs: 'follow:/var/log/pods/[x/*.log': not a valid pattern: Pattern syntax error near position 14: invalid range pattern",
+            ":1:10: inputs: 'follow:/var/log/pods/[x/*.log': not a valid pattern: unclosed character class; missing ']'",
         ),
         (
             "rules:\n  - id: r\n    pattern: x\n    window: 5000\n",

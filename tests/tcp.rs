@@ -529,13 +529,14 @@ fn sigterm_drains_active_streams_and_exits_zero() {
         .split_inclusive('\n')
         .map(String::from)
         .collect();
-    // The undecided start of a token is not written; the decided "cut " is.
+    // The undecided start of a token is not written; the decided "cut " is,
+    // and merged output ends its line there.
     assert_eq!(
-        lines.iter().filter(|l| l.as_str() == "cut ").count(),
+        lines.iter().filter(|l| l.as_str() == "cut \n").count(),
         1,
         "{output:?}"
     );
-    lines.retain(|l| l != "cut ");
+    lines.retain(|l| l != "cut \n");
     lines.sort();
     expected_lines.sort();
     assert_eq!(lines, expected_lines);

@@ -104,8 +104,8 @@ impl FromStr for InputSpec {
             let pattern = path
                 .to_str()
                 .ok_or_else(|| SpecError(format!("'{text}': a pattern must be valid UTF-8")))?;
-            glob::Pattern::new(pattern)
-                .map_err(|e| SpecError(format!("'{text}': not a valid pattern: {e}")))?;
+            crate::source::parse_pattern(pattern)
+                .map_err(|e| SpecError(format!("'{text}': not a valid pattern: {}", e.kind())))?;
             return Ok(InputSpec::FollowGlob(
                 pattern.to_string(),
                 RotatedNames::Builtin,
@@ -139,9 +139,9 @@ impl FromStr for OutputSpec {
     }
 }
 
-/// Whether a `follow:` path is a pattern: it holds `*`, `?` or `[`.
+/// Whether a `follow:` path is a pattern: it holds `*`, `?`, `[` or `{`.
 fn is_glob(text: &str) -> bool {
-    text.contains(['*', '?', '['])
+    text.contains(['*', '?', '[', '{'])
 }
 
 fn non_empty_path(text: &str, path: &str) -> Result<PathBuf, SpecError> {
@@ -279,7 +279,7 @@ mod tests {
         let e = "follow:/var/log/[a.log".parse::<InputSpec>().unwrap_err();
         assert_eq!(
             e.to_string(),
-            "'follow:/var/log/[a.log': not a valid pattern: Pattern syntax error near position 9: invalid range pattern"
+            "'follow:/var/log/[a.log': not a valid pattern: unclosed character class; missing ']'"
         );
         assert!("follow:x".parse::<OutputSpec>().is_err());
         assert!("tcp://:80".parse::<OutputSpec>().is_err());

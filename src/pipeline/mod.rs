@@ -23,7 +23,7 @@ mod pattern;
 mod plan;
 mod stream;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use tokio::task::JoinHandle;
@@ -56,6 +56,9 @@ pub struct Topology {
     pub limits: Limits,
     /// Where checkpoints of followed files are kept.
     pub state_dir: Option<PathBuf>,
+    /// The audit file, if the audit stream goes to one: `follow:` patterns
+    /// never match it (nor the output file, nor the state directory).
+    pub audit_file: Option<PathBuf>,
 }
 
 /// Runs the pipeline until every input has ended, or the shutdown is over.
@@ -79,6 +82,17 @@ pub async fn run(
         .and_then(Output::sender)
         .map(SharedOutput::new);
     let checkpoints = Checkpoints::open(topology.state_dir.as_deref())?;
+    let own_files = {
+        let output_file = match &topology.output {
+            OutputSpec::File(path) => Some(path.as_path()),
+            _ => None,
+        };
+        let files: Vec<&Path> = output_file
+            .into_iter()
+            .chain(topology.audit_file.as_deref())
+            .collect();
+        source::OwnFiles::new(topology.state_dir.as_deref(), &files)
+    };
     let context = Context::new(env, shutdown, output::name(&topology.output));
     let output_done = output.map(|output| watch_output(output, Arc::clone(&context)));
     let tracker = TaskTracker::new();
@@ -95,6 +109,7 @@ pub async fn run(
             limits: topology.limits,
             metrics: &context.env.metrics,
             checkpoints: &checkpoints,
+            own_files: &own_files,
         };
         match source::open(input, open).await? {
             // Watched once every input is open: a file also named by a

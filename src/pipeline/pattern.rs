@@ -15,6 +15,7 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio_util::task::TaskTracker;
 
+use crate::metrics::ErrorKind;
 use crate::pipeline::context::Context;
 use crate::pipeline::stream::{Finished, InputRole, OutputRole, Stream};
 use crate::scrub::file_stream_id;
@@ -60,6 +61,8 @@ struct Files {
     failed: HashSet<PathBuf>,
     /// Whether the limit was reached and said so, since it was last free.
     at_limit: bool,
+    /// Matched but waiting for a place under the limit.
+    waiting: HashSet<PathBuf>,
 }
 
 impl PatternFollower {
@@ -98,13 +101,24 @@ impl PatternFollower {
         group: GroupId,
         ended: &mpsc::UnboundedSender<(PathBuf, Finished)>,
     ) {
-        let new: Vec<PathBuf> = found
+        // A file that waited for a place and is gone was never read.
+        let present: HashSet<&PathBuf> = found.iter().collect();
+        for gone in files.waiting.iter().filter(|path| !present.contains(path)) {
+            self.context.env.metrics.error(ErrorKind::RotatedAway);
+            tracing::warn!(stream = %file_stream_id(gone), max_files = self.max_files, "a file the pattern matched was gone before a place under limits.max_files freed up; it was not read");
+        }
+        let mut new: Vec<PathBuf> = found
             .into_iter()
             .filter(|path| !files.followed.contains(path) && !files.failed.contains(path))
-            // Named by another input too: that input follows it.
+            // Named by another input too (or reached by another path): that
+            // input follows it.
             .filter(|path| !self.checkpoints.is_followed(path))
             .collect();
+        // Files read before (with a checkpoint) go first: their writers are
+        // ahead of them already.
+        new.sort_by_key(|path| (!self.checkpoints.has_saved(group, path), path.clone()));
         let free = self.max_files.saturating_sub(files.followed.len());
+        files.waiting = new.iter().skip(free).cloned().collect();
         if new.len() > free {
             if !files.at_limit {
                 tracing::warn!(

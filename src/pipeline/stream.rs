@@ -73,6 +73,10 @@ pub(crate) enum StreamFailure {
     Write(io::Error),
 }
 
+/// How long a stream in the middle of a long line may hold the shared
+/// output with nothing to add (SPEC §8: no stream holds it indefinitely).
+const HOLD_LIMIT: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// Why a stream waiting for its output stops waiting.
 const OUTPUT_LATE: &str = "the output did not take the data within the grace period";
 
@@ -157,6 +161,13 @@ impl Redaction<'_> {
                     continue;
                 }
                 event = source.next() => event.map_err(StreamFailure::Read)?,
+                // A line longer than the port buffers holds the shared output
+                // while it lasts: if its stream goes quiet in the middle of
+                // it, the line is ended so that other streams go on.
+                () = tokio::time::sleep(HOLD_LIMIT), if self.port.holds_output() => {
+                    self.let_go().await?;
+                    continue;
+                }
             };
             match event {
                 SourceEvent::Chunk(chunk) => self.chunk(&mut scanner, chunk).await?,
@@ -247,6 +258,11 @@ impl Redaction<'_> {
                 )
             }
             CutReason::Shutdown => tracing::debug!("stream stopped at shutdown"),
+            CutReason::Released if dropped > 0 => tracing::info!(
+                undecided_bytes_not_written = dropped,
+                "the file ended with the bytes of a possible secret still undecided; they were not written"
+            ),
+            CutReason::Released => {}
         }
         tracing::debug!(
             bytes_in = stats.bytes_in,
@@ -269,6 +285,16 @@ impl Redaction<'_> {
             .await
             .map_err(StreamFailure::Write)?;
         self.recorder.record(detections);
+        Ok(())
+    }
+
+    /// Ends the long line this stream holds the shared output for.
+    async fn let_go(&mut self) -> Result<(), StreamFailure> {
+        self.context
+            .within_allowance(self.port.let_go(), OUTPUT_LATE)
+            .await
+            .map_err(StreamFailure::Write)?;
+        tracing::debug!("a long line went quiet while holding the output; ended there");
         Ok(())
     }
 

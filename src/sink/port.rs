@@ -89,6 +89,28 @@ impl Port {
         }
     }
 
+    /// Whether the port holds the shared output (in a long line).
+    pub fn holds_output(&self) -> bool {
+        matches!(self, Port::Merged(port) if port.exclusive.is_some())
+    }
+
+    /// Ends the long line the port holds the output for, and lets go.
+    pub async fn let_go(&mut self) -> io::Result<()> {
+        match self {
+            Port::Merged(port) if port.exclusive.is_some() => {
+                let newline = Batch::from_pieces(vec![Bytes::from_static(b"\n")]);
+                port.output
+                    .sender
+                    .send(newline)
+                    .await
+                    .map_err(|_| closed())?;
+                port.exclusive = None;
+                Ok(())
+            }
+            _ => Ok(()),
+        }
+    }
+
     /// Writes what is left (a final partial line) at the end of the stream.
     pub async fn finish(&mut self) -> io::Result<()> {
         match self {

@@ -311,6 +311,9 @@ struct Followed {
     /// Every followed file resumed and not released: the progress its
     /// stream reports deliveries to, and the pattern it was found by.
     files: BTreeMap<PathBuf, (Arc<StreamProgress>, Option<GroupId>)>,
+    /// The same files by their path with links and `..` resolved: a file
+    /// reached by two paths (a link, two patterns) is followed once.
+    resolved: HashMap<PathBuf, PathBuf>,
     /// Files named by a path and released since the saver last looked:
     /// their checkpoint files are removed (a file that comes back is new).
     released: Vec<PathBuf>,
@@ -375,9 +378,19 @@ impl Checkpoints {
             .map_or_else(IdentityKey::in_memory, CheckpointStore::identity_key)
     }
 
-    /// Whether `path` is followed already (by another input).
+    /// Whether `path`, or the file it leads to, is followed already (by
+    /// another input, or under another path).
     pub(crate) fn is_followed(&self, path: &Path) -> bool {
-        self.followed().files.contains_key(path)
+        let followed = self.followed();
+        followed.files.contains_key(path)
+            || fs::canonicalize(path).is_ok_and(|real| followed.resolved.contains_key(&real))
+    }
+
+    /// Whether the pattern of `group` has a saved checkpoint for `path`.
+    pub(crate) fn has_saved(&self, group: GroupId, path: &Path) -> bool {
+        self.followed().groups[group.0]
+            .unclaimed
+            .contains_key(&CheckpointStore::path_key(path))
     }
 
     /// Loads the checkpoints of the files `pattern` matches; from now on
@@ -434,9 +447,13 @@ impl Checkpoints {
             );
             progress.delivered(checkpoint.mark());
         }
-        self.followed()
+        let mut followed = self.followed();
+        followed
             .files
             .insert(path.to_path_buf(), (Arc::clone(&progress), group));
+        if let Ok(real) = fs::canonicalize(path) {
+            followed.resolved.insert(real, path.to_path_buf());
+        }
         Resume {
             checkpoint,
             progress,
@@ -447,6 +464,7 @@ impl Checkpoints {
     /// saved, and is removed.
     pub(crate) fn release(&self, path: &Path) {
         let mut followed = self.followed();
+        followed.resolved.retain(|_, given| given != path);
         if let Some((_, None)) = followed.files.remove(path) {
             followed.released.push(path.to_path_buf());
         }
@@ -470,7 +488,11 @@ impl Checkpoints {
                     () = tokio::time::sleep(CHECKPOINT_INTERVAL) => false,
                     () = finished.cancelled() => true,
                 };
-                let (files, released, groups) = snapshot(&followed);
+                let Snapshot {
+                    single: files,
+                    released,
+                    groups,
+                } = snapshot(&followed);
                 remove_released(&store, released, &mut saved).await;
                 let mut all_saved = save_moved(&store, &files, &mut saved, &metrics).await;
                 for (index, pattern, checkpoints) in groups {
@@ -510,15 +532,19 @@ impl Checkpoints {
 /// A pattern's checkpoints as they are now: (group index, pattern, by key).
 type GroupSnapshot = (usize, String, BTreeMap<String, Checkpoint>);
 
+/// What the saver saves in one round.
+struct Snapshot {
+    /// Files named by a path, each with its progress.
+    single: Vec<(PathBuf, Arc<StreamProgress>)>,
+    /// Files named by a path and released.
+    released: Vec<PathBuf>,
+    /// Each pattern's checkpoints.
+    groups: Vec<GroupSnapshot>,
+}
+
 /// What the saver saves this time: files named by a path, released ones,
 /// and each pattern's checkpoints.
-fn snapshot(
-    followed: &Mutex<Followed>,
-) -> (
-    Vec<(PathBuf, Arc<StreamProgress>)>,
-    Vec<PathBuf>,
-    Vec<GroupSnapshot>,
-) {
+fn snapshot(followed: &Mutex<Followed>) -> Snapshot {
     let mut followed = followed.lock().unwrap_or_else(PoisonError::into_inner);
     let single = followed
         .files
@@ -550,7 +576,11 @@ fn snapshot(
             .2
             .insert(CheckpointStore::path_key(path), checkpoint);
     }
-    (single, released, groups)
+    Snapshot {
+        single,
+        released,
+        groups,
+    }
 }
 
 /// Removes the checkpoints of released files.

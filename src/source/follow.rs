@@ -255,7 +255,7 @@ impl ChunkSource for FollowSource {
                 Ok(SourceEvent::Break(reason))
             }
             Some(FollowEvent::Stopped) => Ok(SourceEvent::Cut(CutReason::Shutdown)),
-            Some(FollowEvent::Released) => Ok(SourceEvent::End),
+            Some(FollowEvent::Released) => Ok(SourceEvent::Cut(CutReason::Released)),
             Some(FollowEvent::Failed(e)) => Err(e),
             None => Err(io::Error::other("the follow thread stopped")),
         }
@@ -480,7 +480,8 @@ impl Follower {
         let Some(release_after) = self.release_after else {
             return Ok(false);
         };
-        if fs::symlink_metadata(&self.path).is_ok() {
+        // A link whose file is gone names no file either.
+        if fs::metadata(&self.path).is_ok() {
             self.gone_since = None;
             return Ok(false);
         }

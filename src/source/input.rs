@@ -14,7 +14,8 @@ use crate::scan::scanner::Mark;
 use crate::scrub::file_stream_id;
 use crate::source::checkpoint::{Checkpoints, GroupId};
 use crate::source::{
-    ChunkSource, FilePattern, FollowOptions, FollowSource, ReaderSource, SourceEvent, TcpInput,
+    ChunkSource, FilePattern, FollowOptions, FollowSource, OwnFiles, ReaderSource, SourceEvent,
+    TcpInput,
 };
 
 /// An input could not be opened.
@@ -83,6 +84,8 @@ pub(crate) struct OpenContext<'a> {
     pub(crate) metrics: &'a Arc<Metrics>,
     /// Where followed files resume and save their checkpoints.
     pub(crate) checkpoints: &'a Checkpoints,
+    /// Files logredact writes, which patterns never match.
+    pub(crate) own_files: &'a OwnFiles,
 }
 
 /// Opens the input `spec`.
@@ -122,9 +125,11 @@ pub(crate) async fn open(spec: &InputSpec, context: OpenContext<'_>) -> Result<I
             .map(Input::Stream)
             .map_err(failed(format!("following {spec}")))
         }
-        InputSpec::FollowGlob(pattern, rotated) => {
-            Ok(Input::Pattern(FilePattern::new(pattern, rotated.clone())))
-        }
+        InputSpec::FollowGlob(pattern, rotated) => Ok(Input::Pattern(FilePattern::new(
+            pattern,
+            rotated.clone(),
+            context.own_files.clone(),
+        ))),
         InputSpec::Tcp(address) => {
             TcpInput::bind(address, context.limits, Arc::clone(context.metrics))
                 .await

@@ -20,7 +20,7 @@ use crate::metrics::{ErrorKind, Metrics};
 pub use follow::{FollowOptions, FollowSource};
 pub use input::OpenError;
 pub(crate) use input::{Input, OpenContext, OpenedStream, follow_file, open};
-pub use pattern::FilePattern;
+pub use pattern::{FilePattern, OwnFiles, parse_pattern};
 pub use reader::ReaderSource;
 pub use tcp::{Accepted, Place, TcpInput, TcpSource};
 
@@ -35,6 +35,10 @@ pub enum CutReason {
     Shutdown,
     /// The connection was idle for `limits.idle_timeout_secs`.
     Idle,
+    /// A file found by a `follow:` pattern is gone and was read to its end.
+    /// Its undecided last bytes are dropped as at any switch of file: the
+    /// writer may go on with the same line in a new file at the path.
+    Released,
 }
 
 /// What a source has next.

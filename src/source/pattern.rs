@@ -2,39 +2,137 @@
 //! for any depth). Each is followed as its own stream; the pattern is matched
 //! again now and then, so that files that appear later are followed too.
 //!
-//! A file the pattern matches that is a rotated generation of another file
-//! it matches (`app.log.1` beside `app.log`, with `*`) is not a stream of its
-//! own: it is read as part of that file's rotation chain, or it would be
-//! read twice.
+//! The directory tree is walked from the pattern's first directory with a
+//! wildcard, without following links to directories (a link cycle would
+//! have no end); a link to a file is a file (`/var/log/containers`).
+//!
+//! Not followed, though matched: a rotated generation (`app.log.1`) of a
+//! name the pattern matches, whether that file exists now or not (it is read
+//! as part of that file's rotation chain, or it would be read twice); a
+//! compressed file (`.gz`, `.bz2`, `.xz`, `.zst`), which is not text; and
+//! logredact's own files (the state directory, the output, the audit file),
+//! which it would otherwise read back and write again without end.
 
 use std::collections::{BTreeMap, HashSet};
 use std::ffi::{OsStr, OsString};
+use std::fs;
 use std::os::unix::ffi::OsStrExt;
-use std::path::PathBuf;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Component, Path, PathBuf};
+
+use globset::{Glob, GlobMatcher};
+use walkdir::WalkDir;
 
 use crate::config::RotatedNames;
 use crate::source::rotation::{COMPRESSED, is_generation_name};
+
+/// Characters that make a path component a wildcard.
+const WILDCARDS: [char; 4] = ['*', '?', '[', '{'];
+
+/// Parses a `follow:` pattern: `*` and `?` stay within one path component,
+/// `**` spans any number.
+pub fn parse_pattern(pattern: &str) -> Result<GlobMatcher, globset::Error> {
+    Ok(globset::GlobBuilder::new(pattern)
+        .literal_separator(true)
+        .backslash_escape(true)
+        .build()?
+        .compile_matcher())
+}
+
+/// Files logredact writes itself, never followed.
+#[derive(Debug, Clone, Default)]
+pub struct OwnFiles {
+    /// Device and inode of directories whose files are logredact's.
+    dirs: Vec<(u64, u64)>,
+    /// Device and inode of files that are logredact's.
+    files: Vec<(u64, u64)>,
+}
+
+impl OwnFiles {
+    /// The state directory, and the output and audit files (as far as they
+    /// exist now).
+    pub fn new(state_dir: Option<&Path>, files: &[&Path]) -> OwnFiles {
+        let id = |path: &Path| fs::metadata(path).ok().map(|m| (m.dev(), m.ino()));
+        OwnFiles {
+            dirs: state_dir.and_then(id).into_iter().collect(),
+            files: files.iter().filter_map(|p| id(p)).collect(),
+        }
+    }
+
+    fn holds(
+        &self,
+        path: &Path,
+        metadata: &fs::Metadata,
+        parents: &mut BTreeMap<PathBuf, Option<(u64, u64)>>,
+    ) -> bool {
+        if self.files.contains(&(metadata.dev(), metadata.ino())) {
+            return true;
+        }
+        if self.dirs.is_empty() {
+            return false;
+        }
+        let Some(parent) = path.parent() else {
+            return false;
+        };
+        let parent_id = *parents
+            .entry(parent.to_path_buf())
+            .or_insert_with(|| fs::metadata(parent).ok().map(|m| (m.dev(), m.ino())));
+        parent_id.is_some_and(|id| self.dirs.contains(&id))
+    }
+}
 
 /// A `follow:` pattern.
 #[derive(Debug, Clone)]
 pub struct FilePattern {
     pattern: String,
+    matcher: GlobMatcher,
+    /// Where the walk starts: the components before the first wildcard.
+    root: PathBuf,
+    /// How deep below `root` a match can be; `None` with `**`.
+    depth: Option<usize>,
     rotated: RotatedNames,
+    own: OwnFiles,
 }
 
 impl FilePattern {
     /// The pattern, already checked when the input spec was parsed; the
-    /// files it matches name their generations as `rotated` says.
-    pub fn new(pattern: &str, rotated: RotatedNames) -> FilePattern {
+    /// files it matches name their generations as `rotated` says; `own`
+    /// files are never followed.
+    pub fn new(pattern: &str, rotated: RotatedNames, own: OwnFiles) -> FilePattern {
+        let matcher = parse_pattern(pattern).unwrap_or_else(|_| {
+            // Checked when parsed: unreachable; a pattern matching nothing
+            // is the safe answer.
+            Glob::new("")
+                .map(|g| g.compile_matcher())
+                .expect("empty glob")
+        });
+        let mut root = PathBuf::new();
+        let mut depth = Some(0);
+        let mut wild = false;
+        for component in Path::new(pattern).components() {
+            let text = component.as_os_str().to_string_lossy();
+            wild = wild || text.contains(WILDCARDS);
+            if !wild {
+                root.push(component);
+                continue;
+            }
+            depth = match (depth, component) {
+                (_, Component::Normal(name)) if name == "**" => None,
+                (Some(d), _) => Some(d + 1),
+                (None, _) => None,
+            };
+        }
+        if root.as_os_str().is_empty() {
+            root.push(".");
+        }
         FilePattern {
             pattern: pattern.to_string(),
+            matcher,
+            root,
+            depth,
             rotated,
+            own,
         }
-    }
-
-    /// How the generations of the files it matches are named.
-    pub fn rotated(&self) -> &RotatedNames {
-        &self.rotated
     }
 
     /// The pattern as written.
@@ -42,74 +140,91 @@ impl FilePattern {
         &self.pattern
     }
 
+    /// How the generations of the files it matches are named.
+    pub fn rotated(&self) -> &RotatedNames {
+        &self.rotated
+    }
+
     /// The files the pattern matches now, sorted: regular files (or links to
-    /// them), not rotated generations of another match. Directories that
-    /// cannot be read are passed over (they are tried again next time).
+    /// them), less generations, compressed files and logredact's own.
+    /// Directories that cannot be read are passed over (they are tried
+    /// again next time).
     pub fn matches(&self) -> Vec<PathBuf> {
-        let Ok(paths) = glob::glob(&self.pattern) else {
-            return Vec::new();
-        };
-        let files: Vec<PathBuf> = paths
+        let mut walk = WalkDir::new(&self.root).follow_links(false).min_depth(1);
+        if let Some(depth) = self.depth {
+            walk = walk.max_depth(depth);
+        }
+        let mut parents = BTreeMap::new();
+        let files: Vec<PathBuf> = walk
+            .into_iter()
             .filter_map(Result::ok)
-            .filter(|path| path.metadata().is_ok_and(|m| m.is_file()))
+            .filter(|entry| !entry.file_type().is_dir())
+            .map(walkdir::DirEntry::into_path)
+            .filter(|path| self.matcher.is_match(path))
+            .filter(|path| !is_compressed(path))
+            .filter(|path| {
+                fs::metadata(path)
+                    .is_ok_and(|m| m.is_file() && !self.own.holds(path, &m, &mut parents))
+            })
             .collect();
-        without_generations(files, &self.rotated)
+        self.without_generations(files)
     }
-}
 
-/// `files` less those that are rotated generations of another of them,
-/// sorted.
-fn without_generations(files: Vec<PathBuf>, rotated: &RotatedNames) -> Vec<PathBuf> {
-    let mut by_dir: BTreeMap<PathBuf, HashSet<OsString>> = BTreeMap::new();
-    for path in &files {
-        if let (Some(dir), Some(name)) = (path.parent(), path.file_name()) {
-            by_dir
-                .entry(dir.to_path_buf())
-                .or_default()
-                .insert(name.to_os_string());
+    /// `files` less those that are rotated generations of a name the
+    /// pattern matches (or of another of them), sorted.
+    fn without_generations(&self, files: Vec<PathBuf>) -> Vec<PathBuf> {
+        let mut by_dir: BTreeMap<PathBuf, HashSet<OsString>> = BTreeMap::new();
+        for path in &files {
+            if let (Some(dir), Some(name)) = (path.parent(), path.file_name()) {
+                by_dir
+                    .entry(dir.to_path_buf())
+                    .or_default()
+                    .insert(name.to_os_string());
+            }
+        }
+        let mut kept: Vec<PathBuf> = files
+            .into_iter()
+            .filter(|path| {
+                let (Some(dir), Some(name)) = (path.parent(), path.file_name()) else {
+                    return true;
+                };
+                !self.is_generation(dir, name, &by_dir[dir])
+            })
+            .collect();
+        kept.sort();
+        kept
+    }
+
+    /// Whether `name` in `dir` is a generation of one of `names`, or of a
+    /// name the pattern matches (the live file may be gone for a moment).
+    fn is_generation(&self, dir: &Path, name: &OsStr, names: &HashSet<OsString>) -> bool {
+        match &self.rotated {
+            // The live name is a prefix, cut before a separator.
+            RotatedNames::Builtin => {
+                let bytes = name.as_bytes();
+                bytes
+                    .iter()
+                    .enumerate()
+                    .filter(|&(i, &b)| i > 0 && (b == b'.' || b == b'-'))
+                    .any(|(i, _)| {
+                        let live = OsStr::from_bytes(&bytes[..i]);
+                        is_generation_name(live, name, &self.rotated)
+                            && (names.contains(live) || self.matcher.is_match(dir.join(live)))
+                    })
+            }
+            RotatedNames::Pattern { .. } => names
+                .iter()
+                .any(|live| live != name && is_generation_name(live, name, &self.rotated)),
         }
     }
-    let mut kept: Vec<PathBuf> = files
-        .into_iter()
-        .filter(|path| {
-            let (Some(dir), Some(name)) = (path.parent(), path.file_name()) else {
-                return true;
-            };
-            !is_generation_of_any(name, &by_dir[dir], rotated)
-        })
-        .collect();
-    kept.sort();
-    kept
 }
 
-/// Whether `name` is a generation of one of `names` (the live name is a
-/// prefix of it ending before a `.` or `-`), or a compressed copy of one of
-/// them or of a generation.
-fn is_generation_of_any(name: &OsStr, names: &HashSet<OsString>, rotated: &RotatedNames) -> bool {
-    let bytes = name.as_bytes();
-    if let Some(inner) = COMPRESSED
+/// Whether `path` names a compressed file.
+fn is_compressed(path: &Path) -> bool {
+    let name = path.file_name().map_or(&[][..], OsStr::as_bytes);
+    COMPRESSED
         .iter()
-        .find_map(|ending| bytes.strip_suffix(ending.as_bytes()))
-    {
-        let inner = OsStr::from_bytes(inner);
-        if names.contains(inner) || is_generation_of_any(inner, names, rotated) {
-            return true;
-        }
-    }
-    match rotated {
-        // The live name is a prefix, cut before a separator.
-        RotatedNames::Builtin => bytes
-            .iter()
-            .enumerate()
-            .filter(|&(i, &b)| i > 0 && (b == b'.' || b == b'-'))
-            .any(|(i, _)| {
-                let live = OsStr::from_bytes(&bytes[..i]);
-                names.contains(live) && is_generation_name(live, name, rotated)
-            }),
-        RotatedNames::Pattern { .. } => names
-            .iter()
-            .any(|live| live != name && is_generation_name(live, name, rotated)),
-    }
+        .any(|ending| name.ends_with(ending.as_bytes()))
 }
 
 #[cfg(test)]
@@ -148,6 +263,7 @@ mod tests {
             FilePattern::new(
                 &format!("{}/{pattern}", dir.display()),
                 RotatedNames::Builtin,
+                OwnFiles::default(),
             )
             .matches()
             .iter()
@@ -169,6 +285,73 @@ mod tests {
         // A generation whose live file is not matched is a file of its own.
         assert_eq!(names("top.log.*"), ["top.log.1"]);
         assert!(names("nothing/*.log").is_empty());
+        // `**` at the end: everything below.
+        assert_eq!(
+            names("pods/ns_b/**"),
+            ["pods/ns_b/web/1.log", "pods/ns_b/web/notes.txt"]
+        );
+        // A generation is not a stream of its own while its live file is
+        // gone for a moment (renamed, not yet created again).
+        fs::remove_file(dir.join("top.log")).unwrap();
+        assert_eq!(names("top*"), Vec::<String>::new());
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    fn relative(dir: &Path, pattern: &str, own: OwnFiles) -> Vec<Vec<u8>> {
+        FilePattern::new(
+            &format!("{}/{pattern}", dir.display()),
+            RotatedNames::Builtin,
+            own,
+        )
+        .matches()
+        .iter()
+        .map(|p| p.strip_prefix(dir).unwrap().as_os_str().as_bytes().to_vec())
+        .collect()
+    }
+
+    #[test]
+    fn links_to_files_are_files_links_to_directories_are_not_walked() {
+        let dir = scratch("links");
+        fs::create_dir_all(dir.join("pods/p")).unwrap();
+        fs::write(dir.join("pods/p/0.log"), b"x\n").unwrap();
+        fs::create_dir_all(dir.join("logs")).unwrap();
+        std::os::unix::fs::symlink(dir.join("pods/p/0.log"), dir.join("logs/c.log")).unwrap();
+        // Cycles: a walk that followed them would not end.
+        std::os::unix::fs::symlink(".", dir.join("logs/self")).unwrap();
+        std::os::unix::fs::symlink("..", dir.join("logs/up")).unwrap();
+        // A dangling link is no file.
+        std::os::unix::fs::symlink(dir.join("gone.log"), dir.join("logs/dangling.log")).unwrap();
+        assert_eq!(
+            relative(&dir, "logs/**/*.log", OwnFiles::default()),
+            [b"logs/c.log".to_vec()]
+        );
+        assert_eq!(
+            relative(&dir, "**/*.log", OwnFiles::default()),
+            [b"logs/c.log".to_vec(), b"pods/p/0.log".to_vec()]
+        );
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn logredacts_own_files_and_names_of_any_bytes() {
+        let dir = scratch("own");
+        let state = dir.join("state");
+        fs::create_dir_all(&state).unwrap();
+        for file in [
+            "state/identity.key",
+            "state/pattern-1.json",
+            "out.log",
+            "app.log",
+        ] {
+            fs::write(dir.join(file), b"x\n").unwrap();
+        }
+        let odd = OsStr::from_bytes(b"bad\xff.log");
+        fs::write(dir.join(odd), b"x\n").unwrap();
+        let own = OwnFiles::new(Some(&state), &[&dir.join("out.log")]);
+        assert_eq!(
+            relative(&dir, "**", own),
+            [b"app.log".to_vec(), b"bad\xff.log".to_vec()]
+        );
         fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -341,22 +341,23 @@ pub fn daemon_set_problems(objects: &[Value], config: &Config) -> Vec<String> {
                 matches!(input.parse::<InputSpec>(), Ok(InputSpec::FollowGlob(..))),
                 format!("--input {input}: not a pattern"),
             );
-            let options = glob::MatchOptions {
-                require_literal_separator: true,
-                ..Default::default()
-            };
-            match glob::Pattern::new(pattern) {
+            // As logredact matches: `*` within one path component.
+            let glob = globset::GlobBuilder::new(pattern)
+                .literal_separator(true)
+                .build()
+                .map(|g| g.compile_matcher());
+            match glob {
                 Err(e) => check(false, format!("--input {input}: {e}")),
                 Ok(glob) => {
                     for path in CONTAINER_LOGS {
                         check(
-                            glob.matches_with(path, options),
+                            glob.is_match(path),
                             format!("--input {input}: a container's log {path} is not followed"),
                         );
                     }
                     for path in ROTATED_LOGS {
                         check(
-                            !glob.matches_with(path, options),
+                            !glob.is_match(path),
                             format!("--input {input}: the rotated {path} is followed as a stream"),
                         );
                     }
