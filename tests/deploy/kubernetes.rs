@@ -176,7 +176,7 @@ pub fn base64_decode(text: &str) -> Vec<u8> {
 /// plus about what one file being written takes for every file followed at
 /// once (`limits.max_files`).
 const NODE_BASE_MIB: f64 = 16.0;
-const NODE_MIB_PER_FILE: f64 = 0.7;
+const NODE_MIB_PER_FILE: f64 = 0.15;
 
 /// Where the kubelet keeps every container's log on a node.
 const POD_LOGS: &str = "/var/log/pods";
@@ -720,7 +720,7 @@ fn daemon_set_checks_fail_on_a_broken_manifest() {
             "capability",
         ),
         ("runAsNonRoot: false", "runAsNonRoot: true", "never starts"),
-        ("memory: 768Mi", "memory: 64Mi", "memory limit"),
+        ("memory: 256Mi", "memory: 64Mi", "memory limit"),
         ("memory: 64Mi", "memory: 1Gi", "memory request"),
     ];
     for (from, to, expected) in mutations {
