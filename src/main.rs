@@ -137,7 +137,10 @@ impl From<RunError> for Failure {
 }
 
 fn main() -> ExitCode {
-    let mut cli = Cli::parse();
+    let mut cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(error) => return usage_error(&error),
+    };
     let log_format = cli.log_format;
     init_logging(log_format);
     let result = match cli.command.take() {
@@ -152,6 +155,19 @@ fn main() -> ExitCode {
     };
     report_fatal(log_format, &scrub(&message));
     ExitCode::from(code)
+}
+
+/// Prints clap's message (an error, or the help or version asked for),
+/// masked like everything logredact prints: clap quotes the argument it
+/// refuses, and the argument may be a secret.
+fn usage_error(error: &clap::Error) -> ExitCode {
+    let text = scrub(&error.render().to_string());
+    if error.use_stderr() {
+        eprint!("{text}");
+    } else {
+        print!("{text}");
+    }
+    ExitCode::from(u8::try_from(error.exit_code()).unwrap_or(EXIT_USAGE))
 }
 
 /// The one line that says why logredact stopped. It is printed whatever

@@ -525,3 +525,34 @@ fn output_error_paths_carry_no_token() {
     );
     assert_clean("an upstream that never answers", &stderr, &tokens);
 }
+
+/// Issue 14, item 1: clap's usage errors quote the argument they refuse;
+/// the argument may be a secret. Each is refused with status 2 and its
+/// message masked.
+#[test]
+fn command_line_errors_carry_no_token() {
+    let mut tokens = TokenGen::new(1401);
+    for make in [
+        |t: &str| vec!["--input".to_string(), format!("bogus:{t}")],
+        |t: &str| vec!["--output".to_string(), format!("bogus:{t}")],
+        |t: &str| vec!["--admin".to_string(), t.to_string()],
+        |t: &str| vec!["--shutdown-grace".to_string(), t.to_string()],
+        |t: &str| vec!["--log-format".to_string(), t.to_string()],
+        |t: &str| vec![format!("--{t}")],
+        |t: &str| vec![t.to_string()],
+        |t: &str| vec!["check-config".to_string(), "a".to_string(), t.to_string()],
+    ] {
+        let token = tokens.token();
+        let args = make(&token);
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let output = run(&args, b"");
+        assert_eq!(output.status.code(), Some(2), "{args:?}");
+        assert!(
+            String::from_utf8_lossy(&output.stderr).contains("dapi****"),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        assert_clean("stderr", &output.stderr, std::slice::from_ref(&token));
+        assert_clean("stdout", &output.stdout, std::slice::from_ref(&token));
+    }
+}
