@@ -402,3 +402,41 @@ fn sprawl_summary_table_and_json() {
         "logredact: /nonexistent.jsonl: No such file or directory (os error 2)\n"
     );
 }
+
+/// Issue 14, item 10: the audit file is created private whatever the umask
+/// (records hold fingerprints and stream names); a symbolic link at its path
+/// is followed only with a warning.
+#[test]
+fn the_audit_file_is_private_and_a_link_there_is_told() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = scratch("private");
+    let key = key_file(&dir);
+    let fixture = fixture();
+    let audit = dir.join("audit.jsonl");
+    let args = [
+        "--audit",
+        audit.to_str().unwrap(),
+        "--fingerprint-key-file",
+        key.to_str().unwrap(),
+    ];
+    let (_, stderr) = run(&args, &[], &[fixture.input.as_bytes()]);
+    assert_eq!(stderr, "");
+    let mode = std::fs::metadata(&audit).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600, "{mode:o}");
+    // A link planted at the path: followed, and said.
+    let elsewhere = dir.join("elsewhere.jsonl");
+    let linked = dir.join("linked.jsonl");
+    std::os::unix::fs::symlink(&elsewhere, &linked).unwrap();
+    let args = [
+        "--audit",
+        linked.to_str().unwrap(),
+        "--fingerprint-key-file",
+        key.to_str().unwrap(),
+    ];
+    let (_, stderr) = run(&args, &[], &[fixture.input.as_bytes()]);
+    assert!(
+        stderr.contains("the audit path is a symbolic link; following it"),
+        "{stderr}"
+    );
+    check_records(&records(&elsewhere), &fixture);
+}

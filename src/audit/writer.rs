@@ -8,6 +8,7 @@
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, BufWriter, LineWriter, Write};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -132,8 +133,25 @@ impl AuditOutcome {
     }
 }
 
+/// Opens the audit file to append, creating it private (0600: records hold
+/// fingerprints and stream names). A symbolic link at the path is followed
+/// only with a warning: one planted beside the file would redirect records.
 fn open_append(path: &Path) -> io::Result<File> {
-    OpenOptions::new().create(true).append(true).open(path)
+    let open = |flags| {
+        OpenOptions::new()
+            .create(true)
+            .append(true)
+            .mode(0o600)
+            .custom_flags(flags)
+            .open(path)
+    };
+    match open(libc::O_NOFOLLOW) {
+        Err(e) if e.raw_os_error() == Some(libc::ELOOP) => {
+            tracing::warn!(path = %crate::scrub::scrub(&path.display().to_string()), "the audit path is a symbolic link; following it");
+            open(0)
+        }
+        opened => opened,
+    }
 }
 
 fn write_loop(
