@@ -814,3 +814,35 @@ fn generations_named_by_the_input_are_read_in_order() {
     assert_no_token_part("stderr", stderr.as_bytes(), &lines.used);
     assert_state_clean(&state, &lines.used);
 }
+
+/// Issue 14, item 9: a state directory every user can write (and not
+/// sticky) is refused: anyone could replace a checkpoint there. A sticky one
+/// (like /tmp) is used.
+#[test]
+fn a_state_directory_everyone_can_write_is_refused_unless_sticky() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = scratch("state-mode");
+    let log = dir.join("app.log");
+    append(&log, b"line\n");
+    let state = dir.join("state");
+    fs::create_dir_all(&state).unwrap();
+    fs::set_permissions(&state, fs::Permissions::from_mode(0o777)).unwrap();
+    let output = binary()
+        .args(["--input", &format!("follow:{}", log.display())])
+        .args(["--state-dir", state.to_str().unwrap()])
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    assert_eq!(
+        String::from_utf8_lossy(&output.stderr),
+        format!(
+            "logredact: opening the state directory {}: writable by every user (mode 777) and not sticky: checkpoints there could be replaced; use a directory only logredact's user can write\n",
+            state.display()
+        )
+    );
+    fs::set_permissions(&state, fs::Permissions::from_mode(0o1777)).unwrap();
+    let mut run = follow(&log, &state);
+    expect_output(&mut run, b"line\n");
+    stop(run);
+}

@@ -18,7 +18,7 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
-use std::os::unix::fs::OpenOptionsExt;
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, SystemTime};
@@ -130,6 +130,19 @@ impl CheckpointStore {
     /// Uses (and creates) `dir`, and the key of the content prints kept there.
     pub fn open(dir: &Path) -> io::Result<CheckpointStore> {
         fs::create_dir_all(dir)?;
+        // Anyone who can write the directory can swap a checkpoint (and
+        // make a restart skip or repeat a file) or plant links beside it;
+        // a sticky directory (/tmp) lets each user replace only their own.
+        let mode = fs::metadata(dir)?.permissions().mode();
+        if mode & 0o002 != 0 && mode & 0o1000 == 0 {
+            return Err(io::Error::new(
+                io::ErrorKind::PermissionDenied,
+                format!(
+                    "writable by every user (mode {:o}) and not sticky: checkpoints there could be replaced; use a directory only logredact's user can write",
+                    mode & 0o7777
+                ),
+            ));
+        }
         Ok(CheckpointStore {
             dir: dir.to_path_buf(),
             key: IdentityKey::load_or_create(dir)?,
