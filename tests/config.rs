@@ -519,3 +519,48 @@ fn command_line_values_are_checked_as_the_file_values_are() {
         );
     }
 }
+
+/// Issue 14, item 8: the parser's time grows with the square of the nesting
+/// depth; a configuration nested deeper than 64 is refused before parsing,
+/// at the first bracket too deep, with status 2. Brackets inside quotes and
+/// comments do not count.
+#[test]
+fn nesting_too_deep_is_refused_before_parsing() {
+    let dir = scratch("nesting");
+    let deep = dir.join("deep.yaml");
+    std::fs::write(&deep, format!("rules: {}\n", "[".repeat(100_000))).unwrap();
+    let output = binary()
+        .args(["check-config", deep.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    assert_eq!(
+        String::from_utf8_lossy(&output.stderr),
+        format!(
+            "logredact: {}:1:72: collections nested more than 64 deep\n",
+            deep.display()
+        )
+    );
+    // Brackets in quoted text and comments are text.
+    let fine = dir.join("fine.yaml");
+    let shipped = read(&repo_path("config/logredact.yaml"));
+    std::fs::write(
+        &fine,
+        format!(
+            "{shipped}# {}\n{}",
+            "[".repeat(100),
+            "audit: { path: 'a[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[.jsonl' }\n"
+        ),
+    )
+    .unwrap();
+    let output = binary()
+        .args(["check-config", fine.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
