@@ -17,8 +17,21 @@ fn message_rules() -> &'static Arc<RuleSet> {
     RULES.get_or_init(|| {
         // Messages are masked, never fingerprinted: any fixed key will do.
         let key = FingerprintKey::derive(b"logredact message scrubbing");
+        // A message quotes input with escapes (`\n`, `\t`, `\"`, `\u{..}`):
+        // the escape's last byte is a word byte, so a token right after it
+        // has no word boundary before it. In messages a token is masked
+        // wherever it stands; masking too much there costs nothing.
+        let rules = crate::defaults::default_rules()
+            .into_iter()
+            .map(|mut rule| {
+                let pattern = rule.pattern.strip_prefix("\\b").unwrap_or(&rule.pattern);
+                rule.pattern = pattern.strip_suffix("\\b").unwrap_or(pattern).to_string();
+                rule.allow.clear();
+                rule
+            })
+            .collect();
         Arc::new(
-            RuleSet::new(crate::defaults::default_rules(), key)
+            RuleSet::new(rules, key)
                 .unwrap_or_else(|e| panic!("the built-in rules do not compile: {e}")),
         )
     })
@@ -92,6 +105,17 @@ mod tests {
             file_stream_id(Path::new(&path)),
             "file:/var/log/dapi****/app.log"
         );
+    }
+
+    #[test]
+    fn a_token_after_an_escape_is_masked() {
+        let token = token();
+        for before in ["\\n", "\\t", "\\\"", "\\u{301}", "x", "_"] {
+            assert_eq!(
+                scrub(&format!("invalid value \"{before}{token}\" here")),
+                format!("invalid value \"{before}dapi****\" here")
+            );
+        }
     }
 
     #[test]

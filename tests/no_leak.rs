@@ -556,3 +556,40 @@ fn command_line_errors_carry_no_token() {
         assert_clean("stdout", &output.stdout, std::slice::from_ref(&token));
     }
 }
+
+/// Issue 14, item 2: messages quote values with escapes (`\t`, `\n`, `\"`):
+/// the escape's last byte is a word byte, so a token right after it used to
+/// pass the scrub. Swept over every ASCII control character and the usual
+/// quoting characters, in a configuration error, in text and JSON logs.
+#[test]
+fn a_token_after_an_escape_in_a_message_is_masked() {
+    let dir = scratch("escapes");
+    let mut tokens = TokenGen::new(1402);
+    let mut befores: Vec<String> = (0u8..0x20).map(|b| (b as char).to_string()).collect();
+    befores.extend(["\"", "\\", "%", "=", "é", "\u{7f}"].map(String::from));
+    for (i, before) in befores.iter().enumerate() {
+        let token = tokens.token();
+        // A double-quoted YAML string with the character escaped, so that
+        // every control character can be written.
+        let escaped: String = before
+            .chars()
+            .map(|c| format!("\\u{:04x}", c as u32))
+            .collect();
+        let config = dir.join(format!("bad-{i}.yaml"));
+        std::fs::write(
+            &config,
+            format!("rules:\n  - id: r\n    pattern: x\n    window: \"{escaped}{token}\"\n"),
+        )
+        .unwrap();
+        for args in [
+            vec!["check-config", config.to_str().unwrap()],
+            vec!["--config", config.to_str().unwrap()],
+            vec!["--log-format", "json", "--config", config.to_str().unwrap()],
+        ] {
+            let output = run(&args, b"");
+            assert_eq!(output.status.code(), Some(2), "{args:?}");
+            assert_clean("stderr", &output.stderr, std::slice::from_ref(&token));
+            assert_clean("stdout", &output.stdout, std::slice::from_ref(&token));
+        }
+    }
+}
