@@ -519,6 +519,19 @@ fn fluent_bit_exec_input_runs_logredact_as_a_long_lived_oneshot() {
 #[test]
 fn fluent_bit_tcp_hop_ports_and_routes_are_consistent() {
     let sections = fluent_bit_config("tcp-hop");
+    // Issue 14, items 11-13: a long line skips itself, not the rest of the
+    // file; lines there at the first start are sent; non-ASCII is not
+    // escaped as \uXXXX before a token.
+    let tail = plugin(&sections, "input", "tail");
+    assert_eq!(property(tail, "skip_long_lines"), "true");
+    assert_eq!(property(tail, "read_from_head"), "true");
+    assert!(tail.contains_key("db"), "read_from_head without a db re-sends at every start");
+    let service = sections
+        .iter()
+        .find(|(kind, _)| kind == "service")
+        .map(|(_, properties)| properties)
+        .expect("a service section");
+    assert_eq!(property(service, "json.escape_unicode"), "false");
     let to_logredact = plugin(&sections, "output", "tcp");
     assert_eq!(property(to_logredact, "format"), "json_lines");
     assert!(to_logredact.contains_key("json_date_key"));
