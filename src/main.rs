@@ -143,6 +143,7 @@ fn main() -> ExitCode {
     };
     let log_format = cli.log_format;
     init_logging(log_format);
+    raise_open_file_limit();
     let result = match cli.command.take() {
         Some(Command::CheckConfig { path }) => check_config(&path),
         Some(Command::AuditSummary { path, json }) => audit_summary(&path, json),
@@ -155,6 +156,30 @@ fn main() -> ExitCode {
     };
     report_fatal(log_format, &scrub(&message));
     ExitCode::from(code)
+}
+
+/// Raises the soft limit on open files to the hard one: a thousand TCP
+/// connections and followed files need more than the usual soft 1024.
+fn raise_open_file_limit() {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit and setrlimit only read and write the struct given.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) == 0 && limit.rlim_cur < limit.rlim_max
+        {
+            let soft = limit.rlim_cur;
+            limit.rlim_cur = limit.rlim_max;
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &limit) == 0 {
+                tracing::debug!(
+                    from = soft,
+                    to = limit.rlim_max,
+                    "raised the limit on open files"
+                );
+            }
+        }
+    }
 }
 
 /// Prints clap's message (an error, or the help or version asked for),

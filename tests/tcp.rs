@@ -656,3 +656,71 @@ fn a_closed_connection_waiting_for_the_upstream_keeps_its_place_and_the_log_says
         "{rejection}"
     );
 }
+
+/// Issue 14, item 6: idle connections to the admin endpoint cannot take the
+/// descriptors the inputs need. At most 16 are held (more are closed at
+/// accept, with one log line a second), each closed after 5 s of silence;
+/// meanwhile a TCP input's line is delivered, and the probe answers again
+/// once the idle ones are gone. The soft limit on open files is raised to
+/// the hard one.
+#[test]
+fn idle_admin_connections_are_bounded_and_timed_out() {
+    let (port, admin) = (free_port(), free_port());
+    let mut run = Running::spawn(&[
+        "--input",
+        &format!("tcp://127.0.0.1:{port}"),
+        "--admin",
+        &format!("127.0.0.1:{admin}"),
+    ]);
+    run.wait_for_port(port);
+    run.wait_for_port(admin);
+    let pid = run.child.id();
+    let fds = || {
+        std::fs::read_dir(format!("/proc/{pid}/fd"))
+            .unwrap()
+            .count()
+    };
+    let before = fds();
+    let idle: Vec<TcpStream> = (0..200)
+        .map(|_| TcpStream::connect(("127.0.0.1", admin)).unwrap())
+        .collect();
+    std::thread::sleep(Duration::from_millis(500));
+    let during = fds();
+    assert!(
+        during <= before + 16,
+        "{during} descriptors with 200 idle admin connections, {before} before"
+    );
+    let mut client = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    client.write_all(b"still delivered\n").unwrap();
+    run.expect_output(
+        b"still delivered\n",
+        Duration::from_secs(5),
+        "the input's line",
+    );
+    // The idle ones are closed after 5 s; then the probe answers.
+    std::thread::sleep(Duration::from_millis(5500));
+    assert_eq!(http_get(admin, "/healthz"), (200, "ok\n".to_string()));
+    drop(idle);
+    drop(client);
+    let limits = std::fs::read_to_string(format!("/proc/{pid}/limits")).unwrap();
+    let open_files: Vec<&str> = limits
+        .lines()
+        .find(|l| l.starts_with("Max open files"))
+        .unwrap()
+        .split_whitespace()
+        .collect();
+    assert_eq!(open_files[3], open_files[4], "soft and hard: {limits}");
+    let (status, _, stderr) = stop(run);
+    assert!(status.success(), "{stderr}");
+    assert!(
+        stderr.contains("admin endpoint: connections over the limit closed"),
+        "{stderr}"
+    );
+    assert!(
+        stderr
+            .matches("admin endpoint: connections over the limit closed")
+            .count()
+            <= 3,
+        "{stderr}"
+    );
+}

@@ -26,6 +26,8 @@ use crate::source::{ChunkSource, CutReason, READ_CHUNK, SourceEvent};
 
 /// Rejections are logged at most this often, with a count.
 const REJECTION_LOG_INTERVAL: Duration = Duration::from_secs(1);
+/// The first wait after a failed accept.
+const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
 
 /// A listening TCP input.
 pub struct TcpInput {
@@ -38,6 +40,11 @@ pub struct TcpInput {
     metrics: Arc<Metrics>,
     rejected_since_log: u64,
     last_rejection_log: Option<Instant>,
+    /// Accepts that failed since the last log line about them.
+    failed_accepts: u64,
+    last_accept_log: Option<std::time::Instant>,
+    /// The wait after a failed accept, doubling while they fail.
+    accept_backoff: Duration,
 }
 
 /// An accepted connection and its place among `max_connections`.
@@ -96,6 +103,9 @@ impl TcpInput {
             metrics,
             rejected_since_log: 0,
             last_rejection_log: None,
+            failed_accepts: 0,
+            last_accept_log: None,
+            accept_backoff: ACCEPT_BACKOFF,
         })
     }
 
@@ -128,13 +138,24 @@ impl TcpInput {
             let (stream, peer) = match accepted {
                 Ok(accepted) => accepted,
                 Err(e) => {
-                    // Out of file descriptors and the like: wait, do not spin.
+                    // Out of file descriptors and the like: back off (up to a
+                    // second), do not spin; say so at most once a second.
                     self.metrics.error(ErrorKind::Accept);
-                    tracing::warn!(input = %format!("tcp://{}", self.address), error = %e, "accept failed");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    self.failed_accepts += 1;
+                    if self
+                        .last_accept_log
+                        .is_none_or(|at| at.elapsed() >= REJECTION_LOG_INTERVAL)
+                    {
+                        tracing::warn!(input = %format!("tcp://{}", self.address), error = %e, failures = self.failed_accepts, "accept failed");
+                        self.last_accept_log = Some(std::time::Instant::now());
+                        self.failed_accepts = 0;
+                    }
+                    tokio::time::sleep(self.accept_backoff).await;
+                    self.accept_backoff = (self.accept_backoff * 2).min(Duration::from_secs(1));
                     continue;
                 }
             };
+            self.accept_backoff = ACCEPT_BACKOFF;
             match Arc::clone(&self.permits).try_acquire_owned() {
                 Ok(permit) => {
                     return Accepted {

@@ -1,7 +1,9 @@
 //! The admin endpoint: `/metrics` (OpenMetrics text, which Prometheus reads), `/healthz`
 //! (alive) and `/readyz` (inputs open, outputs connected, not shutting down).
 //! Off unless an address is given; it keeps answering during a shutdown so
-//! that probes see the drain.
+//! that probes see the drain. Its connections are bounded (`listener`).
+
+mod listener;
 
 use std::io;
 use std::sync::Arc;
@@ -48,7 +50,8 @@ impl Admin {
             .route("/readyz", get(ready))
             .with_state(AdminState { metrics, stopping });
         tokio::spawn(async move {
-            if let Err(e) = axum::serve(self.listener, router).await {
+            let listener = listener::BoundedListener::new(self.listener);
+            if let Err(e) = axum::serve(listener, router).await {
                 tracing::error!(error = %e, "the admin endpoint stopped");
             }
         });
