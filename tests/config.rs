@@ -284,6 +284,10 @@ fn other_refusals() {
             ":1:10: inputs: rotated: 'app.log.1': one '*' is needed, for what varies between generations",
         ),
         (
+            "limits: { line_hold_secs: 0 }\n",
+            ":1:27: limits.line_hold_secs must be more than 0 and at most 3600",
+        ),
+        (
             "limits: { max_files: 0 }\n",
             ":1:22: limits.max_files must be at least 1",
         ),

@@ -724,3 +724,44 @@ fn idle_admin_connections_are_bounded_and_timed_out() {
         "{stderr}"
     );
 }
+
+/// Issue 14, item 5: one client in the middle of a line longer than a port
+/// buffers (64 KiB) holds the merged output while its line lasts; if it then
+/// sends nothing for `limits.line_hold_secs`, its line is ended there and the
+/// other streams go on, long before the idle timeout.
+#[test]
+fn a_client_holding_the_output_mid_line_is_let_go() {
+    let dir = scratch("line-hold");
+    let config = dir.join("hold.yaml");
+    let shipped = read(&repo_path("config/logredact.yaml"));
+    std::fs::write(
+        &config,
+        format!("{shipped}\nlimits: {{ line_hold_secs: 1 }}\n"),
+    )
+    .unwrap();
+    let port = free_port();
+    let mut run = Running::spawn(&[
+        "--config",
+        config.to_str().unwrap(),
+        "--input",
+        &format!("tcp://127.0.0.1:{port}"),
+    ]);
+    run.wait_for_port(port);
+    let mut holder = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    holder.write_all(&vec![b'A'; 70_000]).unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    let mut other = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    other.write_all(b"other line\n").unwrap();
+    let mut expected = vec![b'A'; 70_000];
+    expected.extend_from_slice(b"\nother line\n");
+    run.expect_output(&expected, Duration::from_secs(5), "the other client's line");
+    // The holder's rest comes as a line of its own.
+    holder.write_all(b"A rest\n").unwrap();
+    drop(holder);
+    drop(other);
+    expected.extend_from_slice(b"A rest\n");
+    run.expect_output(&expected, Duration::from_secs(5), "the holder's rest");
+    let (status, output, stderr) = stop(run);
+    assert!(status.success(), "{stderr}");
+    assert!(output == expected);
+}

@@ -39,6 +39,10 @@ pub const DEFAULT_MAX_CONNECTIONS: usize = 1024;
 /// Default `limits.max_files`.
 pub const DEFAULT_MAX_FILES: usize = 1024;
 
+/// Default `limits.line_hold_secs`: how long a stream in the middle of a
+/// long line may hold the shared output with nothing to add (SPEC §8).
+pub const DEFAULT_LINE_HOLD: Duration = Duration::from_secs(2);
+
 /// Default `limits.idle_timeout_secs`.
 pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(300);
 
@@ -136,6 +140,7 @@ struct LimitsFormat {
     max_connections: Option<usize>,
     idle_timeout_secs: Option<u64>,
     max_files: Option<usize>,
+    line_hold_secs: Option<f64>,
 }
 
 fn default_mask() -> String {
@@ -193,6 +198,9 @@ pub struct Limits {
     /// Files found by `follow:` patterns followed at once; more wait until
     /// one is released.
     pub max_files: usize,
+    /// How long a stream in the middle of a long line may hold the shared
+    /// output with nothing to add; then its line is ended there.
+    pub line_hold: Duration,
 }
 
 impl Default for Limits {
@@ -201,6 +209,7 @@ impl Default for Limits {
             max_connections: DEFAULT_MAX_CONNECTIONS,
             idle_timeout: Some(DEFAULT_IDLE_TIMEOUT),
             max_files: DEFAULT_MAX_FILES,
+            line_hold: DEFAULT_LINE_HOLD,
         }
     }
 }
@@ -376,6 +385,18 @@ impl Config {
                         "limits.max_files must be at least 1".into(),
                     ));
                 }
+                let line_hold = match limits.line_hold_secs {
+                    None => DEFAULT_LINE_HOLD,
+                    Some(secs) if secs.is_finite() && secs > 0.0 && secs <= 3600.0 => {
+                        Duration::from_secs_f64(secs)
+                    }
+                    Some(_) => {
+                        return Err(at(
+                            &[Step::Key("limits"), Step::Key("line_hold_secs")],
+                            "limits.line_hold_secs must be more than 0 and at most 3600".into(),
+                        ));
+                    }
+                };
                 let idle_timeout = match limits.idle_timeout_secs {
                     None => Some(DEFAULT_IDLE_TIMEOUT),
                     Some(0) => None,
@@ -385,6 +406,7 @@ impl Config {
                     max_connections,
                     idle_timeout,
                     max_files,
+                    line_hold,
                 }
             }
         };

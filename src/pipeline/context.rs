@@ -38,18 +38,28 @@ pub(crate) struct Context {
     pub(crate) give_up: CancellationToken,
     /// The shared output's name in messages.
     pub(crate) output_name: String,
+    /// How long a stream in the middle of a long line may hold the shared
+    /// output with nothing to add (`limits.line_hold_secs`).
+    pub(crate) line_hold: std::time::Duration,
     failure: FirstFailure,
 }
 
 impl Context {
-    /// The context of a run writing to the output named `output_name`.
-    /// Must be called inside the runtime (it starts the flush allowance).
-    pub(crate) fn new(env: StreamEnv, shutdown: Shutdown, output_name: String) -> Arc<Context> {
+    /// The context of a run writing to the output named `output_name`, where
+    /// a stream may hold the output mid-line for `line_hold`. Must be called
+    /// inside the runtime (it starts the flush allowance).
+    pub(crate) fn new(
+        env: StreamEnv,
+        shutdown: Shutdown,
+        output_name: String,
+        line_hold: std::time::Duration,
+    ) -> Arc<Context> {
         Arc::new(Context {
             env,
             give_up: shutdown.flush_allowance(),
             shutdown,
             output_name,
+            line_hold,
             failure: FirstFailure::default(),
         })
     }

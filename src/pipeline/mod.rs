@@ -93,7 +93,12 @@ pub async fn run(
             .collect();
         source::OwnFiles::new(topology.state_dir.as_deref(), &files)
     };
-    let context = Context::new(env, shutdown, output::name(&topology.output));
+    let context = Context::new(
+        env,
+        shutdown,
+        output::name(&topology.output),
+        topology.limits.line_hold,
+    );
     let output_done = output.map(|output| watch_output(output, Arc::clone(&context)));
     let tracker = TaskTracker::new();
     let start = Start {

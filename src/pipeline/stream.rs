@@ -73,10 +73,6 @@ pub(crate) enum StreamFailure {
     Write(io::Error),
 }
 
-/// How long a stream in the middle of a long line may hold the shared
-/// output with nothing to add (SPEC §8: no stream holds it indefinitely).
-const HOLD_LIMIT: std::time::Duration = std::time::Duration::from_secs(1);
-
 /// Why a stream waiting for its output stops waiting.
 const OUTPUT_LATE: &str = "the output did not take the data within the grace period";
 
@@ -164,7 +160,7 @@ impl Redaction<'_> {
                 // A line longer than the port buffers holds the shared output
                 // while it lasts: if its stream goes quiet in the middle of
                 // it, the line is ended so that other streams go on.
-                () = tokio::time::sleep(HOLD_LIMIT), if self.port.holds_output() => {
+                () = tokio::time::sleep(context.line_hold), if self.port.holds_output() => {
                     self.let_go().await?;
                     continue;
                 }
@@ -416,7 +412,12 @@ mod tests {
             metrics: Arc::new(Metrics::new()),
             mode: DetectionMode::Classify,
         };
-        Context::new(env, Shutdown::new(), "test output".into())
+        Context::new(
+            env,
+            Shutdown::new(),
+            "test output".into(),
+            crate::config::DEFAULT_LINE_HOLD,
+        )
     }
 
     /// Runs `source` as a configured input with an output of its own; what

@@ -525,7 +525,10 @@ fn fluent_bit_tcp_hop_ports_and_routes_are_consistent() {
     let tail = plugin(&sections, "input", "tail");
     assert_eq!(property(tail, "skip_long_lines"), "true");
     assert_eq!(property(tail, "read_from_head"), "true");
-    assert!(tail.contains_key("db"), "read_from_head without a db re-sends at every start");
+    assert!(
+        tail.contains_key("db"),
+        "read_from_head without a db re-sends at every start"
+    );
     let service = sections
         .iter()
         .find(|(kind, _)| kind == "service")
