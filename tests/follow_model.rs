@@ -721,6 +721,24 @@ fn classify(
             return;
         }
     }
+    // A lone newline first after a SIGKILL, when the killed run's output
+    // ended in one: that run ended a line at a break and was killed before
+    // it saved a checkpoint past it; the restart ends the same line again.
+    if piece.is_empty()
+        && let Some(p) = boundary
+        && matches!(runs[p].end(), RunEnd::Killed(_))
+        && runs[p].out.ends_with(b"\n")
+    {
+        let last = Seg {
+            pos: 0,
+            run: p,
+            off: runs[p].out.len() - 1,
+        };
+        let what = format!("the newline that run {p} wrote last");
+        excuse_repeat(runs, p, time_in(runs, &[last], 0), &what, a);
+        a.repeated_bytes += 1;
+        return;
+    }
     // The first piece after a SIGKILL: the rest of a line the killed run
     // wrote, resumed from a checkpoint in the middle of it (perhaps just
     // before its newline: then the piece is empty).
@@ -2198,6 +2216,24 @@ mod oracle {
             run(b"\n#1.0 cd\n", t, RunEnd::Terminated(t)),
         ];
         assert!(!failures(&gens, &runs).failures.is_empty());
+    }
+
+    #[test]
+    fn a_break_newline_written_again_after_sigkill_passes() {
+        let t = Instant::now();
+        // Run 1 ended the line left open at its restart, and was killed
+        // before saving a checkpoint past it: run 2 ends it again.
+        let mut old = gen_of(&[b"#0.0 a", b"#0.1 bcd"]);
+        old.optional = true;
+        let gens = [old, gen_of(&[b"#1.0 c"])];
+        let runs = [
+            run(b"#0.0 a\n#0.1 b", t, RunEnd::Killed(t)),
+            run(b"\n", t, RunEnd::Killed(t)),
+            run(b"\n#1.0 c\n", t, RunEnd::Terminated(t)),
+        ];
+        let a = failures(&gens, &runs);
+        assert!(a.failures.is_empty(), "{:?}", a.failures);
+        assert_eq!(a.repeated_bytes, 1);
     }
 
     #[test]
