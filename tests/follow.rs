@@ -846,3 +846,32 @@ fn a_state_directory_everyone_can_write_is_refused_unless_sticky() {
     expect_output(&mut run, b"line\n");
     stop(run);
 }
+
+/// Only regular files are followed. The path replaced by a directory, a
+/// FIFO (whose open would block) or a link to a device (whose reads never
+/// end) is as good as no file: the stream waits, and goes on with the next
+/// regular file at the path. Before, a directory failed the stream, a FIFO
+/// hung it, and /dev/zero was written out at a gigabyte a second.
+#[test]
+fn the_path_replaced_by_a_directory_a_fifo_or_a_device_is_waited_out() {
+    let dir = scratch("not-regular");
+    let (log, state) = (dir.join("app.log"), dir.join("state"));
+    append(&log, b"one\n");
+    let mut run = follow(&log, &state);
+    expect_output(&mut run, b"one\n");
+    fs::remove_file(&log).unwrap();
+    fs::create_dir(&log).unwrap();
+    std::thread::sleep(Duration::from_millis(800));
+    fs::remove_dir(&log).unwrap();
+    let fifo = std::process::Command::new("mkfifo").arg(&log).status().unwrap();
+    assert!(fifo.success());
+    std::thread::sleep(Duration::from_millis(800));
+    fs::remove_file(&log).unwrap();
+    std::os::unix::fs::symlink("/dev/zero", &log).unwrap();
+    std::thread::sleep(Duration::from_millis(800));
+    fs::remove_file(&log).unwrap();
+    append(&log, b"two\n");
+    expect_output(&mut run, b"one\ntwo\n");
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(stop(run), b"one\ntwo\n");
+}

@@ -39,7 +39,7 @@
 
 use std::fs::{self, File};
 use std::io::{self, Read, Seek, SeekFrom};
-use std::os::unix::fs::MetadataExt;
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, mpsc as std_mpsc};
@@ -352,13 +352,12 @@ fn receiver_gone() -> io::Error {
     io::Error::new(io::ErrorKind::BrokenPipe, "stream closed")
 }
 
-/// What may be opened as a file to read.
+/// Which file of the chain is opened: what an error opening it means.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Accept {
-    /// Only a regular file: a generation.
+    /// A generation: one that cannot be read is left out.
     RegularFile,
-    /// Whatever the path names: the followed path, which the user chose (a
-    /// directory there fails the stream when it is read, with its error).
+    /// The followed path: an error opening it fails the stream.
     Anything,
 }
 
@@ -393,15 +392,24 @@ fn read_chunk(
     }
 }
 
-/// Opens a file; `None` if it is gone (or not accepted).
-fn open_file(path: &Path, accept: Accept) -> io::Result<Option<(File, fs::Metadata)>> {
-    let file = match File::open(path) {
+/// Opens a regular file; `None` if it is gone or is no regular file.
+fn open_file(path: &Path, _accept: Accept) -> io::Result<Option<(File, fs::Metadata)>> {
+    // Without blocking: a FIFO put at the path would block the open until a
+    // writer came, and hang the stream.
+    let file = match fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(path)
+    {
         Ok(file) => file,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(e),
     };
     let metadata = file.metadata()?;
-    Ok((accept == Accept::Anything || metadata.is_file()).then_some((file, metadata)))
+    // Only regular files are followed: a device (a link to /dev/zero put at
+    // the path), a FIFO or a directory there is as good as no file, and the
+    // path is looked at again until it names a regular file.
+    Ok(metadata.is_file().then_some((file, metadata)))
 }
 
 impl Follower {
@@ -481,7 +489,7 @@ impl Follower {
             return Ok(false);
         };
         // A link whose file is gone names no file either.
-        if fs::metadata(&self.path).is_ok() {
+        if fs::metadata(&self.path).is_ok_and(|m| m.is_file()) {
             self.gone_since = None;
             return Ok(false);
         }
