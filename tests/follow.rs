@@ -863,7 +863,10 @@ fn the_path_replaced_by_a_directory_a_fifo_or_a_device_is_waited_out() {
     fs::create_dir(&log).unwrap();
     std::thread::sleep(Duration::from_millis(800));
     fs::remove_dir(&log).unwrap();
-    let fifo = std::process::Command::new("mkfifo").arg(&log).status().unwrap();
+    let fifo = std::process::Command::new("mkfifo")
+        .arg(&log)
+        .status()
+        .unwrap();
     assert!(fifo.success());
     std::thread::sleep(Duration::from_millis(800));
     fs::remove_file(&log).unwrap();
@@ -874,4 +877,83 @@ fn the_path_replaced_by_a_directory_a_fifo_or_a_device_is_waited_out() {
     expect_output(&mut run, b"one\ntwo\n");
     std::thread::sleep(Duration::from_millis(300));
     assert_eq!(stop(run), b"one\ntwo\n");
+}
+
+/// A followed path that is logredact's own output or state file is refused:
+/// it would read back what it writes, without end (or write its key out).
+/// A generation name that fits the output file is not read either.
+#[test]
+fn logredacts_own_files_are_never_followed() {
+    let dir = scratch("own");
+    let state = dir.join("state");
+    let out = dir.join("out.log");
+    let refused = |args: &[&str], spec: &str| {
+        let output = binary()
+            .args(args)
+            .stdin(std::process::Stdio::null())
+            .output()
+            .unwrap();
+        assert_eq!(output.status.code(), Some(1), "{args:?}");
+        assert_eq!(
+            String::from_utf8_lossy(&output.stderr),
+            format!(
+                "logredact: following {spec}: that is logredact's own output, audit or state file: it would read back what it writes\n"
+            )
+        );
+    };
+    let spec = format!("follow:{}", out.display());
+    let output_spec = format!("file:{}", out.display());
+    refused(&["--input", &spec, "--output", &output_spec], &spec);
+    fs::create_dir_all(&state).unwrap();
+    fs::write(state.join("identity.key"), [0u8; 32]).unwrap();
+    let key_spec = format!("follow:{}", state.join("identity.key").display());
+    refused(
+        &["--input", &key_spec, "--state-dir", state.to_str().unwrap()],
+        &key_spec,
+    );
+    // `rotated: 'app*'` would also name the output `app-redacted.log`.
+    let log = dir.join("app.log");
+    let redacted = dir.join("app-redacted.log");
+    append(&log, b"one\n");
+    let config = dir.join("rotated.yaml");
+    let shipped = read(&repo_path("config/logredact.yaml")).replace("inputs: ['-']\n", "");
+    fs::write(
+        &config,
+        format!(
+            "{shipped}\ninputs:\n  - {{ follow: '{}', rotated: 'app*' }}\n",
+            log.display()
+        ),
+    )
+    .unwrap();
+    let args = [
+        "--config",
+        config.to_str().unwrap(),
+        "--state-dir",
+        state.to_str().unwrap(),
+        "--output",
+        &format!("file:{}", redacted.display()),
+    ];
+    let run = Running::spawn(&args);
+    let until = std::time::Instant::now() + Duration::from_secs(10);
+    while fs::read(&redacted).unwrap_or_default() != b"one\n" {
+        assert!(std::time::Instant::now() < until, "{}", run.errors());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    stop(run);
+    // Rotated while stopped: the restart reads app-1.log, not the output.
+    fs::rename(&log, dir.join("app-1.log")).unwrap();
+    append(&log, b"two\n");
+    let run = Running::spawn(&args);
+    let until = std::time::Instant::now() + Duration::from_secs(10);
+    while fs::read(&redacted).unwrap_or_default() != b"one\ntwo\n" {
+        assert!(
+            std::time::Instant::now() < until,
+            "{:?}",
+            fs::read_to_string(&redacted)
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    std::thread::sleep(Duration::from_millis(1500));
+    stop(run);
+    assert_eq!(fs::read(&redacted).unwrap(), b"one\ntwo\n");
 }

@@ -154,6 +154,7 @@ impl PatternFollower {
             rotated: self.pattern.rotated().clone(),
             chunk: FILE_CHUNK,
             read_ahead: 1,
+            own_files: self.pattern.own_files().clone(),
         };
         let name = format!("follow:{}", self.pattern.as_str());
         let metrics = &self.context.env.metrics;

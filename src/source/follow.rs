@@ -52,6 +52,7 @@ use tokio::sync::mpsc;
 use crate::config::RotatedNames;
 use crate::progress::StreamProgress;
 use crate::scrub::file_stream_id;
+use crate::source::OwnFiles;
 use crate::source::checkpoint::Checkpoint;
 use crate::source::identity::{FileId, Head, IdentityKey, Verdict, begins_with, judge};
 use crate::source::pool::BufferPool;
@@ -101,6 +102,9 @@ pub struct FollowOptions {
     pub chunk: usize,
     /// See `chunk`.
     pub read_ahead: usize,
+    /// logredact's own files: never read as a generation (a `rotated:`
+    /// name that also fits the output file would read it back).
+    pub own_files: OwnFiles,
 }
 
 impl Default for FollowOptions {
@@ -111,6 +115,7 @@ impl Default for FollowOptions {
             rotated: RotatedNames::Builtin,
             chunk: READ_CHUNK,
             read_ahead: CHANNEL_CHUNKS,
+            own_files: OwnFiles::default(),
         }
     }
 }
@@ -205,6 +210,7 @@ impl FollowSource {
                     behind: Vec::new(),
                     release_after: options.release_after,
                     rotated: options.rotated,
+                    own_files: options.own_files,
                     chunk: options.chunk.clamp(1, READ_CHUNK) as u64,
                     gone_since: None,
                     poll: Poll {
@@ -336,6 +342,8 @@ struct Follower {
     rotated: RotatedNames,
     /// The most bytes read at once from a regular file.
     chunk: u64,
+    /// See [`FollowOptions::own_files`].
+    own_files: OwnFiles,
     /// Since when the path has named no file, while it names none.
     gone_since: Option<Instant>,
     /// How long to wait for a change before looking again.
@@ -526,6 +534,7 @@ impl Follower {
         let mut listed = Vec::new();
         let generations = generations(&self.path, &self.rotated)
             .into_iter()
+            .filter(|path| !self.own_files.contains(path))
             .map(|path| (path, Accept::RegularFile));
         for (path, accept) in generations.chain([(self.path.clone(), Accept::Anything)]) {
             let opened = match open_file(&path, accept) {

@@ -111,8 +111,18 @@ pub(crate) async fn open(spec: &InputSpec, context: OpenContext<'_>) -> Result<I
             Ok(reader(file_stream_id(path), spec.to_string(), source))
         }
         InputSpec::Follow(path, rotated) => {
+            if context.own_files.contains(path) {
+                return Err(OpenError {
+                    what: format!("following {spec}"),
+                    source: io::Error::new(
+                        io::ErrorKind::InvalidInput,
+                        "that is logredact's own output, audit or state file: it would read back what it writes",
+                    ),
+                });
+            }
             let options = FollowOptions {
                 rotated: rotated.clone(),
+                own_files: context.own_files.clone(),
                 ..FollowOptions::default()
             };
             follow_file(

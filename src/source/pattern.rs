@@ -59,6 +59,12 @@ impl OwnFiles {
         }
     }
 
+    /// Whether `path` is one of logredact's own files (or in its state
+    /// directory).
+    pub fn contains(&self, path: &Path) -> bool {
+        fs::metadata(path).is_ok_and(|m| self.holds(path, &m, &mut BTreeMap::new()))
+    }
+
     fn holds(
         &self,
         path: &Path,
@@ -143,6 +149,11 @@ impl FilePattern {
     /// How the generations of the files it matches are named.
     pub fn rotated(&self) -> &RotatedNames {
         &self.rotated
+    }
+
+    /// logredact's own files, which it never matches.
+    pub fn own_files(&self) -> &OwnFiles {
+        &self.own
     }
 
     /// The files the pattern matches now, sorted: regular files (or links to
