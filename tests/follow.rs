@@ -240,9 +240,11 @@ fn checkpoints_are_saved_atomically_as_json() {
         .map(|e| e.unwrap().path())
         .collect();
     files.sort();
-    // The checkpoint, and the key of the content fingerprints in it.
-    assert_eq!(files.len(), 2, "{files:?}");
+    // The checkpoint, the key of the content fingerprints in it, and the
+    // lock that keeps a second logredact out.
+    assert_eq!(files.len(), 3, "{files:?}");
     assert!(files[1].ends_with("identity.key"), "{files:?}");
+    assert!(files[2].ends_with("lock"), "{files:?}");
     for file in &files {
         let mode =
             std::os::unix::fs::PermissionsExt::mode(&fs::metadata(file).unwrap().permissions());
@@ -956,4 +958,35 @@ fn logredacts_own_files_are_never_followed() {
     std::thread::sleep(Duration::from_millis(1500));
     stop(run);
     assert_eq!(fs::read(&redacted).unwrap(), b"one\ntwo\n");
+}
+
+/// Two logredacts on one state directory would each resume from the
+/// other's checkpoints and skip lines: the second is refused while the
+/// first runs, and starts once it has stopped.
+#[test]
+fn a_second_logredact_on_the_same_state_directory_is_refused() {
+    let dir = scratch("two-instances");
+    let (log, state) = (dir.join("app.log"), dir.join("state"));
+    append(&log, b"one\n");
+    let mut first = follow(&log, &state);
+    expect_output(&mut first, b"one\n");
+    let output = binary()
+        .args(["--input", &format!("follow:{}", log.display())])
+        .args(["--state-dir", state.to_str().unwrap()])
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    assert_eq!(
+        String::from_utf8_lossy(&output.stderr),
+        format!(
+            "logredact: opening the state directory {}: another logredact uses it (its lock file is held); each instance needs a state directory of its own\n",
+            state.display()
+        )
+    );
+    stop(first);
+    append(&log, b"two\n");
+    let mut second = follow(&log, &state);
+    expect_output(&mut second, b"two\n");
+    assert_eq!(stop(second), b"two\n");
 }

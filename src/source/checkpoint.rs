@@ -109,6 +109,36 @@ impl Checkpoint {
     }
 }
 
+/// Locks the state directory for this process: two processes saving
+/// checkpoints there would each resume from the other's, and skip lines.
+fn lock_dir(dir: &Path) -> io::Result<File> {
+    let lock = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .mode(0o600)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(dir.join("lock"))?;
+    // SAFETY: flock only takes a descriptor this function owns.
+    if unsafe {
+        libc::flock(
+            std::os::fd::AsRawFd::as_raw_fd(&lock),
+            libc::LOCK_EX | libc::LOCK_NB,
+        )
+    } != 0
+    {
+        let e = io::Error::last_os_error();
+        if e.raw_os_error() == Some(libc::EWOULDBLOCK) {
+            return Err(io::Error::new(
+                io::ErrorKind::WouldBlock,
+                "another logredact uses it (its lock file is held); each instance needs a state directory of its own",
+            ));
+        }
+        return Err(e);
+    }
+    Ok(lock)
+}
+
 /// The checkpoint file of a `follow:` pattern's files.
 #[derive(Serialize, Deserialize)]
 struct GroupFile {
@@ -124,6 +154,8 @@ pub struct CheckpointStore {
     dir: PathBuf,
     /// The key of the content prints in the checkpoints, kept in `dir`.
     key: IdentityKey,
+    /// `dir/lock`, locked for as long as the store lives.
+    _lock: Arc<File>,
 }
 
 impl CheckpointStore {
@@ -143,9 +175,11 @@ impl CheckpointStore {
                 ),
             ));
         }
+        let lock = lock_dir(dir)?;
         Ok(CheckpointStore {
             dir: dir.to_path_buf(),
             key: IdentityKey::load_or_create(dir)?,
+            _lock: Arc::new(lock),
         })
     }
 
