@@ -89,6 +89,15 @@ impl StreamProgress {
         });
     }
 
+    /// Device and inode of the file the stream reads now (its last bytes,
+    /// or the file it went on with).
+    pub fn reading_file(&self) -> Option<(u64, u64)> {
+        self.lock()
+            .segments
+            .back()
+            .map(|s| (s.file.dev, s.file.ino))
+    }
+
     /// The file position of the last delivered mark, with the mark; forgets
     /// file segments that lie wholly before it.
     pub fn delivered_position(&self) -> Option<(Mark, FilePosition)> {

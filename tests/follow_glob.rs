@@ -482,3 +482,36 @@ fn at_the_limit_files_read_before_go_first_and_lost_ones_are_told() {
     let (second, _) = stop(run);
     assert_eq!(sorted_lines(&second), sorted(&["y2", "z2"]));
 }
+
+/// A file renamed from one matched name to another (`app.log` to
+/// `app.2026-11-30.log` under `*.log`) is the same file: its old stream reads
+/// it to its end and is released, and the new name resumes there — nothing
+/// written twice, while running or across a restart.
+#[test]
+fn a_file_renamed_to_another_matched_name_is_not_read_again() {
+    let dir = scratch("renamed");
+    let state = dir.join("state");
+    let logs = dir.join("logs");
+    std::fs::create_dir_all(&logs).unwrap();
+    append(&logs.join("a.log"), b"a1\n");
+    let pattern = format!("{}/*.log", logs.display());
+    let run = follow_pattern(&pattern, &state, &[]);
+    wait_for_lines(&run, 1);
+    std::fs::rename(logs.join("a.log"), logs.join("c.log")).unwrap();
+    append(&logs.join("c.log"), b"a2\n");
+    wait_for_log(&run, "released", 1, RELEASE_WAIT);
+    std::thread::sleep(Duration::from_millis(2500));
+    append(&logs.join("c.log"), b"a3\n");
+    assert_eq!(wait_for_lines(&run, 3), sorted(&["a1", "a2", "a3"]));
+    std::thread::sleep(Duration::from_millis(1500));
+    let (first, stderr) = stop(run);
+    assert_eq!(first, b"a1\na2\na3\n", "{stderr}");
+    // Renamed while stopped: the restart resumes under the new name.
+    std::fs::rename(logs.join("c.log"), logs.join("d.log")).unwrap();
+    append(&logs.join("d.log"), b"a4\n");
+    let run = follow_pattern(&pattern, &state, &[]);
+    wait_for_lines(&run, 1);
+    std::thread::sleep(Duration::from_millis(1500));
+    let (second, stderr) = stop(run);
+    assert_eq!(second, b"a4\n", "{stderr}");
+}

@@ -113,6 +113,9 @@ impl PatternFollower {
             // Named by another input too (or reached by another path): that
             // input follows it.
             .filter(|path| !self.checkpoints.is_followed(path))
+            // Renamed from another matched name: its old stream reads it to
+            // its end and is released; this name then resumes there.
+            .filter(|path| !self.checkpoints.is_being_read(path))
             .collect();
         // Files read before (with a checkpoint) go first: their writers are
         // ahead of them already.

@@ -18,7 +18,7 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, SystemTime};
@@ -378,8 +378,54 @@ struct Group {
     /// while the pattern still matches their file (it may be waiting for a
     /// place under `limits.max_files`).
     unclaimed: BTreeMap<String, Checkpoint>,
-    /// Path keys of what the pattern last matched; `None` before it did.
-    matched: Option<HashSet<String>>,
+    /// Files released (their path gone), by path key: their last position
+    /// is kept while the file may still be matched under another name (a
+    /// rename from one matched name to another), so that the new name
+    /// resumes there instead of reading the file again.
+    let_go: BTreeMap<String, (PathBuf, Arc<StreamProgress>)>,
+    /// Path keys, and devices and inodes, of what the pattern last matched;
+    /// `None` before it did.
+    matched: Option<(HashSet<String>, HashSet<(u64, u64)>)>,
+}
+
+impl Group {
+    /// The checkpoints of files not followed now that may be again: loaded
+    /// and not taken, or let go; those of files the pattern no longer
+    /// matches, under any name, are dropped.
+    fn kept(&self) -> BTreeMap<String, Checkpoint> {
+        let wanted = |key: &String, checkpoint: &Checkpoint| {
+            self.matched.as_ref().is_none_or(|(keys, files)| {
+                keys.contains(key) || files.contains(&(checkpoint.dev, checkpoint.ino))
+            })
+        };
+        let let_go = self.let_go.iter().filter_map(|(key, (path, progress))| {
+            let (mark, position) = progress.delivered_position()?;
+            Some((key.clone(), Checkpoint::new(path, mark, position)))
+        });
+        self.unclaimed
+            .iter()
+            .map(|(key, checkpoint)| (key.clone(), checkpoint.clone()))
+            .chain(let_go)
+            .filter(|(key, checkpoint)| wanted(key, checkpoint))
+            .collect()
+    }
+
+    /// The checkpoint `path` resumes at: its own, or, if it has none, that
+    /// of the same file (device and inode) under a name it had before. The
+    /// follower still checks the content before trusting it.
+    fn take(&mut self, path: &Path) -> Option<Checkpoint> {
+        let key = CheckpointStore::path_key(path);
+        let mut kept = self.kept();
+        let found = kept.remove(&key).map(|c| (key.clone(), c)).or_else(|| {
+            let metadata = fs::metadata(path).ok()?;
+            kept.into_iter()
+                .find(|(_, c)| (c.dev, c.ino) == (metadata.dev(), metadata.ino()))
+        });
+        let (taken, checkpoint) = found?;
+        self.unclaimed.remove(&taken);
+        self.let_go.remove(&taken);
+        Some(checkpoint)
+    }
 }
 
 /// Where a followed file resumes.
@@ -455,6 +501,7 @@ impl Checkpoints {
         followed.groups.push(Group {
             pattern: pattern.to_string(),
             unclaimed,
+            let_go: BTreeMap::new(),
             matched: None,
         });
         GroupId(followed.groups.len() - 1)
@@ -464,7 +511,26 @@ impl Checkpoints {
     /// it no longer matches are dropped.
     pub(crate) fn matched(&self, group: GroupId, paths: &[PathBuf]) {
         let keys = paths.iter().map(|p| CheckpointStore::path_key(p)).collect();
-        self.followed().groups[group.0].matched = Some(keys);
+        let files = paths
+            .iter()
+            .filter_map(|p| fs::metadata(p).ok())
+            .map(|m| (m.dev(), m.ino()))
+            .collect();
+        self.followed().groups[group.0].matched = Some((keys, files));
+    }
+
+    /// Whether the file at `path` is being read by a followed stream (under
+    /// another name: renamed from one matched name to another, its old
+    /// stream reads it to its end first).
+    pub(crate) fn is_being_read(&self, path: &Path) -> bool {
+        let Ok(metadata) = fs::metadata(path) else {
+            return false;
+        };
+        let file = (metadata.dev(), metadata.ino());
+        self.followed()
+            .files
+            .values()
+            .any(|(progress, _)| progress.reading_file() == Some(file))
     }
 
     /// Where the followed file `path` resumes; from now on its checkpoint is
@@ -472,9 +538,7 @@ impl Checkpoints {
     /// checkpoint is counted and ignored.
     pub(crate) fn resume(&self, path: &Path, group: Option<GroupId>, metrics: &Metrics) -> Resume {
         let checkpoint = match (&self.store, group) {
-            (Some(_), Some(group)) => self.followed().groups[group.0]
-                .unclaimed
-                .remove(&CheckpointStore::path_key(path)),
+            (Some(_), Some(group)) => self.followed().groups[group.0].take(path),
             (Some(store), None) => store.load(path).unwrap_or_else(|e| {
                 metrics.error(ErrorKind::Checkpoint);
                 tracing::warn!(stream = %file_stream_id(path), error = %e, "ignoring an unreadable checkpoint; reading the file from the start");
@@ -512,8 +576,15 @@ impl Checkpoints {
     pub(crate) fn release(&self, path: &Path) {
         let mut followed = self.followed();
         followed.resolved.retain(|_, given| given != path);
-        if let Some((_, None)) = followed.files.remove(path) {
-            followed.released.push(path.to_path_buf());
+        match followed.files.remove(path) {
+            Some((_, None)) => followed.released.push(path.to_path_buf()),
+            Some((progress, Some(group))) => {
+                let key = CheckpointStore::path_key(path);
+                followed.groups[group.0]
+                    .let_go
+                    .insert(key, (path.to_path_buf(), progress));
+            }
+            None => {}
         }
     }
 
@@ -604,15 +675,7 @@ fn snapshot(followed: &Mutex<Followed>) -> Snapshot {
         .groups
         .iter()
         .enumerate()
-        .map(|(index, group)| {
-            let kept = group
-                .unclaimed
-                .iter()
-                .filter(|(key, _)| group.matched.as_ref().is_none_or(|m| m.contains(*key)))
-                .map(|(key, checkpoint)| (key.clone(), checkpoint.clone()))
-                .collect();
-            (index, group.pattern.clone(), kept)
-        })
+        .map(|(index, group)| (index, group.pattern.clone(), group.kept()))
         .collect();
     for (path, (progress, group)) in &followed.files {
         let (Some(group), Some((mark, position))) = (group, progress.delivered_position()) else {

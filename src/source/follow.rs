@@ -211,6 +211,7 @@ impl FollowSource {
                     release_after: options.release_after,
                     rotated: options.rotated,
                     own_files: options.own_files,
+                    told_not_regular: AtomicBool::new(false),
                     chunk: options.chunk.clamp(1, READ_CHUNK) as u64,
                     gone_since: None,
                     poll: Poll {
@@ -344,6 +345,8 @@ struct Follower {
     chunk: u64,
     /// See [`FollowOptions::own_files`].
     own_files: OwnFiles,
+    /// Whether it was said that the path names no regular file.
+    told_not_regular: AtomicBool,
     /// Since when the path has named no file, while it names none.
     gone_since: Option<Instant>,
     /// How long to wait for a change before looking again.
@@ -528,6 +531,19 @@ impl Follower {
         Ok(true)
     }
 
+    /// Says once, until the path names a regular file again, that it names
+    /// something else (a directory, a FIFO, a device): that is waited out,
+    /// but a path set wrong should not look like a quiet file.
+    fn tell_not_regular(&self, none_opened: bool) {
+        let other = none_opened && fs::metadata(&self.path).is_ok_and(|m| !m.is_file());
+        if other && !self.told_not_regular.swap(true, Ordering::Relaxed) {
+            tracing::warn!(stream = %self.stream(), "the followed path names no regular file (a directory, a FIFO or a device); waiting for a regular file there");
+        }
+        if !other {
+            self.told_not_regular.store(false, Ordering::Relaxed);
+        }
+    }
+
     /// The generations, oldest first, then the file at the path: those that
     /// exist, opened.
     fn list_chain(&self) -> io::Result<Vec<Listed>> {
@@ -546,6 +562,9 @@ impl Follower {
                 }
                 opened => opened?,
             };
+            if accept == Accept::Anything {
+                self.tell_not_regular(opened.is_none());
+            }
             if let Some((file, metadata)) = opened {
                 listed.push(Listed {
                     path,
