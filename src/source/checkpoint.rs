@@ -385,8 +385,11 @@ struct Group {
     let_go: BTreeMap<String, (PathBuf, Arc<StreamProgress>)>,
     /// Path keys, and devices and inodes, of what the pattern last matched;
     /// `None` before it did.
-    matched: Option<(HashSet<String>, HashSet<(u64, u64)>)>,
+    matched: Option<Matched>,
 }
+
+/// What a pattern last matched: path keys, and devices and inodes.
+type Matched = (HashSet<String>, HashSet<(u64, u64)>);
 
 impl Group {
     /// The checkpoints of files not followed now that may be again: loaded
