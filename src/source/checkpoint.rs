@@ -32,7 +32,7 @@ use crate::progress::{FileId, FilePosition, StreamProgress};
 use crate::scan::scanner::Mark;
 use crate::scrub::file_stream_id;
 use crate::source::OpenError;
-use crate::source::identity::{ContentPrint, IdentityKey, PrintHash};
+use crate::source::identity::{ContentPrint, IdentityKey, PrintHash, Verdict, judge};
 
 /// How often checkpoints of followed files are saved.
 pub(crate) const CHECKPOINT_INTERVAL: Duration = Duration::from_secs(1);
@@ -416,15 +416,23 @@ impl Group {
     /// The checkpoint `path` resumes at: its own, or, if it has none, that
     /// of the same file (device and inode) under a name it had before. The
     /// follower still checks the content before trusting it.
-    fn take(&mut self, path: &Path) -> Option<Checkpoint> {
-        let key = CheckpointStore::path_key(path);
-        let mut kept = self.kept();
-        let found = kept.remove(&key).map(|c| (key.clone(), c)).or_else(|| {
-            let metadata = fs::metadata(path).ok()?;
-            kept.into_iter()
-                .find(|(_, c)| (c.dev, c.ino) == (metadata.dev(), metadata.ino()))
-        });
-        let (taken, checkpoint) = found?;
+    fn take(&mut self, path: &Path, key: &IdentityKey) -> Option<Checkpoint> {
+        let own = CheckpointStore::path_key(path);
+        // Its own saved checkpoint (a restart); one let go at its path is a
+        // file gone, and what is there now is another.
+        if let Some(checkpoint) = self.unclaimed.remove(&own) {
+            return Some(checkpoint);
+        }
+        // The same file under a name it had before: same device and inode,
+        // and it begins with the bytes read (an inode is reused at once).
+        let file = fs::File::open(path).ok()?;
+        let metadata = file.metadata().ok()?;
+        let (taken, checkpoint) = self.kept().into_iter().find(|(taken, c)| {
+            *taken != own
+                && (c.dev, c.ino) == (metadata.dev(), metadata.ino())
+                && judge(&c.file(), c.offset, &file, &metadata, key)
+                    .is_ok_and(|verdict| verdict == Verdict::Same)
+        })?;
         self.unclaimed.remove(&taken);
         self.let_go.remove(&taken);
         Some(checkpoint)
@@ -541,7 +549,10 @@ impl Checkpoints {
     /// checkpoint is counted and ignored.
     pub(crate) fn resume(&self, path: &Path, group: Option<GroupId>, metrics: &Metrics) -> Resume {
         let checkpoint = match (&self.store, group) {
-            (Some(_), Some(group)) => self.followed().groups[group.0].take(path),
+            (Some(_), Some(group)) => {
+                let key = self.identity_key();
+                self.followed().groups[group.0].take(path, &key)
+            }
             (Some(store), None) => store.load(path).unwrap_or_else(|e| {
                 metrics.error(ErrorKind::Checkpoint);
                 tracing::warn!(stream = %file_stream_id(path), error = %e, "ignoring an unreadable checkpoint; reading the file from the start");

@@ -63,6 +63,12 @@ use crate::source::{BreakReason, ChunkSource, CutReason, READ_CHUNK, SourceEvent
 const POLL_INTERVAL: Duration = Duration::from_millis(250);
 /// Chunks in flight between the reading thread and the scanner.
 const CHANNEL_CHUNKS: usize = 4;
+/// How many more times a rotation chain is listed when two listings differ
+/// (a rotator renaming files meanwhile).
+const CHAIN_RETRIES: usize = 8;
+/// Files read to their end, remembered so as not to read them again: the
+/// newest this many (a rotation keeps far fewer generations).
+const BEHIND_KEPT: usize = 256;
 /// Stack of a follow thread.
 const FOLLOW_STACK: usize = 256 * 1024;
 
@@ -545,8 +551,31 @@ impl Follower {
     }
 
     /// The generations, oldest first, then the file at the path: those that
-    /// exist, opened.
+    /// exist, opened. A rotator may rename files while they are listed and
+    /// opened (a generation missed between two names, the path opened after
+    /// the next rotation): the chain is listed again until two listings
+    /// agree, file for file.
     fn list_chain(&self) -> io::Result<Vec<Listed>> {
+        let mut listed = self.list_chain_once()?;
+        for _ in 0..CHAIN_RETRIES {
+            let again = self.list_chain_once()?;
+            let same = |a: &[Listed], b: &[Listed]| {
+                a.len() == b.len()
+                    && a.iter().zip(b).all(|(x, y)| {
+                        x.path == y.path
+                            && (x.metadata.dev(), x.metadata.ino())
+                                == (y.metadata.dev(), y.metadata.ino())
+                    })
+            };
+            if same(&listed, &again) {
+                return Ok(again);
+            }
+            listed = again;
+        }
+        Ok(listed)
+    }
+
+    fn list_chain_once(&self) -> io::Result<Vec<Listed>> {
         let mut listed = Vec::new();
         let generations = generations(&self.path, &self.rotated)
             .into_iter()
@@ -757,8 +786,18 @@ impl Follower {
     /// begins a new text.
     fn open_next(&mut self) -> io::Result<()> {
         let listed = self.list_chain()?;
-        self.behind
-            .retain(|id| listed.iter().any(|l| id.same_inode(&l.metadata)));
+        // A listing races the rotator: a generation being renamed from one
+        // name to the next can be missing from it. A file known by a print
+        // of some bytes is recognised by its content, so it is kept (the
+        // newest few hundred); one known only as empty is kept only while
+        // its inode is listed, since a new empty file can reuse the inode.
+        self.behind.retain(|id| {
+            id.print.is_some_and(|p| p.len > 0) || listed.iter().any(|l| id.same_inode(&l.metadata))
+        });
+        if self.behind.len() > BEHIND_KEPT {
+            let excess = self.behind.len() - BEHIND_KEPT;
+            self.behind.drain(..excess);
+        }
         for l in listed {
             if self.is_behind(&l)? {
                 continue;
