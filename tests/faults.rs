@@ -176,7 +176,10 @@ fn a_full_disk_while_following_saves_no_checkpoint() {
         ),
         "{stderr}"
     );
-    assert_eq!(checkpoint_offset(&state), None);
+    // Nothing was written: no checkpoint, or one at the file's start (the
+    // position the stream began at, which a new file's first break carries).
+    let offset = checkpoint_offset(&state);
+    assert!(matches!(offset, None | Some(0)), "{offset:?}");
 }
 
 #[test]
