@@ -27,22 +27,12 @@ import subprocess
 import sys
 import time
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from peers import generate  # noqa: E402  (the same corpora, made the same way)
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-GEN = os.path.join(ROOT, "benches", "gen_corpus.py")
 BINARY = os.path.join(ROOT, "target", "release", "logredact")
 TICKS = os.sysconf("SC_CLK_TCK")
-
-
-def generate(work, profile, size_mb):
-    corpus = os.path.join(work, f"{profile}-{size_mb}mb.log")
-    expected = corpus + ".expected"
-    for path, extra in ((corpus, []), (expected, ["--expected"])):
-        if not os.path.exists(path):
-            with open(path + ".tmp", "wb") as out:
-                subprocess.run([sys.executable, GEN, "--size-mb", str(size_mb), "--profile", profile] + extra,
-                               stdout=out, check=True)
-            os.rename(path + ".tmp", path)
-    return corpus, expected
 
 
 class Watched:
