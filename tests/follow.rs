@@ -378,6 +378,26 @@ fn stop_clean(run: Running, expected: &[u8], state: &Path, tokens: &[String]) ->
     stderr
 }
 
+/// Stops a run that resumed after `before` (the output of the runs before
+/// it): all of them together must be the redaction of `written`, exactly,
+/// with no part of `tokens` in the output, the log or the state directory.
+fn resumed_exactly(
+    mut run: Running,
+    mut before: Vec<u8>,
+    written: &[u8],
+    state: &Path,
+    tokens: &[String],
+) {
+    let expected = reference_redaction(written);
+    expect_output(&mut run, &expected[before.len()..]);
+    let (after, stderr) = stop_with_log(run);
+    before.extend(after);
+    assert!(before == expected, "{}", String::from_utf8_lossy(&before));
+    assert_no_token_part("stdout", &before, tokens);
+    assert_no_token_part("stderr", stderr.as_bytes(), tokens);
+    assert_state_clean(state, tokens);
+}
+
 /// Lines of filler making exactly `len` bytes.
 fn filler(len: usize) -> Vec<u8> {
     let mut bytes = Vec::with_capacity(len);
@@ -451,7 +471,7 @@ fn two_rotations_while_stopped_read_every_generation() {
     let mut run = follow(&log, &state);
     expect_output(&mut run, &reference_redaction(&written));
     wait_for_checkpoint(&state, written.len() as u64);
-    let mut outputs = stop(run);
+    let outputs = stop(run);
     // Down: the first file gets more, is rotated twice, and the middle
     // generation gets lines of its own.
     record(&mut written, &log, lines.line("b").as_bytes());
@@ -462,15 +482,8 @@ fn two_rotations_while_stopped_read_every_generation() {
     record(&mut written, &log, lines.line("d").as_bytes());
     // Logrotate's compressed generations are not read.
     fs::write(dir.join("app.log.3.gz"), lines.line("never read")).unwrap();
-    let mut run = follow(&log, &state);
-    let expected = reference_redaction(&written);
-    expect_output(&mut run, &expected[outputs.len()..]);
-    let (after, stderr) = stop_with_log(run);
-    outputs.extend(after);
-    assert!(outputs == expected, "{}", String::from_utf8_lossy(&outputs));
-    assert_no_token_part("stdout", &outputs, &lines.used);
-    assert_no_token_part("stderr", stderr.as_bytes(), &lines.used);
-    assert_state_clean(&state, &lines.used);
+    let run = follow(&log, &state);
+    resumed_exactly(run, outputs, &written, &state, &lines.used);
 }
 
 /// Issue 13, second failure while running: two rotations between two looks
@@ -774,16 +787,13 @@ fn generations_named_by_the_input_are_read_in_order() {
     let dir = scratch("rotated-names");
     let (log, state) = (dir.join("app.log"), dir.join("state"));
     let config = dir.join("rotated.yaml");
-    let shipped = read(&repo_path("config/logredact.yaml"));
-    let shipped = shipped.replace("inputs: ['-']\n", "");
-    fs::write(
+    shipped_config_with(
         &config,
-        format!(
-            "{shipped}\ninputs:\n  - {{ follow: '{}', rotated: 'app-*.log' }}\n",
+        &format!(
+            "inputs:\n  - {{ follow: '{}', rotated: 'app-*.log' }}\n",
             log.display()
         ),
-    )
-    .unwrap();
+    );
     let start = || {
         Running::spawn(&[
             "--config",
@@ -798,7 +808,7 @@ fn generations_named_by_the_input_are_read_in_order() {
     let mut run = start();
     expect_output(&mut run, &reference_redaction(&written));
     wait_for_checkpoint(&state, written.len() as u64);
-    let mut outputs = stop(run);
+    let outputs = stop(run);
     // Down: two rotations by date; the built-in names would find neither.
     record(&mut written, &log, lines.line("b").as_bytes());
     fs::rename(&log, dir.join("app-2026-11-29.log")).unwrap();
@@ -806,15 +816,8 @@ fn generations_named_by_the_input_are_read_in_order() {
     fs::rename(&log, dir.join("app-2026-11-30.log")).unwrap();
     record(&mut written, &log, lines.line("d").as_bytes());
     fs::write(dir.join("app-2026-11-28.log.gz"), lines.line("never read")).unwrap();
-    let mut run = start();
-    let expected = reference_redaction(&written);
-    expect_output(&mut run, &expected[outputs.len()..]);
-    let (after, stderr) = stop_with_log(run);
-    outputs.extend(after);
-    assert!(outputs == expected, "{}", String::from_utf8_lossy(&outputs));
-    assert_no_token_part("stdout", &outputs, &lines.used);
-    assert_no_token_part("stderr", stderr.as_bytes(), &lines.used);
-    assert_state_clean(&state, &lines.used);
+    let run = start();
+    resumed_exactly(run, outputs, &written, &state, &lines.used);
 }
 
 /// Issue 14, item 9: a state directory every user can write (and not
@@ -918,15 +921,13 @@ fn logredacts_own_files_are_never_followed() {
     let redacted = dir.join("app-redacted.log");
     append(&log, b"one\n");
     let config = dir.join("rotated.yaml");
-    let shipped = read(&repo_path("config/logredact.yaml")).replace("inputs: ['-']\n", "");
-    fs::write(
+    shipped_config_with(
         &config,
-        format!(
-            "{shipped}\ninputs:\n  - {{ follow: '{}', rotated: 'app*' }}\n",
+        &format!(
+            "inputs:\n  - {{ follow: '{}', rotated: 'app*' }}\n",
             log.display()
         ),
-    )
-    .unwrap();
+    );
     let args = [
         "--config",
         config.to_str().unwrap(),

@@ -243,8 +243,7 @@ fn max_files_holds_the_rest_back_until_a_place_frees_up() {
     let dir = scratch("max-files");
     let state = dir.join("state");
     let config = dir.join("limits.yaml");
-    let shipped = read(&repo_path("config/logredact.yaml"));
-    std::fs::write(&config, format!("{shipped}\nlimits: {{ max_files: 2 }}\n")).unwrap();
+    shipped_config_with(&config, "limits: { max_files: 2 }\n");
     let logs = dir.join("logs");
     std::fs::create_dir_all(&logs).unwrap();
     for name in ["a", "b", "c"] {
@@ -451,8 +450,7 @@ fn at_the_limit_files_read_before_go_first_and_lost_ones_are_told() {
     let dir = scratch("limit-restart");
     let state = dir.join("state");
     let config = dir.join("limits.yaml");
-    let shipped = read(&repo_path("config/logredact.yaml"));
-    std::fs::write(&config, format!("{shipped}\nlimits: {{ max_files: 2 }}\n")).unwrap();
+    shipped_config_with(&config, "limits: { max_files: 2 }\n");
     let logs = dir.join("logs");
     std::fs::create_dir_all(&logs).unwrap();
     append(&logs.join("y.log"), b"y1\n");

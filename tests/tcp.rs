@@ -733,12 +733,7 @@ fn idle_admin_connections_are_bounded_and_timed_out() {
 fn a_client_holding_the_output_mid_line_is_let_go() {
     let dir = scratch("line-hold");
     let config = dir.join("hold.yaml");
-    let shipped = read(&repo_path("config/logredact.yaml"));
-    std::fs::write(
-        &config,
-        format!("{shipped}\nlimits: {{ line_hold_secs: 1 }}\n"),
-    )
-    .unwrap();
+    shipped_config_with(&config, "limits: { line_hold_secs: 1 }\n");
     let port = free_port();
     let mut run = Running::spawn(&[
         "--config",

@@ -109,6 +109,24 @@ impl Checkpoint {
     }
 }
 
+/// A file of the state directory and when it was last written; `None` if
+/// there is none. Never read through a symbolic link planted there.
+fn read_state_file(file: &Path) -> io::Result<Option<(Vec<u8>, Option<SystemTime>)>> {
+    let opened = OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(file);
+    let mut opened = match opened {
+        Ok(opened) => opened,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    let mut text = Vec::new();
+    io::Read::read_to_end(&mut opened, &mut text)?;
+    let saved_at = opened.metadata().and_then(|m| m.modified()).ok();
+    Ok(Some((text, saved_at)))
+}
+
 /// Locks the state directory for this process: two processes saving
 /// checkpoints there would each resume from the other's, and skip lines.
 fn lock_dir(dir: &Path) -> io::Result<File> {
@@ -206,17 +224,9 @@ impl CheckpointStore {
     /// checkpoint is reported as an error.
     pub fn load(&self, followed: &Path) -> io::Result<Option<Checkpoint>> {
         let file = self.file_for(followed);
-        let opened = OpenOptions::new()
-            .read(true)
-            .custom_flags(libc::O_NOFOLLOW)
-            .open(&file);
-        let mut opened = match opened {
-            Ok(opened) => opened,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
-            Err(e) => return Err(e),
+        let Some((text, saved_at)) = read_state_file(&file)? else {
+            return Ok(None);
         };
-        let mut text = Vec::new();
-        io::Read::read_to_end(&mut opened, &mut text)?;
         let invalid = |message: String| {
             io::Error::new(
                 io::ErrorKind::InvalidData,
@@ -230,7 +240,7 @@ impl CheckpointStore {
                 "fingerprint and fingerprint_len go together".into(),
             ));
         }
-        checkpoint.saved_at = opened.metadata().and_then(|m| m.modified()).ok();
+        checkpoint.saved_at = saved_at;
         Ok(Some(checkpoint))
     }
 
@@ -267,24 +277,15 @@ impl CheckpointStore {
     /// The saved checkpoints of the files `pattern` matches, by path key.
     fn load_group(&self, pattern: &str) -> io::Result<BTreeMap<String, Checkpoint>> {
         let file = self.group_file(pattern);
-        let opened = OpenOptions::new()
-            .read(true)
-            .custom_flags(libc::O_NOFOLLOW)
-            .open(&file);
-        let mut opened = match opened {
-            Ok(opened) => opened,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(BTreeMap::new()),
-            Err(e) => return Err(e),
+        let Some((text, saved_at)) = read_state_file(&file)? else {
+            return Ok(BTreeMap::new());
         };
-        let mut text = Vec::new();
-        io::Read::read_to_end(&mut opened, &mut text)?;
         let group: GroupFile = serde_json::from_slice(&text).map_err(|e| {
             io::Error::new(
                 io::ErrorKind::InvalidData,
                 format!("{}: {e}", file.display()),
             )
         })?;
-        let saved_at = opened.metadata().and_then(|m| m.modified()).ok();
         Ok(group
             .files
             .into_iter()

@@ -116,3 +116,10 @@ pub fn lock_file(path: &Path, wait: Wait) -> std::io::Result<std::fs::File> {
     }
     Ok(file)
 }
+
+/// Writes `path`: the shipped configuration (its rules), less its `inputs:`
+/// line (standard input is the default anyway), then `extra` (YAML keys).
+pub fn shipped_config_with(path: &Path, extra: &str) {
+    let shipped = read(&repo_path("config/logredact.yaml")).replace("inputs: ['-']\n", "");
+    std::fs::write(path, format!("{shipped}\n{extra}")).unwrap();
+}
