@@ -17,11 +17,12 @@ use tokio_util::task::TaskTracker;
 
 use crate::metrics::ErrorKind;
 use crate::pipeline::context::Context;
+use crate::pipeline::error::PipelineError;
 use crate::pipeline::stream::{Finished, InputRole, OutputRole, Stream};
 use crate::scrub::file_stream_id;
 use crate::sink::{Port, SharedOutput};
 use crate::source::checkpoint::{Checkpoints, GroupId};
-use crate::source::{FilePattern, FollowOptions, follow_file};
+use crate::source::{FilePattern, FollowDriver, FollowOptions, MatchedFile, follow_file};
 
 /// How often a pattern is matched again, for files that appeared.
 pub(crate) const RESCAN_INTERVAL: Duration = Duration::from_secs(1);
@@ -76,6 +77,18 @@ impl PatternFollower {
             .checkpoints
             .open_group(&pattern, &self.context.env.metrics);
         let mut files = Files::default();
+        // One thread reads all the pattern's files, taking turns.
+        let driver = match FollowDriver::spawn() {
+            Ok(driver) => driver,
+            Err(e) => {
+                tracing::error!(input = %format!("follow:{pattern}"), error = %e, "cannot start the thread that reads the files a pattern matches");
+                self.context.record(PipelineError::Read {
+                    input: format!("follow:{pattern}"),
+                    source: e,
+                });
+                return;
+            }
+        };
         loop {
             while let Ok(ended) = ended_rx.try_recv() {
                 self.ended(&mut files, ended);
@@ -84,12 +97,18 @@ impl PatternFollower {
             let found = tokio::task::spawn_blocking(move || matcher.matches())
                 .await
                 .unwrap_or_default();
+            // Stopping: no new file is started (a stream that ended at the
+            // stop frees a place, which must not go to another file now).
+            if self.context.shutdown.stopping.is_cancelled() {
+                return;
+            }
             self.checkpoints.matched(group, &found);
-            self.follow_new(&mut files, found, group, &ended_tx);
+            self.follow_new(&mut files, found, group, &ended_tx, &driver);
             tokio::select! {
+                biased;
+                () = self.context.shutdown.stopping.cancelled() => return,
                 () = tokio::time::sleep(RESCAN_INTERVAL) => {}
                 Some(ended) = ended_rx.recv() => self.ended(&mut files, ended),
-                () = self.context.shutdown.stopping.cancelled() => return,
             }
         }
     }
@@ -97,18 +116,20 @@ impl PatternFollower {
     fn follow_new(
         &self,
         files: &mut Files,
-        found: Vec<PathBuf>,
+        found: Vec<MatchedFile>,
         group: GroupId,
         ended: &mpsc::UnboundedSender<(PathBuf, Finished)>,
+        driver: &FollowDriver,
     ) {
         // A file that waited for a place and is gone was never read.
-        let present: HashSet<&PathBuf> = found.iter().collect();
+        let present: HashSet<&PathBuf> = found.iter().map(|m| &m.path).collect();
         for gone in files.waiting.iter().filter(|path| !present.contains(path)) {
             self.context.env.metrics.error(ErrorKind::RotatedAway);
             tracing::warn!(stream = %file_stream_id(gone), max_files = self.max_files, "a file the pattern matched was gone before a place under limits.max_files freed up; it was not read");
         }
         let mut new: Vec<PathBuf> = found
             .into_iter()
+            .map(|m| m.path)
             .filter(|path| !files.followed.contains(path) && !files.failed.contains(path))
             // Named by another input too (or reached by another path): that
             // input follows it.
@@ -136,7 +157,7 @@ impl PatternFollower {
             files.at_limit = false;
         }
         for path in new.into_iter().take(free) {
-            if self.start(&path, group, ended) {
+            if self.start(&path, group, ended, driver) {
                 files.followed.insert(path);
             } else {
                 files.failed.insert(path);
@@ -150,6 +171,7 @@ impl PatternFollower {
         path: &Path,
         group: GroupId,
         ended: &mpsc::UnboundedSender<(PathBuf, Finished)>,
+        driver: &FollowDriver,
     ) -> bool {
         let options = FollowOptions {
             release_after: Some(RELEASE_AFTER),
@@ -158,6 +180,7 @@ impl PatternFollower {
             chunk: FILE_CHUNK,
             read_ahead: 1,
             own_files: self.pattern.own_files().clone(),
+            driver: Some(driver.clone()),
         };
         let name = format!("follow:{}", self.pattern.as_str());
         let metrics = &self.context.env.metrics;

@@ -31,8 +31,8 @@ use crate::metrics::{ErrorKind, Metrics};
 use crate::progress::{FileId, FilePosition, StreamProgress};
 use crate::scan::scanner::Mark;
 use crate::scrub::file_stream_id;
-use crate::source::OpenError;
 use crate::source::identity::{ContentPrint, IdentityKey, PrintHash, Verdict, judge};
+use crate::source::{MatchedFile, OpenError};
 
 /// How often checkpoints of followed files are saved.
 pub(crate) const CHECKPOINT_INTERVAL: Duration = Duration::from_secs(1);
@@ -521,13 +521,12 @@ impl Checkpoints {
 
     /// What the pattern of `group` matches now: saved checkpoints of files
     /// it no longer matches are dropped.
-    pub(crate) fn matched(&self, group: GroupId, paths: &[PathBuf]) {
-        let keys = paths.iter().map(|p| CheckpointStore::path_key(p)).collect();
-        let files = paths
+    pub(crate) fn matched(&self, group: GroupId, found: &[MatchedFile]) {
+        let keys = found
             .iter()
-            .filter_map(|p| fs::metadata(p).ok())
-            .map(|m| (m.dev(), m.ino()))
+            .map(|m| CheckpointStore::path_key(&m.path))
             .collect();
+        let files = found.iter().map(|m| m.file).collect();
         self.followed().groups[group.0].matched = Some((keys, files));
     }
 

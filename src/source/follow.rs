@@ -1,8 +1,10 @@
 //! Following a file like `tail -F`.
 //!
-//! A dedicated thread reads the file to its end, then waits for a change —
-//! woken by inotify (through `notify`) on the file's directory, or every
-//! `POLL_INTERVAL` when inotify is unavailable — and reads on. Files are
+//! A reading thread (see `driver`: one for the file, or one shared by the
+//! files of a pattern) reads the file to its end, a chunk per turn, then
+//! waits for a change — woken by inotify (through `notify`) on the file's
+//! directory, or every `POLL_INTERVAL` when inotify is unavailable or the
+//! file is one of many — and reads on. Files are
 //! known by their content as well as their inode (see `identity`). It
 //! notices:
 //!
@@ -37,12 +39,13 @@
 //! got; a file truncated and written again with the same first bytes, past
 //! the offset read, between two looks at it, passes for the same file.
 
+use std::collections::VecDeque;
 use std::fs::{self, File};
 use std::io::{self, Read, Seek, SeekFrom};
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, PoisonError, mpsc as std_mpsc};
 use std::time::{Duration, Instant, SystemTime};
 
 use bytes::Bytes;
@@ -54,6 +57,7 @@ use crate::progress::StreamProgress;
 use crate::scrub::file_stream_id;
 use crate::source::OwnFiles;
 use crate::source::checkpoint::Checkpoint;
+use crate::source::driver::{Control, FollowDriver};
 use crate::source::identity::{FileId, Head, IdentityKey, Verdict, begins_with, judge};
 use crate::source::pool::BufferPool;
 use crate::source::rotation::generations;
@@ -69,10 +73,8 @@ const CHAIN_RETRIES: usize = 8;
 /// Files read to their end, remembered so as not to read them again: the
 /// newest this many (a rotation keeps far fewer generations).
 const BEHIND_KEPT: usize = 256;
-/// Stack of a follow thread.
-const FOLLOW_STACK: usize = 256 * 1024;
 
-enum FollowEvent {
+pub(crate) enum FollowEvent {
     Data {
         bytes: Bytes,
         file: FileId,
@@ -111,6 +113,9 @@ pub struct FollowOptions {
     /// logredact's own files: never read as a generation (a `rotated:`
     /// name that also fits the output file would read it back).
     pub own_files: OwnFiles,
+    /// The thread that reads the file, shared with other files; `None`
+    /// starts one for this file alone.
+    pub driver: Option<FollowDriver>,
 }
 
 impl Default for FollowOptions {
@@ -122,6 +127,7 @@ impl Default for FollowOptions {
             chunk: READ_CHUNK,
             read_ahead: CHANNEL_CHUNKS,
             own_files: OwnFiles::default(),
+            driver: None,
         }
     }
 }
@@ -152,26 +158,14 @@ impl Poll {
     }
 }
 
-/// How the follower's loop ended.
-enum Outcome {
-    Stopped,
-    Released,
-}
-
-/// Shared between the source and its thread.
-struct Control {
-    stop: AtomicBool,
-    wake: Mutex<std_mpsc::Sender<()>>,
-}
-
-impl Control {
-    fn wake(&self) {
-        let _ = self
-            .wake
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .send(());
-    }
+/// What a follower's turn asks of its driver.
+pub(crate) enum Step {
+    /// More to do at once.
+    Again,
+    /// Nothing to do until a change is signalled, or this long.
+    Wait(Duration),
+    /// The stream has ended, with this last event.
+    Ended(FollowEvent),
 }
 
 /// A followed file.
@@ -196,50 +190,37 @@ impl FollowSource {
         stream_offset: u64,
         options: FollowOptions,
     ) -> io::Result<FollowSource> {
+        let driver = match &options.driver {
+            Some(driver) => driver.clone(),
+            None => FollowDriver::spawn()?,
+        };
         let (events_tx, events) = mpsc::channel(options.read_ahead.max(1));
-        let (wake_tx, wake_rx) = std_mpsc::channel();
-        let control = Arc::new(Control {
-            stop: AtomicBool::new(false),
-            wake: Mutex::new(wake_tx.clone()),
-        });
-        let thread_control = Arc::clone(&control);
-        std::thread::Builder::new()
-            .name("follow".into())
-            // The thread only reads and hashes: a small stack keeps many
-            // followed files cheap.
-            .stack_size(FOLLOW_STACK)
-            .spawn(move || {
-                let mut follower = Follower {
-                    path,
-                    key,
-                    current: None,
-                    behind: Vec::new(),
-                    release_after: options.release_after,
-                    rotated: options.rotated,
-                    own_files: options.own_files,
-                    told_not_regular: AtomicBool::new(false),
-                    chunk: options.chunk.clamp(1, READ_CHUNK) as u64,
-                    gone_since: None,
-                    poll: Poll {
-                        backs_off: options.poll_only,
-                        quiet: 0,
-                    },
-                    read_any: false,
-                    events: events_tx,
-                    control: thread_control,
-                    buffers: BufferPool::new(READ_CHUNK),
-                };
-                let watcher = (!options.poll_only)
-                    .then(|| follower.watch(wake_tx))
-                    .flatten();
-                let end = follower.run(resume, &wake_rx);
-                drop(watcher);
-                let _ = follower.events.blocking_send(match end {
-                    Ok(Outcome::Stopped) => FollowEvent::Stopped,
-                    Ok(Outcome::Released) => FollowEvent::Released,
-                    Err(e) => FollowEvent::Failed(e),
-                });
-            })?;
+        let control = Arc::new(driver.control());
+        let follower = Follower {
+            path,
+            key,
+            begin: Some(resume),
+            current: None,
+            behind: Vec::new(),
+            release_after: options.release_after,
+            rotated: options.rotated,
+            own_files: options.own_files,
+            told_not_regular: AtomicBool::new(false),
+            chunk: options.chunk.clamp(1, READ_CHUNK) as u64,
+            gone_since: None,
+            poll: Poll {
+                backs_off: options.poll_only,
+                quiet: 0,
+            },
+            read_any: false,
+            outbox: VecDeque::new(),
+            control: Arc::clone(&control),
+            buffers: BufferPool::new(READ_CHUNK),
+        };
+        let watcher = (!options.poll_only)
+            .then(|| follower.watch(control.waker()))
+            .flatten();
+        driver.add(follower, events_tx, watcher)?;
         Ok(FollowSource {
             events,
             control,
@@ -251,7 +232,9 @@ impl FollowSource {
 
 impl ChunkSource for FollowSource {
     async fn next(&mut self) -> io::Result<SourceEvent> {
-        match self.events.recv().await {
+        let event = self.events.recv().await;
+        self.control.took_event();
+        match event {
             Some(FollowEvent::Data {
                 bytes,
                 file,
@@ -275,8 +258,7 @@ impl ChunkSource for FollowSource {
     }
 
     fn request_stop(&mut self) {
-        self.control.stop.store(true, Ordering::SeqCst);
-        self.control.wake();
+        self.control.request_stop();
     }
 }
 
@@ -328,9 +310,12 @@ struct Listed {
     metadata: fs::Metadata,
 }
 
-struct Follower {
+pub(crate) struct Follower {
     /// The followed path, as configured.
     path: PathBuf,
+    /// Where following begins (a checkpoint, or the file's start), until the
+    /// first turn.
+    begin: Option<Option<Checkpoint>>,
     /// The key of content prints: the checkpoints' own, so that their
     /// prints compare.
     key: IdentityKey,
@@ -359,14 +344,11 @@ struct Follower {
     poll: Poll,
     /// Whether anything was read since the last wait.
     read_any: bool,
-    events: mpsc::Sender<FollowEvent>,
+    /// Events for the stream not yet handed on: the driver hands them to
+    /// the stream's channel as it has room. A turn adds at most one chunk.
+    pub(crate) outbox: VecDeque<FollowEvent>,
     control: Arc<Control>,
     buffers: BufferPool,
-}
-
-/// The stream's receiver is gone: stop quietly.
-fn receiver_gone() -> io::Error {
-    io::Error::new(io::ErrorKind::BrokenPipe, "stream closed")
 }
 
 /// Which file of the chain is opened: what an error opening it means.
@@ -431,12 +413,10 @@ fn open_file(path: &Path, _accept: Accept) -> io::Result<Option<(File, fs::Metad
 
 impl Follower {
     /// Watches the file's directory; `None` means polling only.
-    fn watch(&self, wake: std_mpsc::Sender<()>) -> Option<notify::RecommendedWatcher> {
+    fn watch(&self, wake: impl Fn() + Send + 'static) -> Option<notify::RecommendedWatcher> {
         let mut watcher =
-            notify::recommended_watcher(move |_event: notify::Result<notify::Event>| {
-                let _ = wake.send(());
-            })
-            .ok()?;
+            notify::recommended_watcher(move |_event: notify::Result<notify::Event>| wake())
+                .ok()?;
         match watcher.watch(self.dir(), RecursiveMode::NonRecursive) {
             Ok(()) => Some(watcher),
             Err(e) => {
@@ -455,58 +435,76 @@ impl Follower {
             .unwrap_or(Path::new("."))
     }
 
+    pub(crate) fn control(&self) -> &Control {
+        &self.control
+    }
+
+    pub(crate) fn control_handle(&self) -> &Arc<Control> {
+        &self.control
+    }
+
     fn stopping(&self) -> bool {
-        self.control.stop.load(Ordering::SeqCst)
+        self.control.stopping()
     }
 
     fn stream(&self) -> String {
         file_stream_id(&self.path)
     }
 
-    fn run(
-        &mut self,
-        resume: Option<Checkpoint>,
-        wake: &std_mpsc::Receiver<()>,
-    ) -> io::Result<Outcome> {
-        match resume {
-            Some(checkpoint) => self.resume(&checkpoint)?,
+    /// One turn: reads at most one chunk, and once at the file's end looks
+    /// for what comes next (growth, rotation, truncation, release).
+    pub(crate) fn step(&mut self) -> io::Result<Step> {
+        match self.begin.take() {
+            None => {}
+            Some(Some(checkpoint)) => self.resume(&checkpoint)?,
             // What is already rotated is history: following starts with the
             // file at the path.
-            None => {
+            Some(None) => {
                 let listed = self.list_chain()?;
                 self.behind = self.identities(listed.iter().filter(|l| l.path != self.path))?;
             }
         }
-        loop {
-            if self.current.is_none() {
-                self.open_next()?;
-            }
-            self.read_to_end()?;
-            if self.stopping() {
-                return Ok(Outcome::Stopped);
-            }
-            if self.released()? {
-                tracing::info!(stream = %self.stream(), "the file is gone and was read to its end; released");
-                return Ok(Outcome::Released);
-            }
-            if !self.check()? {
-                // Wait for a change (or poll); drain stale wake-ups.
-                let _ = wake.recv_timeout(self.poll.next(std::mem::take(&mut self.read_any)));
-                while wake.try_recv().is_ok() {}
-            }
+        if self.current.is_none() {
+            self.open_next()?;
         }
+        if !self.read_to_end()? {
+            return Ok(Step::Again);
+        }
+        if self.stopping() {
+            return Ok(Step::Ended(FollowEvent::Stopped));
+        }
+        // One look at the path serves both questions while it names a file
+        // (the common case: a thousand quiet files cost a stat each).
+        let at_path = fs::metadata(&self.path);
+        let names_file = at_path.as_ref().is_ok_and(fs::Metadata::is_file);
+        if self.released(names_file)? {
+            tracing::info!(stream = %self.stream(), "the file is gone and was read to its end; released");
+            return Ok(Step::Ended(FollowEvent::Released));
+        }
+        let at_path = if names_file {
+            at_path
+        } else {
+            fs::metadata(&self.path)
+        };
+        if self.check(at_path)? {
+            return Ok(Step::Again);
+        }
+        Ok(Step::Wait(
+            self.poll.next(std::mem::take(&mut self.read_any)),
+        ))
     }
 
     /// Whether the stream is done with a path gone for good: it has named no
     /// file for the release time, and the file being read, if any, is the
     /// last of its chain and read to its end (this is called right after
-    /// reading to the end).
-    fn released(&mut self) -> io::Result<bool> {
+    /// reading to the end). `names_file`: whether the path named a regular
+    /// file when looked at just now.
+    fn released(&mut self, names_file: bool) -> io::Result<bool> {
         let Some(release_after) = self.release_after else {
             return Ok(false);
         };
         // A link whose file is gone names no file either.
-        if fs::metadata(&self.path).is_ok_and(|m| m.is_file()) {
+        if names_file {
             self.gone_since = None;
             return Ok(false);
         }
@@ -836,19 +834,28 @@ impl Follower {
 
     /// Sends a break: what follows begins a new text.
     fn cut(&mut self, reason: BreakReason, next: Option<(FileId, u64)>) -> io::Result<()> {
-        self.events
-            .blocking_send(FollowEvent::Break { reason, next })
-            .map_err(|_| receiver_gone())
+        self.outbox.push_back(FollowEvent::Break { reason, next });
+        Ok(())
     }
 
-    fn read_to_end(&mut self) -> io::Result<()> {
+    /// Reads on in the current file: true at its end (or with no file),
+    /// false once a chunk waits to be handed on (the rest is for another
+    /// turn).
+    fn read_to_end(&mut self) -> io::Result<bool> {
         let Some(current) = self.current.as_mut() else {
-            return Ok(());
+            return Ok(true);
         };
         loop {
+            if self
+                .outbox
+                .iter()
+                .any(|event| matches!(event, FollowEvent::Data { .. }))
+            {
+                return Ok(false);
+            }
             let read = read_chunk(&mut current.file, current.offset, self.chunk, &self.buffers)?;
             let Some(bytes) = read else {
-                return Ok(());
+                return Ok(true);
             };
             current.head.extend(&self.key, current.offset, &bytes);
             let n = bytes.len();
@@ -859,16 +866,15 @@ impl Follower {
             };
             current.offset += n as u64;
             self.read_any = true;
-            self.events
-                .blocking_send(event)
-                .map_err(|_| receiver_gone())?;
+            self.outbox.push_back(event);
         }
     }
 
     /// After reading to the end: go on with the next file if this one is
     /// done, or start over if it was truncated. Returns whether there is
     /// something to read at once (no need to wait for a change).
-    fn check(&mut self) -> io::Result<bool> {
+    /// `at_path`: what the path names, looked at just now.
+    fn check(&mut self, at_path: io::Result<fs::Metadata>) -> io::Result<bool> {
         let Some(current) = self.current.as_ref() else {
             return Ok(false);
         };
@@ -877,7 +883,7 @@ impl Follower {
             self.open_next()?;
             return Ok(self.current.is_some());
         }
-        let Ok(metadata) = fs::metadata(&self.path) else {
+        let Ok(metadata) = at_path else {
             // Removed or renamed, with no new file yet: keep reading the old one.
             return Ok(false);
         };
@@ -899,9 +905,12 @@ impl Follower {
             }
             return Ok(grown);
         }
+        // Whatever reached the old file meanwhile is read first, over as
+        // many turns as it takes.
+        if !self.read_to_end()? {
+            return Ok(true);
+        }
         tracing::info!(stream = %self.stream(), "file rotated");
-        // Whatever reached the old file meanwhile is read first.
-        self.read_to_end()?;
         self.finish_current();
         self.open_next()?;
         Ok(self.current.is_some())

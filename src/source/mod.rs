@@ -2,6 +2,7 @@
 //! sequence of `Bytes` chunks, exactly as read, and says how the stream ended.
 
 pub mod checkpoint;
+mod driver;
 mod follow;
 pub mod identity;
 mod input;
@@ -17,10 +18,11 @@ use bytes::Bytes;
 
 use crate::metrics::{ErrorKind, Metrics};
 
+pub use driver::FollowDriver;
 pub use follow::{FollowOptions, FollowSource};
 pub use input::OpenError;
 pub(crate) use input::{Input, OpenContext, OpenedStream, follow_file, open};
-pub use pattern::{FilePattern, OwnFiles, parse_pattern};
+pub use pattern::{FilePattern, MatchedFile, OwnFiles, parse_pattern};
 pub use reader::ReaderSource;
 pub use tcp::{Accepted, Place, TcpInput, TcpSource};
 

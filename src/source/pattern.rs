@@ -13,7 +13,7 @@
 //! logredact's own files (the state directory, the output, the audit file),
 //! which it would otherwise read back and write again without end.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::ffi::{OsStr, OsString};
 use std::fs;
 use std::os::unix::ffi::OsStrExt;
@@ -62,14 +62,16 @@ impl OwnFiles {
     /// Whether `path` is one of logredact's own files (or in its state
     /// directory).
     pub fn contains(&self, path: &Path) -> bool {
-        fs::metadata(path).is_ok_and(|m| self.holds(path, &m, &mut BTreeMap::new()))
+        fs::metadata(path).is_ok_and(|m| self.holds(path, &m, &mut HashMap::new()))
     }
 
+    /// Whether `path` (with `metadata`) is one of logredact's own files;
+    /// `parents` keeps the directories looked at, across calls.
     fn holds(
         &self,
         path: &Path,
         metadata: &fs::Metadata,
-        parents: &mut BTreeMap<PathBuf, Option<(u64, u64)>>,
+        parents: &mut HashMap<OsString, Option<(u64, u64)>>,
     ) -> bool {
         if self.files.contains(&(metadata.dev(), metadata.ino())) {
             return true;
@@ -80,11 +82,20 @@ impl OwnFiles {
         let Some(parent) = path.parent() else {
             return false;
         };
+        // Keyed by the bytes of the name: cheaper than comparing paths by
+        // their components, with a thousand files matched every second.
         let parent_id = *parents
-            .entry(parent.to_path_buf())
+            .entry(parent.as_os_str().to_os_string())
             .or_insert_with(|| fs::metadata(parent).ok().map(|m| (m.dev(), m.ino())));
         parent_id.is_some_and(|id| self.dirs.contains(&id))
     }
+}
+
+/// A file a pattern matched, and which file it was (device and inode).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MatchedFile {
+    pub path: PathBuf,
+    pub file: (u64, u64),
 }
 
 /// A `follow:` pattern.
@@ -160,22 +171,27 @@ impl FilePattern {
     /// them), less generations, compressed files and logredact's own.
     /// Directories that cannot be read are passed over (they are tried
     /// again next time).
-    pub fn matches(&self) -> Vec<PathBuf> {
+    pub fn matches(&self) -> Vec<MatchedFile> {
         let mut walk = WalkDir::new(&self.root).follow_links(false).min_depth(1);
         if let Some(depth) = self.depth {
             walk = walk.max_depth(depth);
         }
-        let mut parents = BTreeMap::new();
-        let files: Vec<PathBuf> = walk
+        let mut parents = HashMap::new();
+        let files: Vec<MatchedFile> = walk
             .into_iter()
             .filter_map(Result::ok)
             .filter(|entry| !entry.file_type().is_dir())
             .map(walkdir::DirEntry::into_path)
             .filter(|path| self.matcher.is_match(path))
             .filter(|path| !is_compressed(path))
-            .filter(|path| {
-                fs::metadata(path)
-                    .is_ok_and(|m| m.is_file() && !self.own.holds(path, &m, &mut parents))
+            .filter_map(|path| {
+                let metadata = fs::metadata(&path).ok()?;
+                (metadata.is_file() && !self.own.holds(&path, &metadata, &mut parents)).then(|| {
+                    MatchedFile {
+                        file: (metadata.dev(), metadata.ino()),
+                        path,
+                    }
+                })
             })
             .collect();
         self.without_generations(files)
@@ -183,9 +199,9 @@ impl FilePattern {
 
     /// `files` less those that are rotated generations of a name the
     /// pattern matches (or of another of them), sorted.
-    fn without_generations(&self, files: Vec<PathBuf>) -> Vec<PathBuf> {
+    fn without_generations(&self, files: Vec<MatchedFile>) -> Vec<MatchedFile> {
         let mut by_dir: BTreeMap<PathBuf, HashSet<OsString>> = BTreeMap::new();
-        for path in &files {
+        for MatchedFile { path, .. } in &files {
             if let (Some(dir), Some(name)) = (path.parent(), path.file_name()) {
                 by_dir
                     .entry(dir.to_path_buf())
@@ -193,16 +209,16 @@ impl FilePattern {
                     .insert(name.to_os_string());
             }
         }
-        let mut kept: Vec<PathBuf> = files
+        let mut kept: Vec<MatchedFile> = files
             .into_iter()
-            .filter(|path| {
+            .filter(|MatchedFile { path, .. }| {
                 let (Some(dir), Some(name)) = (path.parent(), path.file_name()) else {
                     return true;
                 };
                 !self.is_generation(dir, name, &by_dir[dir])
             })
             .collect();
-        kept.sort();
+        kept.sort_by(|a, b| a.path.cmp(&b.path));
         kept
     }
 
@@ -278,7 +294,7 @@ mod tests {
             )
             .matches()
             .iter()
-            .map(|p| p.strip_prefix(&dir).unwrap().display().to_string())
+            .map(|m| m.path.strip_prefix(&dir).unwrap().display().to_string())
             .collect()
         };
         assert_eq!(
@@ -316,7 +332,14 @@ mod tests {
         )
         .matches()
         .iter()
-        .map(|p| p.strip_prefix(dir).unwrap().as_os_str().as_bytes().to_vec())
+        .map(|m| {
+            m.path
+                .strip_prefix(dir)
+                .unwrap()
+                .as_os_str()
+                .as_bytes()
+                .to_vec()
+        })
         .collect()
     }
 
