@@ -22,7 +22,9 @@ use crate::pipeline::stream::{Finished, InputRole, OutputRole, Stream};
 use crate::scrub::file_stream_id;
 use crate::sink::{Port, SharedOutput};
 use crate::source::checkpoint::{Checkpoints, GroupId};
-use crate::source::{FilePattern, FollowDriver, FollowOptions, MatchedFile, follow_file};
+use crate::source::{
+    FilePattern, FollowDriver, FollowOptions, MatchedFile, WalkCache, follow_file,
+};
 
 /// How often a pattern is matched again, for files that appeared.
 pub(crate) const RESCAN_INTERVAL: Duration = Duration::from_secs(1);
@@ -77,6 +79,7 @@ impl PatternFollower {
             .checkpoints
             .open_group(&pattern, &self.context.env.metrics);
         let mut files = Files::default();
+        let mut cache = WalkCache::default();
         // One thread reads all the pattern's files, taking turns.
         let driver = match FollowDriver::spawn() {
             Ok(driver) => driver,
@@ -94,9 +97,19 @@ impl PatternFollower {
                 self.ended(&mut files, ended);
             }
             let matcher = self.pattern.clone();
-            let found = tokio::task::spawn_blocking(move || matcher.matches())
-                .await
-                .unwrap_or_default();
+            let mut walked = std::mem::take(&mut cache);
+            let found = match tokio::task::spawn_blocking(move || {
+                let found = matcher.matches_again(&mut walked);
+                (found, walked)
+            })
+            .await
+            {
+                Ok((found, walked)) => {
+                    cache = walked;
+                    found
+                }
+                Err(_) => Vec::new(),
+            };
             // Stopping: no new file is started (a stream that ended at the
             // stop frees a place, which must not go to another file now).
             if self.context.shutdown.stopping.is_cancelled() {

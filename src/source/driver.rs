@@ -182,6 +182,11 @@ impl Entry {
             Flushed::Full => return After::Room,
             Flushed::Closed => return After::Gone,
         }
+        // Nothing is read ahead of a full channel: with many files, what
+        // each holds in memory is what its stream has, and no more.
+        if !self.has_room() {
+            return After::Room;
+        }
         let after = match self.follower.step() {
             Ok(Step::Again) => After::Again,
             Ok(Step::Wait(wait)) => After::At(now + wait),
@@ -201,6 +206,22 @@ impl Entry {
             Flushed::Full => After::Room,
             Flushed::Closed => After::Gone,
         }
+    }
+
+    /// Whether the stream's channel has room; if not, its source wakes the
+    /// driver when it takes an event.
+    fn has_room(&self) -> bool {
+        if self.events.capacity() > 0 {
+            return true;
+        }
+        let control = self.follower.control();
+        control.wants_room.store(true, Ordering::SeqCst);
+        // Taken meanwhile, before the flag was seen?
+        if self.events.capacity() > 0 {
+            control.wants_room.store(false, Ordering::SeqCst);
+            return true;
+        }
+        false
     }
 
     /// Hands the waiting events to the stream's channel.

@@ -11,6 +11,7 @@ mod pool;
 mod reader;
 mod rotation;
 mod tcp;
+mod walk;
 
 use std::io;
 
@@ -25,6 +26,7 @@ pub(crate) use input::{Input, OpenContext, OpenedStream, follow_file, open};
 pub use pattern::{FilePattern, MatchedFile, OwnFiles, parse_pattern};
 pub use reader::ReaderSource;
 pub use tcp::{Accepted, Place, TcpInput, TcpSource};
+pub use walk::WalkCache;
 
 /// Size of one read. Large enough to amortise the system call, small enough
 /// that a chunk stays in the CPU cache while it is scanned and written.

@@ -13,7 +13,7 @@
 //! logredact's own files (the state directory, the output, the audit file),
 //! which it would otherwise read back and write again without end.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashSet};
 use std::ffi::{OsStr, OsString};
 use std::fs;
 use std::os::unix::ffi::OsStrExt;
@@ -21,10 +21,10 @@ use std::os::unix::fs::MetadataExt;
 use std::path::{Component, Path, PathBuf};
 
 use globset::{Glob, GlobMatcher};
-use walkdir::WalkDir;
 
 use crate::config::RotatedNames;
 use crate::source::rotation::{COMPRESSED, is_generation_name};
+use crate::source::walk::{Found, WalkCache, walk};
 
 /// Characters that make a path component a wildcard.
 const WILDCARDS: [char; 4] = ['*', '?', '[', '{'];
@@ -62,32 +62,24 @@ impl OwnFiles {
     /// Whether `path` is one of logredact's own files (or in its state
     /// directory).
     pub fn contains(&self, path: &Path) -> bool {
-        fs::metadata(path).is_ok_and(|m| self.holds(path, &m, &mut HashMap::new()))
-    }
-
-    /// Whether `path` (with `metadata`) is one of logredact's own files;
-    /// `parents` keeps the directories looked at, across calls.
-    fn holds(
-        &self,
-        path: &Path,
-        metadata: &fs::Metadata,
-        parents: &mut HashMap<OsString, Option<(u64, u64)>>,
-    ) -> bool {
-        if self.files.contains(&(metadata.dev(), metadata.ino())) {
-            return true;
-        }
-        if self.dirs.is_empty() {
-            return false;
-        }
-        let Some(parent) = path.parent() else {
+        let Ok(metadata) = fs::metadata(path) else {
             return false;
         };
-        // Keyed by the bytes of the name: cheaper than comparing paths by
-        // their components, with a thousand files matched every second.
-        let parent_id = *parents
-            .entry(parent.as_os_str().to_os_string())
-            .or_insert_with(|| fs::metadata(parent).ok().map(|m| (m.dev(), m.ino())));
-        parent_id.is_some_and(|id| self.dirs.contains(&id))
+        let parent = path.parent().and_then(|p| fs::metadata(p).ok());
+        self.files.contains(&(metadata.dev(), metadata.ino()))
+            || parent.is_some_and(|p| self.dirs.contains(&(p.dev(), p.ino())))
+    }
+
+    /// Whether the file `file` (device and inode) may be one of
+    /// logredact's own files on another device: it has the inode of one.
+    fn may_be(&self, file: (u64, u64)) -> bool {
+        self.files.iter().any(|&(_, ino)| ino == file.1)
+    }
+
+    /// Whether the file `file`, in the directory `dir` (each a device and an
+    /// inode), is one of logredact's own files.
+    fn holds_in(&self, file: (u64, u64), dir: (u64, u64)) -> bool {
+        self.files.contains(&file) || self.dirs.contains(&dir)
     }
 }
 
@@ -167,31 +159,39 @@ impl FilePattern {
         &self.own
     }
 
+    /// [`FilePattern::matches_again`] with nothing kept from a last time.
+    #[cfg(test)]
+    pub fn matches(&self) -> Vec<MatchedFile> {
+        self.matches_again(&mut WalkCache::default())
+    }
+
     /// The files the pattern matches now, sorted: regular files (or links to
     /// them), less generations, compressed files and logredact's own.
     /// Directories that cannot be read are passed over (they are tried
-    /// again next time).
-    pub fn matches(&self) -> Vec<MatchedFile> {
-        let mut walk = WalkDir::new(&self.root).follow_links(false).min_depth(1);
-        if let Some(depth) = self.depth {
-            walk = walk.max_depth(depth);
-        }
-        let mut parents = HashMap::new();
-        let files: Vec<MatchedFile> = walk
+    /// again next time). Directory listings of the last time are kept in
+    /// `cache` and used again while the directories are unchanged (see
+    /// `walk`).
+    pub fn matches_again(&self, cache: &mut WalkCache) -> Vec<MatchedFile> {
+        let files: Vec<MatchedFile> = walk(&self.root, self.depth, cache)
             .into_iter()
-            .filter_map(Result::ok)
-            .filter(|entry| !entry.file_type().is_dir())
-            .map(walkdir::DirEntry::into_path)
-            .filter(|path| self.matcher.is_match(path))
-            .filter(|path| !is_compressed(path))
-            .filter_map(|path| {
-                let metadata = fs::metadata(&path).ok()?;
-                (metadata.is_file() && !self.own.holds(&path, &metadata, &mut parents)).then(|| {
-                    MatchedFile {
-                        file: (metadata.dev(), metadata.ino()),
-                        path,
+            .filter(|found| self.matcher.is_match(&found.path))
+            .filter(|found| !is_compressed(&found.path))
+            .filter_map(|Found { path, dir, file }| {
+                // A regular file is known from its directory's listing;
+                // anything else (a link) is looked at.
+                let file = match file {
+                    // Its device is its directory's, but for a file mounted
+                    // there: for one that may be logredact's own, it is
+                    // looked up.
+                    Some(file) if !self.own.may_be(file) => file,
+                    _ => {
+                        let metadata = fs::metadata(&path).ok()?;
+                        metadata
+                            .is_file()
+                            .then(|| (metadata.dev(), metadata.ino()))?
                     }
-                })
+                };
+                (!self.own.holds_in(file, dir)).then_some(MatchedFile { path, file })
             })
             .collect();
         self.without_generations(files)
