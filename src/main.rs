@@ -269,7 +269,9 @@ fn audit_summary(path: &Path, json: bool) -> Result<(), Failure> {
     if summary.skipped_partial_line {
         tracing::warn!(file = %origin, "the last line is incomplete (still being written?) and was skipped");
     }
-    let mut out = io::stdout().lock();
+    // Buffered: standard output flushes every line, and a summary can have
+    // a million of them.
+    let mut out = io::BufWriter::with_capacity(64 * 1024, io::stdout().lock());
     let written = if json {
         summary.write_json(&mut out)
     } else {
