@@ -186,7 +186,12 @@ fn raise_open_file_limit() {
 /// masked like everything logredact prints: clap quotes the argument it
 /// refuses, and the argument may be a secret.
 fn usage_error(error: &clap::Error) -> ExitCode {
-    let text = scrub(&error.render().to_string());
+    // Masked before escape sequences are stripped, as clap strips them from
+    // its plain text: an ESC right before a token takes the token's `d` with
+    // it, and what is left is no longer a token. Masked again after, for a
+    // token whose pieces an escape sequence kept apart.
+    let styled = scrub(&error.render().ansi().to_string());
+    let text = scrub(&anstream::adapter::strip_str(&styled).to_string());
     if error.use_stderr() {
         eprint!("{text}");
     } else {

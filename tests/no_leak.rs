@@ -565,16 +565,11 @@ fn command_line_errors_carry_no_token() {
 fn a_token_after_an_escape_in_a_message_is_masked() {
     let dir = scratch("escapes");
     let mut tokens = TokenGen::new(1402);
-    let mut befores: Vec<String> = (0u8..0x20).map(|b| (b as char).to_string()).collect();
-    befores.extend(["\"", "\\", "%", "=", "é", "\u{7f}"].map(String::from));
-    for (i, before) in befores.iter().enumerate() {
+    for (i, before) in prefixes().into_iter().enumerate() {
         let token = tokens.token();
         // A double-quoted YAML string with the character escaped, so that
         // every control character can be written.
-        let escaped: String = before
-            .chars()
-            .map(|c| format!("\\u{:04x}", c as u32))
-            .collect();
+        let escaped = yaml_escape(before);
         let config = dir.join(format!("bad-{i}.yaml"));
         std::fs::write(
             &config,
@@ -592,4 +587,167 @@ fn a_token_after_an_escape_in_a_message_is_masked() {
             assert_clean("stdout", &output.stdout, std::slice::from_ref(&token));
         }
     }
+}
+
+// ---------------------------------------------------------------------------
+// Issue 14, item 3: the sweep of every message path. A token is placed after
+// each of the characters below, in every value logredact may echo, and no
+// run of 8 of its hex digits may appear in anything logredact writes.
+
+/// The characters a token follows in the sweep: every ASCII control
+/// character, the quoting and escaping characters, and a non-ASCII letter.
+fn prefixes() -> Vec<char> {
+    let mut prefixes: Vec<char> = (0u8..0x20).map(char::from).collect();
+    prefixes.extend(['\u{7f}', '"', '\\', '%', '=', 'é']);
+    prefixes
+}
+
+/// Fails if any 8-digit run of any token's hex digits is in `bytes`.
+fn assert_no_hex_run(what: &str, bytes: &[u8], tokens: &[String]) {
+    for token in tokens {
+        let hex = &token.as_bytes()[4..];
+        for run in hex.windows(8) {
+            assert!(
+                !bytes.windows(8).any(|w| w == run),
+                "{what} contains 8 hex digits of a token ({}):\n{}",
+                String::from_utf8_lossy(run),
+                String::from_utf8_lossy(bytes)
+            );
+        }
+    }
+}
+
+/// A check that starts logredact and reads what it wrote.
+type Job<'a> = Box<dyn FnOnce() + Send + 'a>;
+
+/// Runs `jobs` on four threads (they mostly wait on processes); a failed
+/// one fails the test with its message.
+fn in_parallel(jobs: Vec<Job<'_>>) {
+    let jobs = std::sync::Mutex::new(jobs);
+    std::thread::scope(|scope| {
+        for _ in 0..4 {
+            scope.spawn(|| {
+                loop {
+                    let Some(job) = jobs.lock().unwrap_or_else(|e| e.into_inner()).pop() else {
+                        return;
+                    };
+                    job();
+                }
+            });
+        }
+    });
+}
+
+/// `c` as a YAML double-quoted escape.
+fn yaml_escape(c: char) -> String {
+    format!("\\u{:04x}", c as u32)
+}
+
+/// Every command-line flag with a bad value, and every path argument that
+/// cannot be opened, holding a token after each prefix (NUL cannot be in an
+/// argument): the message is refused or reported without the token.
+#[test]
+fn sweep_command_line_values_after_every_prefix() {
+    let mut generator = TokenGen::new(1431);
+    type Make = fn(&str) -> Vec<String>;
+    let flags: [Make; 15] = [
+        |v| vec!["--input".into(), format!("bogus:{v}")],
+        |v| vec!["--input".into(), format!("file:/nonexistent/{v}")],
+        |v| vec!["--output".into(), format!("bogus:{v}")],
+        |v| vec!["--admin".into(), v.into()],
+        |v| vec!["--shutdown-grace".into(), v.into()],
+        |v| vec!["--log-format".into(), v.into()],
+        |v| vec![format!("--{v}")],
+        |v| vec![v.into()],
+        |v| vec!["--config".into(), format!("/nonexistent/{v}.yaml")],
+        |v| vec!["--audit".into(), format!("/nonexistent/{v}")],
+        |v| vec!["--fingerprint-key-file".into(), format!("/nonexistent/{v}")],
+        |v| vec!["check-config".into(), format!("/nonexistent/{v}")],
+        |v| vec!["check-config".into(), "a".into(), v.into()],
+        |v| vec!["audit-summary".into(), format!("/nonexistent/{v}")],
+        |v| vec!["export-rules".into(), "--format".into(), v.into()],
+    ];
+    let mut jobs: Vec<Job<'_>> = Vec::new();
+    for prefix in prefixes().into_iter().filter(|&c| c != '\0') {
+        for make in flags {
+            let token = generator.token();
+            for format in ["text", "json"] {
+                let token = token.clone();
+                jobs.push(Box::new(move || {
+                    let mut args = vec!["--log-format".to_string(), format.into()];
+                    args.extend(make(&format!("{prefix}{token}")));
+                    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+                    let output = run(&args, b"");
+                    assert_ne!(output.status.code(), Some(0), "{args:?}");
+                    let what = format!("{args:?}");
+                    let tokens = std::slice::from_ref(&token);
+                    assert_no_hex_run(&format!("stdout of {what}"), &output.stdout, tokens);
+                    assert_no_hex_run(&format!("stderr of {what}"), &output.stderr, tokens);
+                }));
+            }
+        }
+    }
+    in_parallel(jobs);
+}
+
+/// Every kind of configuration error, with a token after each prefix in the
+/// value at fault (written with YAML escapes, so that every control
+/// character can be), by check-config and by a run with JSON logs.
+#[test]
+fn sweep_configuration_errors_after_every_prefix() {
+    let dir = scratch("sweep-config");
+    let mut generator = TokenGen::new(1432);
+    // `{v}` is the escaped prefix and the token, inside double quotes.
+    let kinds: [&str; 21] = [
+        "\"{v}\": 1\n",
+        "rules:\n  - id: r\n    pattern: x\n    \"{v}\": 1\n",
+        "rules: \"{v}\"\n",
+        "rules:\n  - id: r\n    pattern: x\n    window: \"{v}\"\n",
+        "rules:\n  - id: \"{v}\"\n    pattern: \"(\"\n",
+        "rules:\n  - id: r\n    pattern: \"({v}\"\n",
+        "rules:\n  - id: \"{v}\"\n    pattern: \"a+\"\n",
+        "rules:\n  - id: r\n    pattern: x\n    mask: \"{v}{bogus}\"\n",
+        "rules:\n  - id: \"{v}\"\n    pattern: x\n    keywords: [\"\"]\n",
+        "rules:\n  - id: \"{v}\"\n    pattern: x\n  - id: \"{v}\"\n    pattern: y\n",
+        "rules:\n  - id: r\n    pattern: x\n    allow: [\"fingerprint:{v}\"]\n",
+        "rules:\n  - id: r\n    pattern: x\n    window: 99999\n    keywords: [\"{v}\"]\n",
+        "include: [\"{v}.yaml\"]\n",
+        "audit: { fingerprint_key_file: \"/nonexistent/{v}\" }\n",
+        "output: \"{v}\"\n",
+        "inputs: [\"{v}\"]\n",
+        "inputs: [{ follow: /x.log, rotated: \"{v}[\" }]\n",
+        "admin: { listen: \"{v}\" }\n",
+        "limits: { max_connections: \"{v}\" }\n",
+        "state_dir: [\"{v}\"]\n",
+        "rules: [\"{v}\n",
+    ];
+    let mut jobs: Vec<Job<'_>> = Vec::new();
+    for (p, prefix) in prefixes().into_iter().enumerate() {
+        for (k, kind) in kinds.iter().enumerate() {
+            let token = generator.token();
+            let config = dir.join(format!("bad-{p}-{k}.yaml"));
+            let value = format!("{}{token}", yaml_escape(prefix));
+            std::fs::write(&config, kind.replace("{v}", &value)).unwrap();
+            jobs.push(Box::new(move || {
+                let config = config.to_str().unwrap();
+                for args in [
+                    vec!["check-config", config],
+                    vec!["--log-format", "json", "--config", config],
+                ] {
+                    let output = run(&args, b"");
+                    assert_eq!(
+                        output.status.code(),
+                        Some(2),
+                        "{args:?}: {}",
+                        transcript(&output)
+                    );
+                    let what = format!("kind {k}, prefix {prefix:?}, {args:?}");
+                    let tokens = std::slice::from_ref(&token);
+                    assert_no_hex_run(&format!("stdout of {what}"), &output.stdout, tokens);
+                    assert_no_hex_run(&format!("stderr of {what}"), &output.stderr, tokens);
+                }
+            }));
+        }
+    }
+    in_parallel(jobs);
 }
