@@ -239,22 +239,24 @@ fn check_config(path: &Path) -> Result<(), Failure> {
     let key_env = std::env::var_os(config::KEY_ENV);
     let rules = app::check_config(path, key_env.as_deref())?;
     let mut out = io::stdout().lock();
-    let specs = rules.specs();
-    let id_width = specs.iter().map(|s| s.id.len()).max().unwrap_or(0).max(2);
-    let pattern_width = specs
+    // Masked like every message: the path, a rule's id or its mask may hold
+    // a token.
+    let specs: Vec<[String; 3]> = rules
+        .specs()
         .iter()
-        .map(|s| s.pattern.len())
-        .max()
-        .unwrap_or(0)
-        .max(7);
+        .map(|s| [scrub(&s.id), scrub(&s.pattern), scrub(&s.mask)])
+        .collect();
+    let id_width = specs.iter().map(|s| s[0].len()).max().unwrap_or(0).max(2);
+    let pattern_width = specs.iter().map(|s| s[1].len()).max().unwrap_or(0).max(7);
     let print = |out: &mut io::StdoutLock<'_>, id: &str, pattern: &str, mask: &str| {
         writeln!(out, "{id:<id_width$}  {pattern:<pattern_width$}  {mask}")
     };
     let result = (|| {
-        writeln!(out, "{}: OK, {} rule(s)", path.display(), specs.len())?;
+        let shown = scrub(&path.display().to_string());
+        writeln!(out, "{shown}: OK, {} rule(s)", specs.len())?;
         print(&mut out, "ID", "PATTERN", "MASK")?;
-        for spec in specs {
-            print(&mut out, &spec.id, &spec.pattern, &spec.mask)?;
+        for [id, pattern, mask] in &specs {
+            print(&mut out, id, pattern, mask)?;
         }
         out.flush()
     })();

@@ -10,6 +10,8 @@ use std::io::{self, BufRead, Write};
 
 use serde::{Deserialize, Serialize};
 
+use crate::scrub::scrub;
+
 /// The longest line read as a record, newline excluded. logredact's own
 /// records are a few hundred bytes (a stream id is at most a path); a longer
 /// line is an error rather than a buffer as long as the line.
@@ -98,9 +100,11 @@ pub enum SummaryError {
 
 /// Distinct strings (rule ids, stream ids, and the rare fingerprint or
 /// timestamp not in the form logredact writes), each kept once and named by
-/// its number.
+/// its number, as they are printed: masked like every message, since an
+/// audit file logredact did not write may hold a token anywhere.
 ///
-/// Invariant: `index[names[i]] == i` for every `i`.
+/// Invariant: `names[index[name]] == scrub(name)` for every `name` in
+/// `index`.
 #[derive(Default)]
 struct Names {
     names: Vec<Box<str>>,
@@ -116,7 +120,7 @@ impl Names {
         // More than 4 billion distinct names cannot come from one audit file
         // that fits in memory; saturating keeps this total.
         let id = u32::try_from(self.names.len()).unwrap_or(u32::MAX);
-        self.names.push(name.into());
+        self.names.push(scrub(name).into());
         self.index.insert(name.into(), id);
         id
     }
@@ -742,6 +746,22 @@ mod tests {
             e.to_string(),
             "b.jsonl:1: not an audit record: longer than 65536 bytes"
         );
+    }
+
+    #[test]
+    fn a_token_in_a_name_is_masked() {
+        // Built at run time, so that no token-shaped literal is committed.
+        let token = format!("dapi{}", "0123456789abcdef".repeat(2).replace('0', "7"));
+        let text = record(
+            "2026-11-22T14:00:02.000Z",
+            &format!("file:/\\u0009{token}"),
+            &format!("x{token}"),
+            "high",
+            true,
+        );
+        let rows = Summary::read(text.as_bytes(), "a.jsonl").unwrap().rows();
+        assert_eq!(rows[0].streams, ["file:/\tdapi****"]);
+        assert_eq!(rows[0].fingerprint, "xdapi****");
     }
 
     #[test]
