@@ -186,7 +186,12 @@ fn raise_open_file_limit() {
 /// masked like everything logredact prints: clap quotes the argument it
 /// refuses, and the argument may be a secret.
 fn usage_error(error: &clap::Error) -> ExitCode {
-    let text = scrub(&error.render().to_string());
+    // Masked before escape sequences are stripped, as clap strips them from
+    // its plain text: an ESC right before a token takes the token's `d` with
+    // it, and what is left is no longer a token. Masked again after, for a
+    // token whose pieces an escape sequence kept apart.
+    let styled = scrub(&error.render().ansi().to_string());
+    let text = scrub(&anstream::adapter::strip_str(&styled).to_string());
     if error.use_stderr() {
         eprint!("{text}");
     } else {
@@ -234,22 +239,24 @@ fn check_config(path: &Path) -> Result<(), Failure> {
     let key_env = std::env::var_os(config::KEY_ENV);
     let rules = app::check_config(path, key_env.as_deref())?;
     let mut out = io::stdout().lock();
-    let specs = rules.specs();
-    let id_width = specs.iter().map(|s| s.id.len()).max().unwrap_or(0).max(2);
-    let pattern_width = specs
+    // Masked like every message: the path, a rule's id or its mask may hold
+    // a token.
+    let specs: Vec<[String; 3]> = rules
+        .specs()
         .iter()
-        .map(|s| s.pattern.len())
-        .max()
-        .unwrap_or(0)
-        .max(7);
+        .map(|s| [scrub(&s.id), scrub(&s.pattern), scrub(&s.mask)])
+        .collect();
+    let id_width = specs.iter().map(|s| s[0].len()).max().unwrap_or(0).max(2);
+    let pattern_width = specs.iter().map(|s| s[1].len()).max().unwrap_or(0).max(7);
     let print = |out: &mut io::StdoutLock<'_>, id: &str, pattern: &str, mask: &str| {
         writeln!(out, "{id:<id_width$}  {pattern:<pattern_width$}  {mask}")
     };
     let result = (|| {
-        writeln!(out, "{}: OK, {} rule(s)", path.display(), specs.len())?;
+        let shown = scrub(&path.display().to_string());
+        writeln!(out, "{shown}: OK, {} rule(s)", specs.len())?;
         print(&mut out, "ID", "PATTERN", "MASK")?;
-        for spec in specs {
-            print(&mut out, &spec.id, &spec.pattern, &spec.mask)?;
+        for [id, pattern, mask] in &specs {
+            print(&mut out, id, pattern, mask)?;
         }
         out.flush()
     })();
@@ -269,7 +276,9 @@ fn audit_summary(path: &Path, json: bool) -> Result<(), Failure> {
     if summary.skipped_partial_line {
         tracing::warn!(file = %origin, "the last line is incomplete (still being written?) and was skipped");
     }
-    let mut out = io::stdout().lock();
+    // Buffered: standard output flushes every line, and a summary can have
+    // a million of them.
+    let mut out = io::BufWriter::with_capacity(64 * 1024, io::stdout().lock());
     let written = if json {
         summary.write_json(&mut out)
     } else {

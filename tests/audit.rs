@@ -440,3 +440,105 @@ fn the_audit_file_is_private_and_a_link_there_is_told() {
     );
     check_records(&records(&elsewhere), &fixture);
 }
+
+/// Issue 14, item 7: a line longer than any audit record is an error that
+/// names the file and the line (status 1, as for any malformed line), read
+/// no further than the limit; and the summary of an ordinary file is, byte
+/// for byte, what it was before per-fingerprint state was made compact (the
+/// expected text below is what that version printed for this file).
+#[test]
+fn summary_limits_a_record_and_keeps_its_output() {
+    let dir = scratch("summary-limits");
+    let record = |ts: &str, stream: &str, rule: &str, confidence: &str, masked: bool, fp: &str| {
+        format!(
+            "{{\"ts\":\"{ts}\",\"stream\":\"{stream}\",\"rule\":\"{rule}\",\"offset\":1,\"line\":1,\"confidence\":\"{confidence}\",\"keywords\":[],\"exclusions\":[],\"placeholder\":false,\"masked\":{masked},\"fingerprint\":\"{fp}\"}}\n"
+        )
+    };
+    let (app, tcp, pat) = (
+        "file:/var/log/app.log",
+        "tcp:10.0.0.7:51812",
+        "databricks-pat",
+    );
+    let (a, b) = ("0f0f0f0f0f0f0f0f", "00000000000000ff");
+    let text = [
+        record("2026-11-22T14:00:02.000Z", "stdin", pat, "high", true, a),
+        record("2026-11-22T14:00:01.500Z", tcp, pat, "low", true, a),
+        record("2026-11-22T14:00:03.250Z", app, pat, "medium", false, a),
+        record("2026-11-22T14:00:04.000Z", "stdin", pat, "high", true, b),
+        record(
+            "2026-11-22T14:00:05.000Z",
+            "stdin",
+            "other-rule",
+            "high",
+            true,
+            b,
+        ),
+        record("2026-11-22T14:00:06.000Z", "stdin", pat, "medium", true, b),
+        record("2026-11-22T14:00:00Z", app, pat, "low", true, "not-hex"),
+    ]
+    .concat();
+    let audit = dir.join("audit.jsonl");
+    std::fs::write(&audit, &text).unwrap();
+    let summary = |args: &[&str]| {
+        let output = binary().arg("audit-summary").args(args).output().unwrap();
+        assert!(output.status.success(), "{}", transcript(&output));
+        String::from_utf8(output.stdout).unwrap()
+    };
+    let table = summary(&[audit.to_str().unwrap()]);
+    assert_eq!(
+        table,
+        "FINGERPRINT       RULE            COUNT  STREAMS  FIRST SEEN                LAST SEEN                 LOW  MEDIUM  HIGH  UNMASKED  STREAM IDS\n\
+         0f0f0f0f0f0f0f0f  databricks-pat      3        3  2026-11-22T14:00:01.500Z  2026-11-22T14:00:03.250Z    1       1     1         1  file:/var/log/app.log,stdin,tcp:10.0.0.7:51812\n\
+         00000000000000ff  databricks-pat      2        1  2026-11-22T14:00:04.000Z  2026-11-22T14:00:06.000Z    0       1     1         0  stdin\n\
+         00000000000000ff  other-rule          1        1  2026-11-22T14:00:05.000Z  2026-11-22T14:00:05.000Z    0       0     1         0  stdin\n\
+         not-hex           databricks-pat      1        1  2026-11-22T14:00:00Z      2026-11-22T14:00:00Z        1       0     0         0  file:/var/log/app.log\n"
+    );
+    let json = summary(&["--json", audit.to_str().unwrap()]);
+    assert_eq!(
+        json,
+        concat!(
+            r#"[{"fingerprint":"0f0f0f0f0f0f0f0f","rule":"databricks-pat","count":3,"unmasked":1,"streams":["file:/var/log/app.log","stdin","tcp:10.0.0.7:51812"],"first_seen":"2026-11-22T14:00:01.500Z","last_seen":"2026-11-22T14:00:03.250Z","confidence":{"low":1,"medium":1,"high":1}},"#,
+            r#"{"fingerprint":"00000000000000ff","rule":"databricks-pat","count":2,"unmasked":0,"streams":["stdin"],"first_seen":"2026-11-22T14:00:04.000Z","last_seen":"2026-11-22T14:00:06.000Z","confidence":{"low":0,"medium":1,"high":1}},"#,
+            r#"{"fingerprint":"00000000000000ff","rule":"other-rule","count":1,"unmasked":0,"streams":["stdin"],"first_seen":"2026-11-22T14:00:05.000Z","last_seen":"2026-11-22T14:00:05.000Z","confidence":{"low":0,"medium":0,"high":1}},"#,
+            r#"{"fingerprint":"not-hex","rule":"databricks-pat","count":1,"unmasked":0,"streams":["file:/var/log/app.log"],"first_seen":"2026-11-22T14:00:00Z","last_seen":"2026-11-22T14:00:00Z","confidence":{"low":1,"medium":0,"high":0}}]"#,
+            "\n"
+        )
+    );
+
+    // A well-formed record of 64 KiB + 1 byte (a long stream id) on line 3,
+    // with or without its newline; and from standard input.
+    let long = record(
+        "2026-11-22T14:00:00.000Z",
+        &format!("file:/{}", "a".repeat(65_536)),
+        pat,
+        "high",
+        true,
+        a,
+    );
+    for tail in ["\n", ""] {
+        let file = dir.join("long.jsonl");
+        let first_two: String = text.lines().take(2).map(|l| format!("{l}\n")).collect();
+        std::fs::write(&file, format!("{first_two}{}{tail}", long.trim_end())).unwrap();
+        let output = binary()
+            .args(["audit-summary", file.to_str().unwrap()])
+            .output()
+            .unwrap();
+        assert_eq!(output.status.code(), Some(1), "{}", transcript(&output));
+        assert_eq!(output.stdout, b"");
+        assert_eq!(
+            String::from_utf8(output.stderr).unwrap(),
+            format!(
+                "logredact: {}:3: not an audit record: longer than 65536 bytes\n",
+                file.display()
+            )
+        );
+    }
+    let mut command = binary();
+    command.args(["audit-summary", "-"]);
+    let output = output_with_stdin(command, format!("{long}{text}").as_bytes());
+    assert_eq!(output.status.code(), Some(1), "{}", transcript(&output));
+    assert_eq!(
+        String::from_utf8(output.stderr).unwrap(),
+        "logredact: stdin:1: not an audit record: longer than 65536 bytes\n"
+    );
+}
