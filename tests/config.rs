@@ -4,6 +4,7 @@
 
 mod common;
 
+use std::ffi::OsStr;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -25,7 +26,13 @@ fn write_config(name: &str, text: &str) -> PathBuf {
 /// Runs `logredact --config PATH` with a stdin that is never closed: a
 /// refusal must come before any input is read.
 fn refused(path: &Path) -> String {
-    let mut child = spawn_piped(binary().arg("--config").arg(path));
+    refused_with_env(path, &[])
+}
+
+/// `refused`, with `env` set for both runs and the test variables of
+/// [`with_test_env`] not otherwise set.
+fn refused_with_env(path: &Path, env: &[(&str, &OsStr)]) -> String {
+    let mut child = spawn_piped(with_test_env(binary(), env).arg("--config").arg(path));
     let _stdin = child.stdin.take();
     let status = wait_with_deadline(&mut child, Duration::from_secs(10));
     let output = child.wait_with_output().unwrap();
@@ -38,7 +45,11 @@ fn refused(path: &Path) -> String {
     assert!(output.stdout.is_empty());
     let stderr = String::from_utf8(output.stderr).unwrap();
     // check-config refuses the same file the same way.
-    let check = binary().arg("check-config").arg(path).output().unwrap();
+    let check = with_test_env(binary(), env)
+        .arg("check-config")
+        .arg(path)
+        .output()
+        .unwrap();
     assert_eq!(check.status.code(), Some(2));
     assert_eq!(String::from_utf8(check.stderr).unwrap(), stderr);
     stderr
@@ -566,5 +577,145 @@ fn nesting_too_deep_is_refused_before_parsing() {
         Some(0),
         "{}",
         String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+/// The variables the interpolation tests use: `env` set, every other one
+/// removed, whatever the environment of the test run holds.
+fn with_test_env(
+    mut command: std::process::Command,
+    env: &[(&str, &OsStr)],
+) -> std::process::Command {
+    for name in [
+        "LOGREDACT_TEST_DIR",
+        "LOGREDACT_TEST_UNSET",
+        "LOGREDACT_TEST_MASK",
+        "LOGREDACT_TEST_OUT",
+    ] {
+        command.env_remove(name);
+    }
+    for (name, value) in env {
+        command.env(name, value);
+    }
+    command
+}
+
+/// Issue 18, item 2: `${VAR}`, `${VAR:-default}` and `$$` in the values of
+/// the file and of its rule packs; a lone `$` (a pattern's anchor) is text.
+#[test]
+fn environment_variables_are_interpolated_in_values_and_packs() {
+    let dir = scratch("interpolate");
+    std::fs::write(
+        dir.join("pack.yaml"),
+        "rules:\n  - id: word\n    pattern: 'secretword'\n    mask: '<${LOGREDACT_TEST_MASK}>'\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("logredact.yaml"),
+        concat!(
+            "rules:\n",
+            "  - id: databricks-pat\n    pattern: '\\bdapi[0-9a-f]{32}\\b'\n    mask: '$$MASK$$'\n",
+            "  - id: eol\n    pattern: '(?m)tail$'\n    mask: 'T$'\n",
+            "include: ['${LOGREDACT_TEST_DIR}/pack.yaml']\n",
+            "output: 'file:${LOGREDACT_TEST_DIR}/out.log'\n",
+            "audit: { path: \"${LOGREDACT_TEST_DIR}/audit-${LOGREDACT_TEST_UNSET:-default}.jsonl\" }\n",
+        ),
+    )
+    .unwrap();
+    let token = TokenGen::new(18).token();
+    let mut command = with_test_env(
+        binary(),
+        &[
+            ("LOGREDACT_TEST_DIR", dir.as_os_str()),
+            ("LOGREDACT_TEST_MASK", OsStr::new("w")),
+        ],
+    );
+    command.arg("--config").arg(dir.join("logredact.yaml"));
+    let output = output_with_stdin(command, format!("a {token} secretword tail\n").as_bytes());
+    assert_eq!(output.status.code(), Some(0), "{}", transcript(&output));
+    assert_eq!(read(&dir.join("out.log")), "a $MASK$ <w> T$\n");
+    let audit = read(&dir.join("audit-default.jsonl"));
+    assert_eq!(audit.lines().count(), 3, "{audit}");
+}
+
+/// Issue 18, item 2: each way a variable can be wrong is a configuration
+/// error at the value's line and column, exit status 2, before any input.
+#[test]
+fn interpolation_errors_name_the_file_line_column_and_variable() {
+    let unset = "environment variable LOGREDACT_TEST_UNSET is not set and has no default (${LOGREDACT_TEST_UNSET:-DEFAULT} gives one)";
+    for (text, expected) in [
+        (
+            "output: 'file:${LOGREDACT_TEST_UNSET}/out.log'\n".to_string(),
+            format!("1:9: output: {unset}"),
+        ),
+        (
+            "rules:\n  - id: r\n    pattern: x\n    keywords: [a, \"${LOGREDACT_TEST_UNSET}\"]\n".into(),
+            format!("4:19: rules[0].keywords[1]: {unset}"),
+        ),
+        (
+            "audit: { path: '${LOGREDACT_TEST_DIR/audit.jsonl' }\n".into(),
+            "1:16: audit.path: '${' is not closed by '}' (write $$ for a literal $)".into(),
+        ),
+        (
+            "state_dir: '/var/lib/${}'\n".into(),
+            "1:12: state_dir: '${}' names no variable".into(),
+        ),
+        (
+            "inputs: ['file:${LOGREDACT-DIR}/a.log']\n".into(),
+            "1:10: inputs[0]: 'LOGREDACT-DIR' is not a variable name (letters, digits and _, not starting with a digit)".into(),
+        ),
+        (
+            "admin: { listen: '${1ADDR:-127.0.0.1:9102}' }\n".into(),
+            "1:18: admin.listen: '1ADDR' is not a variable name (letters, digits and _, not starting with a digit)".into(),
+        ),
+    ] {
+        let path = write_config("interpolate-errors", &text);
+        assert_eq!(
+            refused(&path),
+            format!("logredact: {}:{expected}\n", path.display()),
+            "{text}"
+        );
+    }
+    // A variable set to bytes that are not UTF-8.
+    let path = write_config("interpolate-bytes", "output: '${LOGREDACT_TEST_OUT}'\n");
+    let bytes = std::os::unix::ffi::OsStrExt::from_bytes(&b"file:\xff"[..]);
+    assert_eq!(
+        refused_with_env(&path, &[("LOGREDACT_TEST_OUT", bytes)]),
+        format!(
+            "logredact: {}:1:9: output: environment variable LOGREDACT_TEST_OUT is not valid UTF-8\n",
+            path.display()
+        )
+    );
+    // In an included pack: the pack's file, line and column.
+    let dir = scratch("interpolate-pack");
+    std::fs::write(
+        dir.join("pack.yaml"),
+        "rules:\n  - id: word\n    pattern: '${LOGREDACT_TEST_UNSET}'\n",
+    )
+    .unwrap();
+    std::fs::write(dir.join("logredact.yaml"), "include: [pack.yaml]\n").unwrap();
+    assert_eq!(
+        refused(&dir.join("logredact.yaml")),
+        format!(
+            "logredact: {}:3:14: rules[0].pattern: {unset}\n",
+            dir.join("pack.yaml").display()
+        )
+    );
+}
+
+/// Issue 18, item 2: what a variable holds may be a secret; an error about
+/// the value shows `${NAME}` where the value would be, and never the value.
+#[test]
+fn an_error_never_shows_what_a_variable_holds() {
+    let token = TokenGen::new(181).token();
+    let value = format!("udp://{token}-collector:5170");
+    let path = write_config("interpolate-secret", "output: '${LOGREDACT_TEST_OUT}'\n");
+    let message = refused_with_env(&path, &[("LOGREDACT_TEST_OUT", OsStr::new(&value))]);
+    assert_eq!(
+        message,
+        format!(
+            "logredact: {}:1:9: output: unknown output '${{LOGREDACT_TEST_OUT}}': expected -, file:PATH or tcp://HOST:PORT\n",
+            path.display()
+        )
     );
 }
