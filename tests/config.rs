@@ -719,3 +719,182 @@ fn an_error_never_shows_what_a_variable_holds() {
         )
     );
 }
+
+/// `logredact check-config PATH ARGS...`: (exit status, stdout, stderr).
+fn check_deployment(path: &Path, args: &[&str]) -> (Option<i32>, String, String) {
+    let output = binary()
+        .arg("check-config")
+        .arg(path)
+        .args(args)
+        .output()
+        .unwrap();
+    (
+        output.status.code(),
+        String::from_utf8(output.stdout).unwrap(),
+        String::from_utf8(output.stderr).unwrap(),
+    )
+}
+
+/// Issue 18, item 3: with a run's flags, `check-config` checks what that run
+/// needs at its start, and creates nothing doing so.
+#[test]
+fn check_config_checks_a_usable_deployment_without_creating_anything() {
+    let dir = scratch("deployment-ok");
+    let config = write_config(
+        "deployment-ok-config",
+        "rules:\n  - id: r\n    pattern: x\n",
+    );
+    let admin = format!("127.0.0.1:{}", free_port());
+    let state = dir.join("state/sub");
+    let audit = dir.join("audit.jsonl");
+    let (status, stdout, stderr) = check_deployment(
+        &config,
+        &[
+            "--state-dir",
+            state.to_str().unwrap(),
+            "--audit",
+            audit.to_str().unwrap(),
+            "--admin",
+            &admin,
+            "--output",
+            "tcp://localhost:5170",
+        ],
+    );
+    assert_eq!(status, Some(0), "{stderr}");
+    assert_eq!(
+        stdout,
+        format!(
+            "{}: OK, 1 rule(s)\nID  PATTERN  MASK\nr   x        ****\ndeployment: state directory {}: OK\ndeployment: audit file {}: OK\ndeployment: admin address {admin}: OK\ndeployment: output tcp://localhost:5170: OK\n",
+            config.display(),
+            state.display(),
+            audit.display()
+        )
+    );
+    assert_eq!(
+        std::fs::read_dir(&dir).unwrap().count(),
+        0,
+        "created a file"
+    );
+}
+
+/// Issue 18, item 3: each problem with its reason, all of them, exit 2. The
+/// unwritable places are under a regular file, which fails for root too
+/// (tests may run as root, for whom permission bits do not count).
+#[test]
+fn check_config_reports_what_would_stop_the_run() {
+    let dir = scratch("deployment-bad");
+    let file = dir.join("file");
+    std::fs::write(&file, "").unwrap();
+    let config = write_config(
+        "deployment-bad-config",
+        "rules:\n  - id: r\n    pattern: x\n",
+    );
+    let taken = std::net::TcpListener::bind(("127.0.0.1", free_port())).unwrap();
+    let admin = taken.local_addr().unwrap().to_string();
+    let host = "collector.logredact.invalid:5170";
+    let unresolved = std::net::ToSocketAddrs::to_socket_addrs(host)
+        .map(|_| ())
+        .unwrap_err()
+        .to_string();
+    let (status, stdout, stderr) = check_deployment(
+        &config,
+        &[
+            "--state-dir",
+            file.join("state").to_str().unwrap(),
+            "--audit",
+            file.join("audit.jsonl").to_str().unwrap(),
+            "--admin",
+            &admin,
+            "--input",
+            &format!("tcp://{admin}"),
+            "--output",
+            &format!("tcp://{host}"),
+        ],
+    );
+    assert_eq!(status, Some(2));
+    assert_eq!(stdout, "");
+    let file = file.display();
+    assert_eq!(
+        stderr,
+        format!(
+            "logredact: state directory {file}/state: cannot create it: {file} is not a directory\n\
+             logredact: audit file {file}/audit.jsonl: cannot open it to append: Not a directory (os error 20)\n\
+             logredact: admin address {admin}: cannot listen there: Address already in use (os error 98)\n\
+             logredact: input tcp://{admin}: cannot listen there: Address already in use (os error 98)\n\
+             logredact: output tcp://{host}: the host does not resolve: {unresolved}\n"
+        )
+    );
+    // A state directory that is a file, an audit file in a missing directory.
+    let (status, _, stderr) = check_deployment(
+        &config,
+        &[
+            "--state-dir",
+            &file.to_string(),
+            "--audit",
+            &format!("{}/missing/audit.jsonl", dir.display()),
+        ],
+    );
+    assert_eq!(status, Some(2));
+    assert_eq!(
+        stderr,
+        format!(
+            "logredact: state directory {file}: it is not a directory\n\
+             logredact: audit file {0}/missing/audit.jsonl: cannot create it: {0}/missing: No such file or directory (os error 2)\n",
+            dir.display()
+        )
+    );
+    // Permission bits, where they count (not for root).
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        let read_only = dir.join("read-only");
+        std::fs::create_dir(&read_only).unwrap();
+        let mut permissions = std::fs::metadata(&read_only).unwrap().permissions();
+        std::os::unix::fs::PermissionsExt::set_mode(&mut permissions, 0o555);
+        std::fs::set_permissions(&read_only, permissions).unwrap();
+        let (status, _, stderr) = check_deployment(
+            &config,
+            &[
+                "--state-dir",
+                read_only.to_str().unwrap(),
+                "--audit",
+                read_only.join("audit.jsonl").to_str().unwrap(),
+            ],
+        );
+        assert_eq!(status, Some(2));
+        let read_only = read_only.display();
+        assert_eq!(
+            stderr,
+            format!(
+                "logredact: state directory {read_only}: cannot write in it: Permission denied (os error 13)\n\
+                 logredact: audit file {read_only}/audit.jsonl: cannot create it in {read_only}: Permission denied (os error 13)\n"
+            )
+        );
+    }
+}
+
+/// Issue 18, item 3: without a run's flags `check-config` checks the file
+/// alone (a ConfigMap is checked where it is written, not in its pod);
+/// `--deployment` checks the file's own deployment values.
+#[test]
+fn check_config_checks_the_deployment_only_when_asked() {
+    let dir = scratch("deployment-asked");
+    std::fs::write(dir.join("file"), "").unwrap();
+    let config = write_config(
+        "deployment-asked-config",
+        &format!(
+            "rules:\n  - id: r\n    pattern: x\nstate_dir: '{}/file/state'\n",
+            dir.display()
+        ),
+    );
+    let (status, _, stderr) = check_deployment(&config, &[]);
+    assert_eq!(status, Some(0), "{stderr}");
+    let (status, _, stderr) = check_deployment(&config, &["--deployment"]);
+    assert_eq!(status, Some(2));
+    assert_eq!(
+        stderr,
+        format!(
+            "logredact: state directory {0}/file/state: cannot create it: {0}/file is not a directory\n",
+            dir.display()
+        )
+    );
+}
