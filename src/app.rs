@@ -95,12 +95,15 @@ pub fn fingerprint_key(
     config::resolve_key(file, from_env)
 }
 
-/// Loads the configuration file at `path` and compiles its rules, as a run
-/// would (the key from the file or the environment).
-pub fn check_config(path: &Path, key_env: Option<&OsStr>) -> Result<RuleSet, ConfigError> {
-    let config = Config::load(path)?;
-    let (key, key_origin) = fingerprint_key(None, &config, key_env)?;
-    config.compile(key, &key_origin)
+/// Loads the configuration file at `path` and resolves a run's settings
+/// from it and `overrides` (the command line), as a run would: the rules
+/// compiled with the key from the flag, the file or the environment.
+pub fn check_config(
+    path: &Path,
+    overrides: Overrides,
+    key_env: Option<&OsStr>,
+) -> Result<Settings, ConfigError> {
+    Settings::resolve(overrides, Config::load(path)?, key_env)
 }
 
 impl Settings {

@@ -15,6 +15,7 @@
 //! | `scan`     | the core, no I/O: rules, the streaming matcher, held-back bytes, the context window, classification, masks, fingerprints |
 //! | `config`   | YAML → typed configuration, validated with file, line and column |
 //! | `app`      | a run's settings (command line over file over environment) and its start-up: metrics, audit, runtime, admin, pipeline |
+//! | `deployment` | `check-config`'s checks of a run's files, addresses and hosts, made without starting it |
 //! | `pipeline` | the plan (direct, merged, proxied), one task per stream, the TCP accept loop, the first failure |
 //! | `source`   | stdin, files, followed files and their checkpoints, TCP listeners: each opens itself from its spec |
 //! | `sink`     | batches, ports (direct or merged a line at a time), stdout/file and TCP outputs |
@@ -26,7 +27,7 @@
 //!
 //! The scanner core is public and documented; the layers around it are
 //! internal to the binary (`pub(crate)`), except what the binary and the
-//! tests drive: [`app`], [`config`], [`audit`] and [`scrub`].
+//! tests drive: [`app`], [`config`], [`audit`], [`deployment`] and [`scrub`].
 #![deny(missing_docs)]
 
 pub(crate) mod admin;
@@ -34,6 +35,7 @@ pub mod app;
 pub mod audit;
 pub mod config;
 pub mod defaults;
+pub mod deployment;
 pub(crate) mod metrics;
 pub(crate) mod pipeline;
 pub(crate) mod progress;

@@ -33,6 +33,25 @@ struct Cli {
     #[arg(long, value_name = "PATH")]
     config: Option<PathBuf>,
 
+    #[command(flatten)]
+    run: RunFlags,
+
+    /// Seconds to drain streams after SIGTERM or SIGINT before cutting them.
+    #[arg(long, value_name = "SECS", default_value = "10", value_parser = parse_seconds)]
+    shutdown_grace: Duration,
+
+    /// Format of logredact's own log lines on stderr.
+    #[arg(long, value_name = "FORMAT", value_enum, default_value = "text")]
+    log_format: LogFormat,
+
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+/// Where a run reads, writes and keeps its state: the flags that
+/// `check-config` takes too, to check a deployment.
+#[derive(Debug, clap::Args)]
+struct RunFlags {
     /// A stream to read: `-` (stdin, the default), `file:PATH` (read to the
     /// end), `follow:PATH` (like tail -F, checkpointed in --state-dir) or
     /// `tcp://HOST:PORT` (listen; each connection is a stream). Repeatable;
@@ -65,17 +84,31 @@ struct Cli {
     /// Directory for checkpoints of followed files.
     #[arg(long, value_name = "DIR")]
     state_dir: Option<PathBuf>,
+}
 
-    /// Seconds to drain streams after SIGTERM or SIGINT before cutting them.
-    #[arg(long, value_name = "SECS", default_value = "10", value_parser = parse_seconds)]
-    shutdown_grace: Duration,
+impl RunFlags {
+    /// Whether any flag is given.
+    fn any(&self) -> bool {
+        !self.input.is_empty()
+            || self.output.is_some()
+            || self.audit.is_some()
+            || self.fingerprint_key_file.is_some()
+            || self.admin.is_some()
+            || self.state_dir.is_some()
+    }
 
-    /// Format of logredact's own log lines on stderr.
-    #[arg(long, value_name = "FORMAT", value_enum, default_value = "text")]
-    log_format: LogFormat,
-
-    #[command(subcommand)]
-    command: Option<Command>,
+    /// The flags as a run's overrides.
+    fn overrides(self, shutdown_grace: Duration) -> Overrides {
+        Overrides {
+            inputs: self.input,
+            output: self.output,
+            audit: self.audit,
+            admin: self.admin,
+            state_dir: self.state_dir,
+            fingerprint_key_file: self.fingerprint_key_file,
+            shutdown_grace,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
@@ -94,10 +127,22 @@ fn parse_seconds(text: &str) -> Result<Duration, String> {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Validate a configuration file and print the rules it would run.
+    /// Validate a configuration file and print the rules it would run. With
+    /// any of a run's flags (or --deployment), also check what that run would
+    /// need at its start: the state directory and audit file can be created
+    /// or written, the admin address and TCP inputs can listen, a TCP
+    /// output's host resolves. Nothing is created.
     CheckConfig {
         /// The configuration file.
         path: PathBuf,
+
+        /// Check the deployment with the file's values alone (implied by
+        /// any of the flags below).
+        #[arg(long)]
+        deployment: bool,
+
+        #[command(flatten)]
+        run: RunFlags,
     },
     /// Token-sprawl table of an audit file: per fingerprint, how often, where,
     /// first and last seen, and with what confidence.
@@ -145,7 +190,11 @@ fn main() -> ExitCode {
     init_logging(log_format);
     raise_open_file_limit();
     let result = match cli.command.take() {
-        Some(Command::CheckConfig { path }) => check_config(&path),
+        Some(Command::CheckConfig {
+            path,
+            deployment,
+            run,
+        }) => check_config(&path, deployment, run),
         Some(Command::AuditSummary { path, json }) => audit_summary(&path, json),
         None => run(cli),
     };
@@ -203,7 +252,15 @@ fn usage_error(error: &clap::Error) -> ExitCode {
 /// The one line that says why logredact stopped. It is printed whatever
 /// `LOGREDACT_LOG` filters, and with `--log-format json` it is a JSON record
 /// like every other log line, so that a log collector parsing them keeps it.
+/// A message of several lines (every problem `check-config` found) is one
+/// such line each.
 fn report_fatal(format: LogFormat, message: &str) {
+    for line in message.lines() {
+        report_fatal_line(format, line);
+    }
+}
+
+fn report_fatal_line(format: LogFormat, message: &str) {
     match format {
         LogFormat::Text => eprintln!("logredact: {message}"),
         LogFormat::Json => eprintln!(
@@ -221,27 +278,31 @@ fn report_fatal(format: LogFormat, message: &str) {
 /// A run: the command line over the configuration file.
 fn run(cli: Cli) -> Result<(), Failure> {
     let config = app::load_config(cli.config.as_deref())?;
-    let overrides = Overrides {
-        inputs: cli.input,
-        output: cli.output,
-        audit: cli.audit,
-        admin: cli.admin,
-        state_dir: cli.state_dir,
-        fingerprint_key_file: cli.fingerprint_key_file,
-        shutdown_grace: cli.shutdown_grace,
-    };
+    let overrides = cli.run.overrides(cli.shutdown_grace);
     let key_env = std::env::var_os(config::KEY_ENV);
     let settings = Settings::resolve(overrides, config, key_env.as_deref())?;
     Ok(app::run(settings)?)
 }
 
-fn check_config(path: &Path) -> Result<(), Failure> {
+fn check_config(path: &Path, deployment: bool, flags: RunFlags) -> Result<(), Failure> {
     let key_env = std::env::var_os(config::KEY_ENV);
-    let rules = app::check_config(path, key_env.as_deref())?;
+    let deployment = deployment || flags.any();
+    // The grace period plays no part in the checks.
+    let overrides = flags.overrides(Duration::ZERO);
+    let settings = app::check_config(path, overrides, key_env.as_deref())?;
+    let report = deployment.then(|| logredact::deployment::check(&settings));
+    if let Some(problems) = report
+        .as_ref()
+        .map(|r| &r.problems)
+        .filter(|p| !p.is_empty())
+    {
+        return Err(Failure::Usage(problems.join("\n")));
+    }
     let mut out = io::stdout().lock();
     // Masked like every message: the path, a rule's id or its mask may hold
     // a token.
-    let specs: Vec<[String; 3]> = rules
+    let specs: Vec<[String; 3]> = settings
+        .rules
         .specs()
         .iter()
         .map(|s| [scrub(&s.id), scrub(&s.pattern), scrub(&s.mask)])
@@ -257,6 +318,9 @@ fn check_config(path: &Path) -> Result<(), Failure> {
         print(&mut out, "ID", "PATTERN", "MASK")?;
         for [id, pattern, mask] in &specs {
             print(&mut out, id, pattern, mask)?;
+        }
+        for checked in report.iter().flat_map(|r| &r.checked) {
+            writeln!(out, "deployment: {}: OK", scrub(checked))?;
         }
         out.flush()
     })();

@@ -4,6 +4,7 @@
 
 mod common;
 
+use std::ffi::OsStr;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -25,7 +26,13 @@ fn write_config(name: &str, text: &str) -> PathBuf {
 /// Runs `logredact --config PATH` with a stdin that is never closed: a
 /// refusal must come before any input is read.
 fn refused(path: &Path) -> String {
-    let mut child = spawn_piped(binary().arg("--config").arg(path));
+    refused_with_env(path, &[])
+}
+
+/// `refused`, with `env` set for both runs and the test variables of
+/// [`with_test_env`] not otherwise set.
+fn refused_with_env(path: &Path, env: &[(&str, &OsStr)]) -> String {
+    let mut child = spawn_piped(with_test_env(binary(), env).arg("--config").arg(path));
     let _stdin = child.stdin.take();
     let status = wait_with_deadline(&mut child, Duration::from_secs(10));
     let output = child.wait_with_output().unwrap();
@@ -38,7 +45,11 @@ fn refused(path: &Path) -> String {
     assert!(output.stdout.is_empty());
     let stderr = String::from_utf8(output.stderr).unwrap();
     // check-config refuses the same file the same way.
-    let check = binary().arg("check-config").arg(path).output().unwrap();
+    let check = with_test_env(binary(), env)
+        .arg("check-config")
+        .arg(path)
+        .output()
+        .unwrap();
     assert_eq!(check.status.code(), Some(2));
     assert_eq!(String::from_utf8(check.stderr).unwrap(), stderr);
     stderr
@@ -566,5 +577,324 @@ fn nesting_too_deep_is_refused_before_parsing() {
         Some(0),
         "{}",
         String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+/// The variables the interpolation tests use: `env` set, every other one
+/// removed, whatever the environment of the test run holds.
+fn with_test_env(
+    mut command: std::process::Command,
+    env: &[(&str, &OsStr)],
+) -> std::process::Command {
+    for name in [
+        "LOGREDACT_TEST_DIR",
+        "LOGREDACT_TEST_UNSET",
+        "LOGREDACT_TEST_MASK",
+        "LOGREDACT_TEST_OUT",
+    ] {
+        command.env_remove(name);
+    }
+    for (name, value) in env {
+        command.env(name, value);
+    }
+    command
+}
+
+/// Issue 18, item 2: `${VAR}`, `${VAR:-default}` and `$$` in the values of
+/// the file and of its rule packs; a lone `$` (a pattern's anchor) is text.
+#[test]
+fn environment_variables_are_interpolated_in_values_and_packs() {
+    let dir = scratch("interpolate");
+    std::fs::write(
+        dir.join("pack.yaml"),
+        "rules:\n  - id: word\n    pattern: 'secretword'\n    mask: '<${LOGREDACT_TEST_MASK}>'\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("logredact.yaml"),
+        concat!(
+            "rules:\n",
+            "  - id: databricks-pat\n    pattern: '\\bdapi[0-9a-f]{32}\\b'\n    mask: '$$MASK$$'\n",
+            "  - id: eol\n    pattern: '(?m)tail$'\n    mask: 'T$'\n",
+            "include: ['${LOGREDACT_TEST_DIR}/pack.yaml']\n",
+            "output: 'file:${LOGREDACT_TEST_DIR}/out.log'\n",
+            "audit: { path: \"${LOGREDACT_TEST_DIR}/audit-${LOGREDACT_TEST_UNSET:-default}.jsonl\" }\n",
+        ),
+    )
+    .unwrap();
+    let token = TokenGen::new(18).token();
+    let mut command = with_test_env(
+        binary(),
+        &[
+            ("LOGREDACT_TEST_DIR", dir.as_os_str()),
+            ("LOGREDACT_TEST_MASK", OsStr::new("w")),
+        ],
+    );
+    command.arg("--config").arg(dir.join("logredact.yaml"));
+    let output = output_with_stdin(command, format!("a {token} secretword tail\n").as_bytes());
+    assert_eq!(output.status.code(), Some(0), "{}", transcript(&output));
+    assert_eq!(read(&dir.join("out.log")), "a $MASK$ <w> T$\n");
+    let audit = read(&dir.join("audit-default.jsonl"));
+    assert_eq!(audit.lines().count(), 3, "{audit}");
+}
+
+/// Issue 18, item 2: each way a variable can be wrong is a configuration
+/// error at the value's line and column, exit status 2, before any input.
+#[test]
+fn interpolation_errors_name_the_file_line_column_and_variable() {
+    let unset = "environment variable LOGREDACT_TEST_UNSET is not set and has no default (${LOGREDACT_TEST_UNSET:-DEFAULT} gives one)";
+    for (text, expected) in [
+        (
+            "output: 'file:${LOGREDACT_TEST_UNSET}/out.log'\n".to_string(),
+            format!("1:9: output: {unset}"),
+        ),
+        (
+            "rules:\n  - id: r\n    pattern: x\n    keywords: [a, \"${LOGREDACT_TEST_UNSET}\"]\n".into(),
+            format!("4:19: rules[0].keywords[1]: {unset}"),
+        ),
+        (
+            "audit: { path: '${LOGREDACT_TEST_DIR/audit.jsonl' }\n".into(),
+            "1:16: audit.path: '${' is not closed by '}' (write $$ for a literal $)".into(),
+        ),
+        (
+            "state_dir: '/var/lib/${}'\n".into(),
+            "1:12: state_dir: '${}' names no variable".into(),
+        ),
+        (
+            "inputs: ['file:${LOGREDACT-DIR}/a.log']\n".into(),
+            "1:10: inputs[0]: 'LOGREDACT-DIR' is not a variable name (letters, digits and _, not starting with a digit)".into(),
+        ),
+        (
+            "admin: { listen: '${1ADDR:-127.0.0.1:9102}' }\n".into(),
+            "1:18: admin.listen: '1ADDR' is not a variable name (letters, digits and _, not starting with a digit)".into(),
+        ),
+    ] {
+        let path = write_config("interpolate-errors", &text);
+        assert_eq!(
+            refused(&path),
+            format!("logredact: {}:{expected}\n", path.display()),
+            "{text}"
+        );
+    }
+    // A variable set to bytes that are not UTF-8.
+    let path = write_config("interpolate-bytes", "output: '${LOGREDACT_TEST_OUT}'\n");
+    let bytes = std::os::unix::ffi::OsStrExt::from_bytes(&b"file:\xff"[..]);
+    assert_eq!(
+        refused_with_env(&path, &[("LOGREDACT_TEST_OUT", bytes)]),
+        format!(
+            "logredact: {}:1:9: output: environment variable LOGREDACT_TEST_OUT is not valid UTF-8\n",
+            path.display()
+        )
+    );
+    // In an included pack: the pack's file, line and column.
+    let dir = scratch("interpolate-pack");
+    std::fs::write(
+        dir.join("pack.yaml"),
+        "rules:\n  - id: word\n    pattern: '${LOGREDACT_TEST_UNSET}'\n",
+    )
+    .unwrap();
+    std::fs::write(dir.join("logredact.yaml"), "include: [pack.yaml]\n").unwrap();
+    assert_eq!(
+        refused(&dir.join("logredact.yaml")),
+        format!(
+            "logredact: {}:3:14: rules[0].pattern: {unset}\n",
+            dir.join("pack.yaml").display()
+        )
+    );
+}
+
+/// Issue 18, item 2: what a variable holds may be a secret; an error about
+/// the value shows `${NAME}` where the value would be, and never the value.
+#[test]
+fn an_error_never_shows_what_a_variable_holds() {
+    let token = TokenGen::new(181).token();
+    let value = format!("udp://{token}-collector:5170");
+    let path = write_config("interpolate-secret", "output: '${LOGREDACT_TEST_OUT}'\n");
+    let message = refused_with_env(&path, &[("LOGREDACT_TEST_OUT", OsStr::new(&value))]);
+    assert_eq!(
+        message,
+        format!(
+            "logredact: {}:1:9: output: unknown output '${{LOGREDACT_TEST_OUT}}': expected -, file:PATH or tcp://HOST:PORT\n",
+            path.display()
+        )
+    );
+}
+
+/// `logredact check-config PATH ARGS...`: (exit status, stdout, stderr).
+fn check_deployment(path: &Path, args: &[&str]) -> (Option<i32>, String, String) {
+    let output = binary()
+        .arg("check-config")
+        .arg(path)
+        .args(args)
+        .output()
+        .unwrap();
+    (
+        output.status.code(),
+        String::from_utf8(output.stdout).unwrap(),
+        String::from_utf8(output.stderr).unwrap(),
+    )
+}
+
+/// Issue 18, item 3: with a run's flags, `check-config` checks what that run
+/// needs at its start, and creates nothing doing so.
+#[test]
+fn check_config_checks_a_usable_deployment_without_creating_anything() {
+    let dir = scratch("deployment-ok");
+    let config = write_config(
+        "deployment-ok-config",
+        "rules:\n  - id: r\n    pattern: x\n",
+    );
+    let admin = format!("127.0.0.1:{}", free_port());
+    let state = dir.join("state/sub");
+    let audit = dir.join("audit.jsonl");
+    let (status, stdout, stderr) = check_deployment(
+        &config,
+        &[
+            "--state-dir",
+            state.to_str().unwrap(),
+            "--audit",
+            audit.to_str().unwrap(),
+            "--admin",
+            &admin,
+            "--output",
+            "tcp://localhost:5170",
+        ],
+    );
+    assert_eq!(status, Some(0), "{stderr}");
+    assert_eq!(
+        stdout,
+        format!(
+            "{}: OK, 1 rule(s)\nID  PATTERN  MASK\nr   x        ****\ndeployment: state directory {}: OK\ndeployment: audit file {}: OK\ndeployment: admin address {admin}: OK\ndeployment: output tcp://localhost:5170: OK\n",
+            config.display(),
+            state.display(),
+            audit.display()
+        )
+    );
+    assert_eq!(
+        std::fs::read_dir(&dir).unwrap().count(),
+        0,
+        "created a file"
+    );
+}
+
+/// Issue 18, item 3: each problem with its reason, all of them, exit 2. The
+/// unwritable places are under a regular file, which fails for root too
+/// (tests may run as root, for whom permission bits do not count).
+#[test]
+fn check_config_reports_what_would_stop_the_run() {
+    let dir = scratch("deployment-bad");
+    let file = dir.join("file");
+    std::fs::write(&file, "").unwrap();
+    let config = write_config(
+        "deployment-bad-config",
+        "rules:\n  - id: r\n    pattern: x\n",
+    );
+    let taken = std::net::TcpListener::bind(("127.0.0.1", free_port())).unwrap();
+    let admin = taken.local_addr().unwrap().to_string();
+    let host = "collector.logredact.invalid:5170";
+    let unresolved = std::net::ToSocketAddrs::to_socket_addrs(host)
+        .map(|_| ())
+        .unwrap_err()
+        .to_string();
+    let (status, stdout, stderr) = check_deployment(
+        &config,
+        &[
+            "--state-dir",
+            file.join("state").to_str().unwrap(),
+            "--audit",
+            file.join("audit.jsonl").to_str().unwrap(),
+            "--admin",
+            &admin,
+            "--input",
+            &format!("tcp://{admin}"),
+            "--output",
+            &format!("tcp://{host}"),
+        ],
+    );
+    assert_eq!(status, Some(2));
+    assert_eq!(stdout, "");
+    let file = file.display();
+    assert_eq!(
+        stderr,
+        format!(
+            "logredact: state directory {file}/state: cannot create it: {file} is not a directory\n\
+             logredact: audit file {file}/audit.jsonl: cannot open it to append: Not a directory (os error 20)\n\
+             logredact: admin address {admin}: cannot listen there: Address already in use (os error 98)\n\
+             logredact: input tcp://{admin}: cannot listen there: Address already in use (os error 98)\n\
+             logredact: output tcp://{host}: the host does not resolve: {unresolved}\n"
+        )
+    );
+    // A state directory that is a file, an audit file in a missing directory.
+    let (status, _, stderr) = check_deployment(
+        &config,
+        &[
+            "--state-dir",
+            &file.to_string(),
+            "--audit",
+            &format!("{}/missing/audit.jsonl", dir.display()),
+        ],
+    );
+    assert_eq!(status, Some(2));
+    assert_eq!(
+        stderr,
+        format!(
+            "logredact: state directory {file}: it is not a directory\n\
+             logredact: audit file {0}/missing/audit.jsonl: cannot create it: {0}/missing: No such file or directory (os error 2)\n",
+            dir.display()
+        )
+    );
+    // Permission bits, where they count (not for root).
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        let read_only = dir.join("read-only");
+        std::fs::create_dir(&read_only).unwrap();
+        let mut permissions = std::fs::metadata(&read_only).unwrap().permissions();
+        std::os::unix::fs::PermissionsExt::set_mode(&mut permissions, 0o555);
+        std::fs::set_permissions(&read_only, permissions).unwrap();
+        let (status, _, stderr) = check_deployment(
+            &config,
+            &[
+                "--state-dir",
+                read_only.to_str().unwrap(),
+                "--audit",
+                read_only.join("audit.jsonl").to_str().unwrap(),
+            ],
+        );
+        assert_eq!(status, Some(2));
+        let read_only = read_only.display();
+        assert_eq!(
+            stderr,
+            format!(
+                "logredact: state directory {read_only}: cannot write in it: Permission denied (os error 13)\n\
+                 logredact: audit file {read_only}/audit.jsonl: cannot create it in {read_only}: Permission denied (os error 13)\n"
+            )
+        );
+    }
+}
+
+/// Issue 18, item 3: without a run's flags `check-config` checks the file
+/// alone (a ConfigMap is checked where it is written, not in its pod);
+/// `--deployment` checks the file's own deployment values.
+#[test]
+fn check_config_checks_the_deployment_only_when_asked() {
+    let dir = scratch("deployment-asked");
+    std::fs::write(dir.join("file"), "").unwrap();
+    let config = write_config(
+        "deployment-asked-config",
+        &format!(
+            "rules:\n  - id: r\n    pattern: x\nstate_dir: '{}/file/state'\n",
+            dir.display()
+        ),
+    );
+    let (status, _, stderr) = check_deployment(&config, &[]);
+    assert_eq!(status, Some(0), "{stderr}");
+    let (status, _, stderr) = check_deployment(&config, &["--deployment"]);
+    assert_eq!(status, Some(2));
+    assert_eq!(
+        stderr,
+        format!(
+            "logredact: state directory {0}/file/state: cannot create it: {0}/file is not a directory\n",
+            dir.display()
+        )
     );
 }

@@ -9,4 +9,5 @@ mod writer;
 pub use clock::{ArrivalClock, rfc3339_millis};
 pub use record::AuditRecord;
 pub use summary::{Summary, SummaryError, SummaryRow};
+pub(crate) use writer::check;
 pub use writer::{AuditHandle, AuditOutcome, AuditWriter};

@@ -137,9 +137,39 @@ impl AuditOutcome {
 /// fingerprints and stream names). A symbolic link at the path is followed
 /// only with a warning: one planted beside the file would redirect records.
 fn open_append(path: &Path) -> io::Result<File> {
+    open_append_as(path, Creation::CreateIfMissing)
+}
+
+/// Whether the audit file opens at start: a file that is there is opened to
+/// append (and closed; nothing is written), one that is not must be
+/// creatable in its directory. Nothing is created.
+pub(crate) fn check(target: &AuditTarget) -> io::Result<()> {
+    let AuditTarget::File(path) = target else {
+        return Ok(());
+    };
+    match open_append_as(path, Creation::ExistingOnly) {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => crate::deployment::creatable_file(path),
+        Err(e) => Err(io::Error::new(
+            e.kind(),
+            format!("cannot open it to append: {e}"),
+        )),
+    }
+}
+
+/// Whether opening a file creates it.
+#[derive(Clone, Copy)]
+enum Creation {
+    CreateIfMissing,
+    ExistingOnly,
+}
+
+/// [`open_append`], or with [`Creation::ExistingOnly`] the same open of a
+/// file that is already there.
+fn open_append_as(path: &Path, creation: Creation) -> io::Result<File> {
     let open = |flags| {
         OpenOptions::new()
-            .create(true)
+            .create(matches!(creation, Creation::CreateIfMissing))
             .append(true)
             .mode(0o600)
             .custom_flags(flags)

@@ -1,5 +1,6 @@
-//! Where a value is in a YAML text, for messages. serde_yaml reports positions
-//! only in its errors, so a probe walks the document along a path of keys and
+//! Where a value is in a YAML text, for messages. serde_yaml (the
+//! `yaml_serde` crate, under its old name) reports positions only in its
+//! errors, so a probe walks the document along a path of keys and
 //! list indices and fails on purpose at the value sought: the position of that
 //! error is the position of the value (of its first character, a quote
 //! included), whatever the style — block or flow, quoted or plain, any order

@@ -6,8 +6,12 @@
 //! A file may `include` rule packs (files with only `rules:`), whose paths are
 //! relative to the including file. The rules are the file's own `rules` (the
 //! built-in default rules if it has no `rules` key), then each pack's, in order.
+//!
+//! Text values, in the file and in its packs, may name environment variables
+//! (`${VAR}`, `${VAR:-default}`, `$$` for `$`); see [`interpolate`].
 
 mod error;
+mod interpolate;
 mod key;
 mod locate;
 pub mod spec;
@@ -20,6 +24,7 @@ use serde::Deserialize;
 use crate::scan::fingerprint::FingerprintKey;
 use crate::scan::rule::{DEFAULT_WINDOW, RuleError, RuleSet, RuleSpec};
 pub use error::ConfigError;
+use interpolate::{Concealed, Interpolation, Lookup};
 pub use key::{KEY_ENV, KeyOrigin, MIN_KEY_BYTES, resolve_key};
 use locate::{SourceText, Step};
 pub use spec::{InputSpec, OutputSpec, RotatedNames, SpecError};
@@ -55,7 +60,7 @@ struct FileFormat {
     inputs: Option<Vec<InputEntry>>,
     output: Option<String>,
     audit: Option<AuditFormat>,
-    state_dir: Option<PathBuf>,
+    state_dir: Option<String>,
     admin: Option<AdminFormat>,
     limits: Option<LimitsFormat>,
 }
@@ -87,7 +92,7 @@ struct RuleFormat {
 #[serde(deny_unknown_fields)]
 struct AuditFormat {
     path: Option<String>,
-    fingerprint_key_file: Option<PathBuf>,
+    fingerprint_key_file: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -258,6 +263,8 @@ pub struct Config {
     pub limits: Limits,
     origin: String,
     text: SourceText,
+    /// What the environment inserted, concealed from errors.
+    concealed: Concealed,
 }
 
 impl Config {
@@ -279,10 +286,39 @@ impl Config {
     }
 
     /// Parses configuration text; `origin` names it in messages and `dir` is
-    /// where its `include` paths are relative to.
+    /// where its `include` paths are relative to. Environment variables in
+    /// its values are interpolated.
     pub fn parse(text: &str, origin: &str, dir: Option<&Path>) -> Result<Config, ConfigError> {
-        let file: FileFormat = parse_yaml(text, origin)?;
+        Config::parse_with_env(text, origin, dir, &interpolate::process_env)
+    }
+
+    fn parse_with_env(
+        text: &str,
+        origin: &str,
+        dir: Option<&Path>,
+        lookup: Lookup<'_>,
+    ) -> Result<Config, ConfigError> {
+        let mut interpolation = Interpolation::new(lookup);
+        let result = Config::parse_interpolated(text, origin, dir, &mut interpolation);
+        let concealed = interpolation.into_concealed();
+        match result {
+            Ok(config) => Ok(Config {
+                concealed,
+                ..config
+            }),
+            Err(error) => Err(concealed.conceal(error)),
+        }
+    }
+
+    fn parse_interpolated(
+        text: &str,
+        origin: &str,
+        dir: Option<&Path>,
+        interpolation: &mut Interpolation<'_>,
+    ) -> Result<Config, ConfigError> {
+        let mut file: FileFormat = parse_yaml(text, origin)?;
         let source = SourceText::new(text);
+        interpolate_file(&mut file, interpolation, &source, origin)?;
         let at = |path: &[Step<'_>], message: String| {
             ConfigError::new(origin, message).at(source.locate(path))
         };
@@ -308,8 +344,9 @@ impl Config {
                     format!("cannot read included rule pack {pack_origin}: {e}"),
                 )
             })?;
-            let pack: RulePackFormat = parse_yaml(&pack_text, &pack_origin)?;
+            let mut pack: RulePackFormat = parse_yaml(&pack_text, &pack_origin)?;
             let pack_source = SourceText::new(&pack_text);
+            interpolate_rules(&mut pack.rules, interpolation, &pack_source, &pack_origin)?;
             let (pack_rules, pack_origins) = located_rules(pack.rules, &pack_source, &pack_origin);
             rules.extend(pack_rules);
             rule_origins.extend(pack_origins);
@@ -356,7 +393,7 @@ impl Config {
                         })
                     })
                     .transpose()?,
-                audit.fingerprint_key_file,
+                audit.fingerprint_key_file.map(PathBuf::from),
             ),
         };
         let admin = match file.admin.and_then(|admin| admin.listen) {
@@ -417,17 +454,27 @@ impl Config {
             output,
             audit,
             fingerprint_key_file,
-            state_dir: file.state_dir,
+            state_dir: file.state_dir.map(PathBuf::from),
             admin,
             limits,
             origin: origin.to_string(),
             text: source.clone(),
+            concealed: Concealed::default(),
         })
     }
 
     /// Compiles the rules with `key`, refusing what cannot run: every
     /// [`RuleError`] is reported at the value of the rule that is wrong.
     pub fn compile(
+        &self,
+        key: FingerprintKey,
+        key_origin: &KeyOrigin,
+    ) -> Result<RuleSet, ConfigError> {
+        self.compile_located(key, key_origin)
+            .map_err(|error| self.concealed.conceal(error))
+    }
+
+    fn compile_located(
         &self,
         key: FingerprintKey,
         key_origin: &KeyOrigin,
@@ -568,6 +615,76 @@ fn check_nesting(text: &str, origin: &str) -> Result<(), ConfigError> {
     Ok(())
 }
 
+/// Interpolates every text value of a configuration file.
+fn interpolate_file(
+    file: &mut FileFormat,
+    interpolation: &mut Interpolation<'_>,
+    source: &SourceText,
+    origin: &str,
+) -> Result<(), ConfigError> {
+    use Step::{Index, Key};
+    interpolation.list(&mut file.include, source, origin, &[Key("include")])?;
+    if let Some(rules) = &mut file.rules {
+        interpolate_rules(rules, interpolation, source, origin)?;
+    }
+    for (index, input) in file.inputs.iter_mut().flatten().enumerate() {
+        let entry = [Key("inputs"), Index(index)];
+        match input {
+            InputEntry::Spec(spec) => interpolation.value(spec, source, origin, &entry)?,
+            InputEntry::Follow(FollowEntry { follow, rotated }) => {
+                let at = |key| [entry[0], entry[1], Key(key)];
+                interpolation.value(follow, source, origin, &at("follow"))?;
+                if let Some(rotated) = rotated {
+                    interpolation.value(rotated, source, origin, &at("rotated"))?;
+                }
+            }
+        }
+    }
+    let mut values: Vec<(&mut String, Vec<Step<'_>>)> = Vec::new();
+    if let Some(output) = &mut file.output {
+        values.push((output, vec![Key("output")]));
+    }
+    if let Some(audit) = &mut file.audit {
+        if let Some(path) = &mut audit.path {
+            values.push((path, vec![Key("audit"), Key("path")]));
+        }
+        if let Some(key_file) = &mut audit.fingerprint_key_file {
+            values.push((key_file, vec![Key("audit"), Key("fingerprint_key_file")]));
+        }
+    }
+    if let Some(state_dir) = &mut file.state_dir {
+        values.push((state_dir, vec![Key("state_dir")]));
+    }
+    if let Some(listen) = file.admin.as_mut().and_then(|admin| admin.listen.as_mut()) {
+        values.push((listen, vec![Key("admin"), Key("listen")]));
+    }
+    for (value, path) in values {
+        interpolation.value(value, source, origin, &path)?;
+    }
+    Ok(())
+}
+
+/// Interpolates every text value of the rules of a file (a configuration or
+/// a rule pack).
+fn interpolate_rules(
+    rules: &mut [RuleFormat],
+    interpolation: &mut Interpolation<'_>,
+    source: &SourceText,
+    origin: &str,
+) -> Result<(), ConfigError> {
+    use Step::{Index, Key};
+    for (index, rule) in rules.iter_mut().enumerate() {
+        let at = |key| [Key("rules"), Index(index), Key(key)];
+        interpolation.value(&mut rule.id, source, origin, &at("id"))?;
+        interpolation.value(&mut rule.pattern, source, origin, &at("pattern"))?;
+        interpolation.value(&mut rule.mask, source, origin, &at("mask"))?;
+        interpolation.list(&mut rule.keywords, source, origin, &at("keywords"))?;
+        interpolation.list(&mut rule.exclusions, source, origin, &at("exclusions"))?;
+        interpolation.list(&mut rule.allow, source, origin, &at("allow"))?;
+    }
+    Ok(())
+}
+
 fn located_rules(
     rules: Vec<RuleFormat>,
     text: &SourceText,
@@ -587,4 +704,46 @@ fn located_rules(
 /// `admin.listen`.
 pub fn admin_address(text: &str) -> Result<String, SpecError> {
     spec::host_port(text, text)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(name: &str) -> Result<Option<String>, ()> {
+        Ok(match name {
+            "STATE" => Some("/var/lib/x\nadmin: { listen: '0.0.0.0:1' }\n# ".into()),
+            "SECRET" => Some("a-secret-value".into()),
+            _ => None,
+        })
+    }
+
+    #[test]
+    fn an_interpolated_value_cannot_change_the_yaml_structure() {
+        let config =
+            Config::parse_with_env("state_dir: '${STATE}'\n", "c.yaml", None, &env).unwrap();
+        assert_eq!(
+            config.state_dir,
+            Some(PathBuf::from(
+                "/var/lib/x\nadmin: { listen: '0.0.0.0:1' }\n# "
+            ))
+        );
+        assert_eq!(config.admin, None);
+    }
+
+    #[test]
+    fn errors_show_the_variable_not_its_value() {
+        let error = Config::parse_with_env("output: 'udp://${SECRET}'\n", "c.yaml", None, &env)
+            .unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "c.yaml:1:9: output: unknown output 'udp://${SECRET}': expected -, file:PATH or tcp://HOST:PORT"
+        );
+        let text = "rules:\n  - id: r\n    pattern: '${SECRET}('\n";
+        let config = Config::parse_with_env(text, "c.yaml", None, &env).unwrap();
+        let key = FingerprintKey::derive(b"test key");
+        let error = config.compile(key, &KeyOrigin::Random).unwrap_err();
+        assert!(!error.to_string().contains("a-secret-value"), "{error}");
+        assert!(error.to_string().contains("${SECRET}"), "{error}");
+    }
 }

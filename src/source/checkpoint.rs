@@ -137,6 +137,11 @@ fn lock_dir(dir: &Path) -> io::Result<File> {
         .mode(0o600)
         .custom_flags(libc::O_NOFOLLOW)
         .open(dir.join("lock"))?;
+    take_lock(lock)
+}
+
+/// `lock`, locked for this process, or why not.
+fn take_lock(lock: File) -> io::Result<File> {
     // SAFETY: flock only takes a descriptor this function owns.
     if unsafe {
         libc::flock(
@@ -155,6 +160,24 @@ fn lock_dir(dir: &Path) -> io::Result<File> {
         return Err(e);
     }
     Ok(lock)
+}
+
+/// Refuses a state directory that every user can write and that is not
+/// sticky. Anyone who can write the directory can swap a checkpoint (and make
+/// a restart skip or repeat a file) or plant links beside it; a sticky
+/// directory (/tmp) lets each user replace only their own.
+fn check_mode(dir: &Path) -> io::Result<()> {
+    let mode = fs::metadata(dir)?.permissions().mode();
+    if mode & 0o002 != 0 && mode & 0o1000 == 0 {
+        return Err(io::Error::new(
+            io::ErrorKind::PermissionDenied,
+            format!(
+                "writable by every user (mode {:o}) and not sticky: checkpoints there could be replaced; use a directory only logredact's user can write",
+                mode & 0o7777
+            ),
+        ));
+    }
+    Ok(())
 }
 
 /// The checkpoint file of a `follow:` pattern's files.
@@ -180,25 +203,42 @@ impl CheckpointStore {
     /// Uses (and creates) `dir`, and the key of the content prints kept there.
     pub fn open(dir: &Path) -> io::Result<CheckpointStore> {
         fs::create_dir_all(dir)?;
-        // Anyone who can write the directory can swap a checkpoint (and
-        // make a restart skip or repeat a file) or plant links beside it;
-        // a sticky directory (/tmp) lets each user replace only their own.
-        let mode = fs::metadata(dir)?.permissions().mode();
-        if mode & 0o002 != 0 && mode & 0o1000 == 0 {
-            return Err(io::Error::new(
-                io::ErrorKind::PermissionDenied,
-                format!(
-                    "writable by every user (mode {:o}) and not sticky: checkpoints there could be replaced; use a directory only logredact's user can write",
-                    mode & 0o7777
-                ),
-            ));
-        }
+        check_mode(dir)?;
         let lock = lock_dir(dir)?;
         Ok(CheckpointStore {
             dir: dir.to_path_buf(),
             key: IdentityKey::load_or_create(dir)?,
             _lock: Arc::new(lock),
         })
+    }
+
+    /// Why [`CheckpointStore::open`] would fail on `dir`, found without
+    /// creating anything: a directory that is missing must be creatable; one
+    /// that is there must be a directory this user can write, not writable
+    /// by every user, and not locked by another logredact (its lock file,
+    /// if there is one, is locked and released at once).
+    pub fn check(dir: &Path) -> io::Result<()> {
+        match fs::metadata(dir) {
+            Ok(metadata) if !metadata.is_dir() => Err(io::Error::new(
+                io::ErrorKind::NotADirectory,
+                "it is not a directory",
+            )),
+            Ok(_) => {
+                check_mode(dir)?;
+                crate::deployment::writable_dir(dir)?;
+                let lock = OpenOptions::new()
+                    .read(true)
+                    .write(true)
+                    .custom_flags(libc::O_NOFOLLOW)
+                    .open(dir.join("lock"));
+                match lock {
+                    Ok(lock) => take_lock(lock).map(drop),
+                    Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+                    Err(e) => Err(e),
+                }
+            }
+            Err(_) => crate::deployment::creatable_dir(dir),
+        }
     }
 
     /// The key of the content prints in these checkpoints: a followed file
