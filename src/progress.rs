@@ -35,7 +35,13 @@ struct FileSegment {
 struct ProgressState {
     delivered: Option<Mark>,
     segments: VecDeque<FileSegment>,
+    /// Files the stream went on from, where it left each, and the stream
+    /// offset there (newest last).
+    left: VecDeque<(FilePosition, u64)>,
 }
+
+/// Files left remembered per stream: a rotation chain's worth.
+const LEFT_KEPT: usize = 16;
 
 /// The delivery progress of one stream.
 #[derive(Default)]
@@ -82,11 +88,50 @@ impl StreamProgress {
                 return;
             }
         }
+        if let Some(last) = state.segments.back().copied() {
+            let end = last.file_offset + stream_offset.saturating_sub(last.stream_offset);
+            if state.left.len() == LEFT_KEPT {
+                state.left.pop_front();
+            }
+            state.left.push_back((
+                FilePosition {
+                    file: last.file,
+                    offset: end,
+                },
+                stream_offset,
+            ));
+        }
         state.segments.push_back(FileSegment {
             stream_offset,
             file,
             file_offset,
         });
+    }
+
+    /// Where the stream left the file with device and inode `file`, if it
+    /// went on from it to another (the newest such place).
+    pub fn left_at(&self, file: (u64, u64)) -> Option<FilePosition> {
+        self.lock()
+            .left
+            .iter()
+            .rev()
+            .map(|(left, _)| *left)
+            .find(|left| (left.file.dev, left.file.ino) == file)
+    }
+
+    /// The files the stream went on from whose every byte it read has been
+    /// delivered, and where it left each: positions a checkpoint may hold.
+    pub fn left_delivered(&self) -> Vec<FilePosition> {
+        let state = self.lock();
+        let Some(delivered) = state.delivered else {
+            return Vec::new();
+        };
+        state
+            .left
+            .iter()
+            .filter(|(_, at)| *at <= delivered.offset)
+            .map(|(left, _)| *left)
+            .collect()
     }
 
     /// Device and inode of the file the stream reads now (its last bytes,

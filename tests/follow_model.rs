@@ -886,26 +886,6 @@ impl Drop for Proc {
     }
 }
 
-/// Waits (at most `LIVENESS`) until the process catches SIGTERM, as its
-/// `SigCgt` mask in /proc says.
-fn wait_for_sigterm_handler(child: &Child) {
-    let until = Instant::now() + LIVENESS;
-    let path = format!("/proc/{}/status", child.id());
-    while Instant::now() < until {
-        let caught = fs::read_to_string(&path)
-            .ok()
-            .and_then(|status| {
-                let mask = status.lines().find_map(|l| l.strip_prefix("SigCgt:"))?;
-                u64::from_str_radix(mask.trim(), 16).ok()
-            })
-            .is_some_and(|mask| mask & (1 << (libc::SIGTERM - 1)) != 0);
-        if caught {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(5));
-    }
-}
-
 // ---------------------------------------------------------------------------
 // A scenario.
 
@@ -1599,7 +1579,7 @@ impl Scenario {
         } else {
             // A SIGTERM before logredact has installed its handler would
             // kill it outright: that start-up race is not the subject here.
-            wait_for_sigterm_handler(&p.child);
+            common::wait_for_sigterm_handler(&p.child);
             // SAFETY: a plain kill(2) of our own child.
             unsafe { libc::kill(p.child.id() as i32, libc::SIGTERM) };
             self.stats.terms += 1;

@@ -82,6 +82,15 @@ pub struct Mark {
     pub byte_before: Option<u8>,
 }
 
+impl Mark {
+    /// The start of a stream: nothing before it.
+    pub const START: Mark = Mark {
+        offset: 0,
+        lines: 0,
+        byte_before: None,
+    };
+}
+
 /// A contiguous run of stream bytes being scanned.
 #[derive(Clone, Copy)]
 struct Segment<'a> {

@@ -460,9 +460,21 @@ impl Group {
     fn take(&mut self, path: &Path, key: &IdentityKey) -> Option<Checkpoint> {
         let own = CheckpointStore::path_key(path);
         // Its own saved checkpoint (a restart); one let go at its path is a
-        // file gone, and what is there now is another.
+        // file gone, and what is there now is another. But a file renamed
+        // meanwhile to another name the pattern matches (and another file
+        // made at this one) goes on under its new name: the checkpoint is
+        // left for that name to find by device, inode and content.
         if let Some(checkpoint) = self.unclaimed.remove(&own) {
-            return Some(checkpoint);
+            let file = (checkpoint.dev, checkpoint.ino);
+            let moved = self
+                .matched
+                .as_ref()
+                .is_some_and(|(_, files)| files.contains(&file))
+                && !fs::metadata(path).is_ok_and(|m| (m.dev(), m.ino()) == file);
+            if !moved {
+                return Some(checkpoint);
+            }
+            self.unclaimed.insert(format!("{own}-moved"), checkpoint);
         }
         // The same file under a name it had before: same device and inode,
         // and it begins with the bytes read (an inode is reused at once).
@@ -603,6 +615,7 @@ impl Checkpoints {
                 None
             }
         };
+        let checkpoint = checkpoint.or_else(|| group.and_then(|_| self.left_by_another(path)));
         let progress = StreamProgress::new();
         if let Some(checkpoint) = &checkpoint {
             progress.reading(
@@ -623,6 +636,27 @@ impl Checkpoints {
             checkpoint,
             progress,
         }
+    }
+
+    /// Where another followed stream left the file at `path` (renamed to
+    /// this matched name from that stream's path, which then named a new
+    /// file: the stream read it to its end and went on): it goes on there,
+    /// not from its start again.
+    fn left_by_another(&self, path: &Path) -> Option<Checkpoint> {
+        let file = fs::File::open(path).ok()?;
+        let metadata = file.metadata().ok()?;
+        let key = self.identity_key();
+        let position = self.followed().files.values().find_map(|(progress, _)| {
+            progress
+                .left_at((metadata.dev(), metadata.ino()))
+                .filter(|left| {
+                    judge(&left.file, left.offset, &file, &metadata, &key)
+                        .is_ok_and(|verdict| verdict == Verdict::Same)
+                })
+        })?;
+        tracing::info!(stream = %file_stream_id(path), offset = position.offset, "renamed from another followed name whose stream read it and went on: going on where that stream left it");
+        // A new text: the stream that left it ended it with a break.
+        Some(Checkpoint::new(path, Mark::START, position))
     }
 
     /// `path` is gone and its stream has ended: its checkpoint is no longer
@@ -732,6 +766,23 @@ fn snapshot(followed: &Mutex<Followed>) -> Snapshot {
         .map(|(index, group)| (index, group.pattern.clone(), group.kept()))
         .collect();
     for (path, (progress, group)) in &followed.files {
+        // Files a stream read and went on from (its path named another):
+        // kept, so that one renamed to another matched name, found after a
+        // restart, goes on there rather than from its start.
+        if let Some(group) = group {
+            for left in progress.left_delivered() {
+                let key = format!(
+                    "{}-left-{}-{}",
+                    CheckpointStore::path_key(path),
+                    left.file.dev,
+                    left.file.ino
+                );
+                groups[group.0]
+                    .2
+                    .entry(key)
+                    .or_insert_with(|| Checkpoint::new(path, Mark::START, left));
+            }
+        }
         let (Some(group), Some((mark, position))) = (group, progress.delivered_position()) else {
             continue;
         };

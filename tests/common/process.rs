@@ -319,3 +319,23 @@ pub fn rss_kib(pid: u32) -> u64 {
         .and_then(|v| v.parse().ok())
         .unwrap_or(0)
 }
+
+/// Waits (at most `LIVENESS`) until the process catches SIGTERM, as its
+/// `SigCgt` mask in /proc says.
+pub fn wait_for_sigterm_handler(child: &Child) {
+    let until = Instant::now() + LIVENESS;
+    let path = format!("/proc/{}/status", child.id());
+    while Instant::now() < until {
+        let caught = std::fs::read_to_string(&path)
+            .ok()
+            .and_then(|status| {
+                let mask = status.lines().find_map(|l| l.strip_prefix("SigCgt:"))?;
+                u64::from_str_radix(mask.trim(), 16).ok()
+            })
+            .is_some_and(|mask| mask & (1 << (libc::SIGTERM - 1)) != 0);
+        if caught {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
