@@ -370,7 +370,7 @@ fn check(s: &Scenario) -> Result<(), String> {
         written.push(std::fs::read(entry.path()).unwrap_or_default());
     }
     for token in &s.tokens {
-        let hex = token[4..].as_bytes();
+        let hex = &token.as_bytes()[4..];
         for window in hex.windows(8) {
             if written.iter().any(|w| w.windows(8).any(|x| x == window)) {
                 return fail(format!(
