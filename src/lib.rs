@@ -23,11 +23,13 @@
 //! | `shutdown` | signals, the grace period and the last flush allowance |
 //! | `audit`    | audit records, their writer, the token-sprawl summary |
 //! | `metrics`, `admin` | counters, and the HTTP endpoint that serves them |
+//! | `ruletest` | the `tests:` of rule packs, run whole and one byte at a time by `logredact test` |
 //! | `scrub`    | masking of logredact's own messages |
 //!
 //! The scanner core is public and documented; the layers around it are
 //! internal to the binary (`pub(crate)`), except what the binary and the
-//! tests drive: [`app`], [`config`], [`audit`], [`deployment`] and [`scrub`].
+//! tests drive: [`app`], [`config`], [`audit`], [`deployment`], [`ruletest`]
+//! and [`scrub`].
 #![deny(missing_docs)]
 
 pub(crate) mod admin;
@@ -39,6 +41,7 @@ pub mod deployment;
 pub(crate) mod metrics;
 pub(crate) mod pipeline;
 pub(crate) mod progress;
+pub mod ruletest;
 pub mod scan;
 pub mod scrub;
 pub(crate) mod shutdown;

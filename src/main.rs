@@ -144,6 +144,16 @@ enum Command {
         #[command(flatten)]
         run: RunFlags,
     },
+    /// Run the rule tests (`tests:`) of each configuration file or rule
+    /// pack, and of the packs it includes, against the rules a run with that
+    /// file would have: each input whole and one byte at a time. Prints a
+    /// line per file, and a diff per failed test; exits 0 if all pass, 1 if
+    /// any fails, 2 if a file is refused. Without a FILE, tests the built-in
+    /// configuration.
+    Test {
+        /// Configuration files or rule packs.
+        files: Vec<PathBuf>,
+    },
     /// Token-sprawl table of an audit file: per fingerprint, how often, where,
     /// first and last seen, and with what confidence.
     AuditSummary {
@@ -196,6 +206,7 @@ fn main() -> ExitCode {
             run,
         }) => check_config(&path, deployment, run),
         Some(Command::AuditSummary { path, json }) => audit_summary(&path, json),
+        Some(Command::Test { files }) => test_rules(&files),
         None => run(cli),
     };
     let (message, code) = match result {
@@ -325,6 +336,52 @@ fn check_config(path: &Path, deployment: bool, flags: RunFlags) -> Result<(), Fa
         out.flush()
     })();
     result.map_err(|e| Failure::Runtime(format!("writing stdout: {e}")))
+}
+
+/// `logredact test`: every file's tests, each file loaded as `--config`
+/// would load it.
+fn test_rules(files: &[PathBuf]) -> Result<(), Failure> {
+    let key_env = std::env::var_os(config::KEY_ENV);
+    let targets: Vec<Option<&Path>> = match files.is_empty() {
+        true => vec![None],
+        false => files.iter().map(|file| Some(file.as_path())).collect(),
+    };
+    let mut refused = Vec::new();
+    let (mut failed, mut total) = (0, 0);
+    let mut out = io::stdout().lock();
+    for target in targets {
+        let loaded = app::load_config(target).and_then(|config| {
+            let tests = config.tests.clone();
+            let settings = Settings::resolve(Overrides::default(), config, key_env.as_deref())?;
+            Ok((settings.rules, tests))
+        });
+        let (rules, tests) = match loaded {
+            Ok(loaded) => loaded,
+            Err(error) => {
+                refused.push(error.to_string());
+                continue;
+            }
+        };
+        let outcome = logredact::ruletest::run(&rules, &tests);
+        let shown = target.map_or(config::BUILTIN_ORIGIN.to_string(), |path| {
+            path.display().to_string()
+        });
+        outcome
+            .write_report(&shown, &mut out)
+            .and_then(|()| out.flush())
+            .map_err(|e| Failure::Runtime(format!("writing stdout: {e}")))?;
+        failed += outcome.failed();
+        total += outcome.total;
+    }
+    if !refused.is_empty() {
+        return Err(Failure::Usage(refused.join("\n")));
+    }
+    if failed > 0 {
+        return Err(Failure::Runtime(format!(
+            "{failed} of {total} rule test(s) failed"
+        )));
+    }
+    Ok(())
 }
 
 fn audit_summary(path: &Path, json: bool) -> Result<(), Failure> {

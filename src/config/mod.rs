@@ -21,6 +21,8 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+use crate::ruletest::{ExpectedDetection, RuleTest, generate};
+use crate::scan::detection::Confidence;
 use crate::scan::fingerprint::FingerprintKey;
 use crate::scan::rule::{DEFAULT_WINDOW, RuleError, RuleSet, RuleSpec};
 pub use error::ConfigError;
@@ -63,12 +65,59 @@ struct FileFormat {
     state_dir: Option<String>,
     admin: Option<AdminFormat>,
     limits: Option<LimitsFormat>,
+    #[serde(default)]
+    tests: Vec<TestFormat>,
 }
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RulePackFormat {
     rules: Vec<RuleFormat>,
+    #[serde(default)]
+    tests: Vec<TestFormat>,
+}
+
+/// A rule test (see [`crate::ruletest`]). Its texts are not interpolated:
+/// a test means the same wherever it runs.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TestFormat {
+    name: String,
+    input: String,
+    output: String,
+    detections: Option<Vec<DetectionFormat>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DetectionFormat {
+    rule: String,
+    confidence: ConfidenceFormat,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "lowercase")]
+enum ConfidenceFormat {
+    Low,
+    Medium,
+    High,
+}
+
+impl From<ConfidenceFormat> for Confidence {
+    fn from(confidence: ConfidenceFormat) -> Confidence {
+        match confidence {
+            ConfidenceFormat::Low => Confidence::Low,
+            ConfidenceFormat::Medium => Confidence::Medium,
+            ConfidenceFormat::High => Confidence::High,
+        }
+    }
+}
+
+/// The tests of one file, with what is needed to locate their errors.
+struct FileTests {
+    tests: Vec<TestFormat>,
+    file: String,
+    text: SourceText,
 }
 
 #[derive(Deserialize)]
@@ -261,6 +310,9 @@ pub struct Config {
     pub admin: Option<String>,
     /// Connection limits.
     pub limits: Limits,
+    /// The rule tests of the file and of its packs (and the built-in ones
+    /// when the built-in rules are used), in that order.
+    pub tests: Vec<RuleTest>,
     origin: String,
     text: SourceText,
     /// What the environment inserted, concealed from errors.
@@ -322,6 +374,7 @@ impl Config {
         let at = |path: &[Step<'_>], message: String| {
             ConfigError::new(origin, message).at(source.locate(path))
         };
+        let mut inherited_tests = Vec::new();
         let (mut rules, mut rule_origins) = match file.rules {
             Some(rules) => located_rules(rules, &source, origin),
             None if origin == BUILTIN_ORIGIN => {
@@ -332,9 +385,15 @@ impl Config {
             }
             None => {
                 let builtin = Config::builtin();
+                inherited_tests = builtin.tests;
                 (builtin.rules, builtin.rule_origins)
             }
         };
+        let mut file_tests = vec![FileTests {
+            tests: std::mem::take(&mut file.tests),
+            file: origin.to_string(),
+            text: source.clone(),
+        }];
         for (index, include) in file.include.iter().enumerate() {
             let path = dir.unwrap_or(Path::new(".")).join(include);
             let pack_origin = path.display().to_string();
@@ -350,6 +409,15 @@ impl Config {
             let (pack_rules, pack_origins) = located_rules(pack.rules, &pack_source, &pack_origin);
             rules.extend(pack_rules);
             rule_origins.extend(pack_origins);
+            file_tests.push(FileTests {
+                tests: pack.tests,
+                file: pack_origin,
+                text: pack_source,
+            });
+        }
+        let mut tests = inherited_tests;
+        for file in file_tests {
+            tests.extend(located_tests(file, &rules)?);
         }
         let inputs = match file.inputs {
             None => vec![InputSpec::Stdin],
@@ -457,6 +525,7 @@ impl Config {
             state_dir: file.state_dir.map(PathBuf::from),
             admin,
             limits,
+            tests,
             origin: origin.to_string(),
             text: source.clone(),
             concealed: Concealed::default(),
@@ -683,6 +752,76 @@ fn interpolate_rules(
         interpolation.list(&mut rule.allow, source, origin, &at("allow"))?;
     }
     Ok(())
+}
+
+/// The tests of a file, checked: each has a name of its own in the file,
+/// its placeholders for generated values are well formed, and the rules it
+/// expects detections of are among `rules`.
+fn located_tests(file: FileTests, rules: &[RuleSpec]) -> Result<Vec<RuleTest>, ConfigError> {
+    use Step::{Index, Key};
+    let FileTests { tests, file, text } = file;
+    let at =
+        |path: &[Step<'_>], message: String| ConfigError::new(&file, message).at(text.locate(path));
+    let mut checked: Vec<RuleTest> = Vec::with_capacity(tests.len());
+    for (index, test) in tests.into_iter().enumerate() {
+        let field = |key| [Key("tests"), Index(index), Key(key)];
+        if test.name.trim().is_empty() {
+            return Err(at(&field("name"), "tests: a test needs a name".into()));
+        }
+        if checked.iter().any(|other| other.name == test.name) {
+            return Err(at(
+                &field("name"),
+                format!("tests: two tests are named '{}'", test.name),
+            ));
+        }
+        for key in ["input", "output"] {
+            let value = if key == "input" {
+                &test.input
+            } else {
+                &test.output
+            };
+            generate::check(value)
+                .map_err(|e| at(&field(key), format!("tests: '{}': {key}: {e}", test.name)))?;
+        }
+        let mut detections = None;
+        if let Some(expected) = test.detections {
+            let mut list = Vec::with_capacity(expected.len());
+            for (number, detection) in expected.into_iter().enumerate() {
+                if !rules.iter().any(|rule| rule.id == detection.rule) {
+                    return Err(at(
+                        &[
+                            Key("tests"),
+                            Index(index),
+                            Key("detections"),
+                            Index(number),
+                            Key("rule"),
+                        ],
+                        format!(
+                            "tests: '{}': no rule has the id '{}'",
+                            test.name, detection.rule
+                        ),
+                    ));
+                }
+                list.push(ExpectedDetection {
+                    rule: detection.rule,
+                    confidence: detection.confidence.into(),
+                });
+            }
+            detections = Some(list);
+        }
+        let defined_at = match text.locate(&[Key("tests"), Index(index)]) {
+            Some(position) => format!("{file}:{}:{}", position.line, position.column),
+            None => file.clone(),
+        };
+        checked.push(RuleTest {
+            name: test.name,
+            defined_at,
+            input: test.input,
+            output: test.output,
+            detections,
+        });
+    }
+    Ok(checked)
 }
 
 fn located_rules(

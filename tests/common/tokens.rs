@@ -34,6 +34,14 @@ impl TokenGen {
     }
 }
 
+/// The documentation placeholders that may appear token-shaped in committed
+/// files (SPEC §1).
+pub const PLACEHOLDER_TOKENS: [&str; 3] = [
+    "dapi00000000000000000000000000000000",
+    "dapi0123456789abcdef0123456789abcdef",
+    "dapiaabbccdd11223344556677889900abcd",
+];
+
 /// The default rule set with a fixed key.
 pub fn default_rules() -> Arc<RuleSet> {
     Arc::new(RuleSet::new(defaults::default_rules(), test_key()).unwrap())

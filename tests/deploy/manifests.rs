@@ -17,7 +17,9 @@ use std::process::Command;
 use serde_json::Value;
 
 use crate::IMAGE_BINARY;
-use crate::common::{binary, read, repo_path, scratch, token_regex, transcript};
+use crate::common::{
+    PLACEHOLDER_TOKENS, binary, read, repo_path, scratch, token_regex, transcript,
+};
 use crate::dockerfile;
 use crate::fluent::{
     Fluentd, fluent_bit_config, fluent_bit_dir, fluent_bit_size, header_command, plugin, property,
@@ -37,14 +39,6 @@ use crate::yaml;
 /// claim (native sidecar containers are on by default from 1.29) and the
 /// newest whose schemas the pinned kubernetes-validate bundles.
 const KUBERNETES_VERSIONS: [&str; 2] = ["1.29.0", "1.37.0"];
-
-/// The documentation placeholders that may appear token-shaped in committed
-/// files (SPEC §1).
-const PLACEHOLDER_TOKENS: [&str; 3] = [
-    "dapi00000000000000000000000000000000",
-    "dapi0123456789abcdef0123456789abcdef",
-    "dapiaabbccdd11223344556677889900abcd",
-];
 
 /// The user the image runs as (Dockerfile).
 const IMAGE_UID: i64 = 65532;
