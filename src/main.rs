@@ -420,7 +420,18 @@ fn init_logging(format: LogFormat) {
         .with_env_filter(filter)
         .with_writer(|| ScrubbedStderr);
     match format {
-        LogFormat::Text => builder.with_ansi(io::stderr().is_terminal()).init(),
+        LogFormat::Text => builder
+            .with_ansi(colours_logs(
+                std::env::var_os("NO_COLOR").as_deref(),
+                io::stderr().is_terminal(),
+            ))
+            .init(),
         LogFormat::Json => builder.json().init(),
     }
+}
+
+/// Whether the text log is coloured: only on a terminal, and never when
+/// `NO_COLOR` holds any non-empty value (<https://no-color.org>).
+fn colours_logs(no_color: Option<&std::ffi::OsStr>, stderr_is_terminal: bool) -> bool {
+    stderr_is_terminal && no_color.is_none_or(|value| value.is_empty())
 }

@@ -1,8 +1,10 @@
 //! Counters of the whole process, exposed in Prometheus text format by the
 //! admin endpoint, and the readiness state behind `/readyz`.
 //!
-//! Labels are rule ids, confidence levels and fixed error kinds: never
-//! anything taken from the input.
+//! Labels are rule ids, confidence levels, fixed error kinds and the
+//! version: never anything taken from the input.
+
+mod process;
 
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 
@@ -25,9 +27,58 @@ struct ErrorLabels {
     kind: &'static str,
 }
 
-/// The content type of [`Metrics::render`]'s text: the OpenMetrics format
-/// the encoder writes (counter families typed without their `_total`, and a
-/// final `# EOF`), which Prometheus reads when it is told so.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct BuildLabels {
+    version: &'static str,
+}
+
+/// The text formats [`Metrics::render`] writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// OpenMetrics 1.0: counter families typed without their `_total`, and
+    /// a final `# EOF`. What Prometheus asks for first, and the default.
+    OpenMetrics,
+    /// The Prometheus text format 0.0.4: counter families typed under their
+    /// `_total` name, no `# EOF`. For readers of that format only, such as
+    /// `promtool check metrics`, which ask for `text/plain`.
+    Prometheus,
+}
+
+impl Format {
+    /// The format an HTTP `Accept` header asks for: the Prometheus text
+    /// format when it accepts `text/plain` and not OpenMetrics, OpenMetrics
+    /// otherwise (no header, `*/*`, or OpenMetrics named).
+    pub fn negotiate(accept: Option<&str>) -> Format {
+        let accepted = |wanted: &str| {
+            accept.into_iter().flat_map(|a| a.split(',')).any(|range| {
+                let mut parts = range.split(';').map(str::trim);
+                let media = parts.next().unwrap_or_default();
+                let refused = parts.any(|p| {
+                    p.strip_prefix("q=")
+                        .and_then(|q| q.parse::<f32>().ok())
+                        .is_some_and(|q| q <= 0.0)
+                });
+                media.eq_ignore_ascii_case(wanted) && !refused
+            })
+        };
+        if accepted("text/plain") && !accepted("application/openmetrics-text") {
+            Format::Prometheus
+        } else {
+            Format::OpenMetrics
+        }
+    }
+
+    /// The HTTP content type of this format.
+    pub fn content_type(self) -> &'static str {
+        match self {
+            Format::OpenMetrics => CONTENT_TYPE,
+            Format::Prometheus => "text/plain; version=0.0.4; charset=utf-8",
+        }
+    }
+}
+
+/// The content type of [`Metrics::render`]'s OpenMetrics text, which
+/// Prometheus reads when it is told so.
 pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
 
 /// Kinds of errors counted in `logredact_errors_total{kind}`.
@@ -89,6 +140,8 @@ pub struct Metrics {
     connections_rejected: Counter,
     output_retries: Counter,
     errors: Family<ErrorLabels, Counter>,
+    /// 1 while `/readyz` answers 200, set at each scrape.
+    ready: Gauge,
     /// Whether every input is open. False from the start, so that the admin
     /// endpoint, which starts before the inputs, never reports ready early.
     inputs_open: AtomicBool,
@@ -147,6 +200,24 @@ impl Metrics {
         for kind in ErrorKind::ALL {
             drop(errors.get_or_create(&ErrorLabels { kind: kind.label() }));
         }
+        let build_info = Family::<BuildLabels, Gauge>::default();
+        build_info
+            .get_or_create(&BuildLabels {
+                version: env!("CARGO_PKG_VERSION"),
+            })
+            .set(1);
+        registry.register(
+            "logredact_build_info",
+            "Always 1; the labels say which logredact this is",
+            build_info,
+        );
+        let ready = Gauge::default();
+        registry.register(
+            "logredact_ready",
+            "1 while /readyz answers 200 (inputs open, outputs connected, not stopping), else 0",
+            ready.clone(),
+        );
+        registry.register_collector(Box::new(process::ProcessCollector));
         Metrics {
             registry,
             bytes_in,
@@ -156,17 +227,26 @@ impl Metrics {
             connections_rejected,
             output_retries,
             errors,
+            ready,
             inputs_open: AtomicBool::new(false),
             outputs_down: AtomicI64::new(0),
         }
     }
 
-    /// The counters in the OpenMetrics text format (see [`CONTENT_TYPE`]).
-    pub fn render(&self) -> String {
+    /// The metrics as text in `format`.
+    pub fn render(&self, format: Format) -> String {
         let mut text = String::new();
         // Encoding into a String cannot fail.
         let _ = prometheus_client::encoding::text::encode(&mut text, &self.registry);
-        text
+        match format {
+            Format::OpenMetrics => text,
+            Format::Prometheus => prometheus_text(&text),
+        }
+    }
+
+    /// Records whether the process is ready, for `logredact_ready`.
+    pub fn set_ready(&self, ready: bool) {
+        self.ready.set(i64::from(ready));
     }
 
     /// Bytes read.
@@ -243,6 +323,47 @@ impl Metrics {
     }
 }
 
+/// The Prometheus text format 0.0.4 of `openmetrics`, the encoder's text of
+/// this registry: a counter family's `# HELP` and `# TYPE` name its samples'
+/// `_total` name, `# UNIT` lines, counters' `_created` samples and `# EOF` go.
+/// Label values and help texts are escaped alike in both formats for what
+/// this registry holds (no `"` or backslash in a help text).
+fn prometheus_text(openmetrics: &str) -> String {
+    let counters: Vec<&str> = openmetrics
+        .lines()
+        .filter_map(|line| line.strip_prefix("# TYPE ")?.strip_suffix(" counter"))
+        .collect();
+    let mut text = String::with_capacity(openmetrics.len());
+    for line in openmetrics.lines() {
+        let sample_name = line.split(['{', ' ']).next().unwrap_or_default();
+        let created_of_counter = sample_name
+            .strip_suffix("_created")
+            .is_some_and(|family| counters.contains(&family));
+        if line == "# EOF" || line.starts_with("# UNIT ") || created_of_counter {
+            continue;
+        }
+        let descriptor = ["# HELP ", "# TYPE "]
+            .into_iter()
+            .find_map(|kind| Some((kind, line.strip_prefix(kind)?)));
+        match descriptor {
+            Some((kind, rest)) => {
+                let (family, tail) = rest.split_once(' ').unwrap_or((rest, ""));
+                let suffix = if counters.contains(&family) {
+                    "_total"
+                } else {
+                    ""
+                };
+                text.push_str(&format!("{kind}{family}{suffix} {tail}\n"));
+            }
+            None => {
+                text.push_str(line);
+                text.push('\n');
+            }
+        }
+    }
+    text
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -252,7 +373,7 @@ mod tests {
         let metrics = Metrics::new();
         metrics.read(10);
         metrics.error(ErrorKind::Read);
-        let text = metrics.render();
+        let text = metrics.render(Format::OpenMetrics);
         for name in [
             "logredact_bytes_in_total 10",
             "logredact_bytes_out_total 0",
@@ -272,6 +393,89 @@ mod tests {
         ] {
             assert!(text.contains(name), "{name} missing from\n{text}");
         }
+    }
+
+    #[test]
+    fn build_info_and_ready_are_gauges() {
+        let metrics = Metrics::new();
+        let text = metrics.render(Format::OpenMetrics);
+        let build = format!(
+            "logredact_build_info{{version=\"{}\"}} 1",
+            env!("CARGO_PKG_VERSION")
+        );
+        assert!(text.lines().any(|l| l == build), "{build} missing:\n{text}");
+        assert!(
+            text.contains("# TYPE logredact_build_info gauge\n"),
+            "{text}"
+        );
+        assert!(text.contains("\nlogredact_ready 0\n"), "{text}");
+        metrics.set_ready(true);
+        let text = metrics.render(Format::OpenMetrics);
+        assert!(text.contains("\nlogredact_ready 1\n"), "{text}");
+    }
+
+    #[test]
+    fn the_prometheus_format_types_counters_under_their_total_name() {
+        let metrics = Metrics::new();
+        metrics.read(3);
+        let openmetrics = metrics.render(Format::OpenMetrics);
+        let text = metrics.render(Format::Prometheus);
+        for line in [
+            "# HELP logredact_bytes_in_total Bytes read from all streams.",
+            "# TYPE logredact_bytes_in_total counter",
+            "logredact_bytes_in_total 3",
+            "# TYPE logredact_streams_active gauge",
+            "logredact_streams_active 0",
+        ] {
+            assert!(text.lines().any(|l| l == line), "{line} missing:\n{text}");
+        }
+        assert!(!text.contains("# EOF"), "{text}");
+        assert!(
+            !text.contains("# TYPE logredact_bytes_in counter"),
+            "{text}"
+        );
+        // Only descriptors and the end marker differ.
+        let samples = |t: &str| -> Vec<String> {
+            t.lines()
+                .filter(|l| !l.starts_with('#'))
+                .map(|l| {
+                    // The process metrics move between two renderings.
+                    let name = l.split(' ').next().unwrap_or_default();
+                    if name.starts_with("process_") {
+                        name
+                    } else {
+                        l
+                    }
+                    .to_string()
+                })
+                .collect()
+        };
+        assert_eq!(samples(&text), samples(&openmetrics));
+    }
+
+    #[test]
+    fn the_accept_header_chooses_the_format() {
+        for (accept, format) in [
+            (None, Format::OpenMetrics),
+            (Some("*/*"), Format::OpenMetrics),
+            (Some("text/plain"), Format::Prometheus),
+            (Some("text/plain;version=0.0.4"), Format::Prometheus),
+            (
+                // What Prometheus sends.
+                Some(
+                    "application/openmetrics-text;version=1.0.0,application/openmetrics-text;\
+                     version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1",
+                ),
+                Format::OpenMetrics,
+            ),
+            (
+                Some("application/openmetrics-text; q=0, text/plain"),
+                Format::Prometheus,
+            ),
+        ] {
+            assert_eq!(Format::negotiate(accept), format, "{accept:?}");
+        }
+        assert_eq!(Format::OpenMetrics.content_type(), CONTENT_TYPE);
     }
 
     #[test]

@@ -1,5 +1,7 @@
-//! The admin endpoint: `/metrics` (OpenMetrics text, which Prometheus reads), `/healthz`
-//! (alive) and `/readyz` (inputs open, outputs connected, not shutting down).
+//! The admin endpoint: `/metrics` (OpenMetrics text, which Prometheus reads,
+//! or the Prometheus text format to a client that asks for `text/plain`
+//! only), `/healthz` (alive) and `/readyz` (inputs open, outputs connected,
+//! not shutting down).
 //! Off unless an address is given; it keeps answering during a shutdown so
 //! that probes see the drain. Its connections are bounded (`listener`).
 
@@ -10,13 +12,13 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::State;
-use axum::http::{StatusCode, header};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::IntoResponse;
 use axum::routing::get;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
-use crate::metrics::{self, Metrics};
+use crate::metrics::{Format, Metrics};
 
 #[derive(Clone)]
 struct AdminState {
@@ -58,21 +60,29 @@ impl Admin {
     }
 }
 
-async fn metrics_text(State(state): State<AdminState>) -> impl IntoResponse {
+async fn metrics_text(headers: HeaderMap, State(state): State<AdminState>) -> impl IntoResponse {
+    let accept = headers
+        .get(header::ACCEPT)
+        .and_then(|value| value.to_str().ok());
+    let format = Format::negotiate(accept);
+    state.metrics.set_ready(not_ready(&state).is_none());
     (
-        [(header::CONTENT_TYPE, metrics::CONTENT_TYPE)],
-        state.metrics.render(),
+        [(header::CONTENT_TYPE, format.content_type())],
+        state.metrics.render(format),
     )
 }
 
-async fn ready(State(state): State<AdminState>) -> impl IntoResponse {
+/// Why the process is not ready, if it is not.
+fn not_ready(state: &AdminState) -> Option<&'static str> {
     if state.stopping.is_cancelled() {
-        return (
-            StatusCode::SERVICE_UNAVAILABLE,
-            "not ready: shutting down\n".to_string(),
-        );
+        Some("shutting down")
+    } else {
+        state.metrics.not_ready()
     }
-    match state.metrics.not_ready() {
+}
+
+async fn ready(State(state): State<AdminState>) -> impl IntoResponse {
+    match not_ready(&state) {
         None => (StatusCode::OK, "ready\n".to_string()),
         Some(why) => (
             StatusCode::SERVICE_UNAVAILABLE,

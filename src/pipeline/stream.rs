@@ -372,7 +372,7 @@ mod tests {
     use tokio::sync::mpsc;
 
     use super::*;
-    use crate::metrics::Metrics;
+    use crate::metrics::{Format, Metrics};
     use crate::scan::fingerprint::FingerprintKey;
     use crate::scan::rule::RuleSet;
     use crate::scan::scanner::{DetectionMode, redact};
@@ -471,7 +471,7 @@ mod tests {
                 "cut at {at}"
             );
             assert!(outcome.is_ok());
-            let metrics = context.env.metrics.render();
+            let metrics = context.env.metrics.render(Format::OpenMetrics);
             assert!(metrics.contains("rule=\"databricks-pat\""), "{metrics}");
         }
     }
@@ -506,7 +506,7 @@ mod tests {
             "one\nkey \nnew content\n"
         );
         assert!(outcome.is_ok());
-        let metrics = context.env.metrics.render();
+        let metrics = context.env.metrics.render(Format::OpenMetrics);
         assert!(
             metrics.contains("logredact_errors_total{kind=\"truncated\"} 1"),
             "{metrics}"
