@@ -80,7 +80,6 @@ fn the_credential_pack_passes_its_tests_behind_the_built_in_rule() {
 
 #[test]
 fn committed_configuration_holds_no_token_but_the_documentation_placeholders() {
-    let tokens = token_regex();
     let mut pending = vec![repo_path("config")];
     let mut files = 0;
     while let Some(dir) = pending.pop() {
@@ -91,15 +90,7 @@ fn committed_configuration_holds_no_token_but_the_documentation_placeholders() {
                 continue;
             }
             files += 1;
-            let bytes = std::fs::read(&path).unwrap();
-            for found in tokens.find_iter(&bytes) {
-                let token = String::from_utf8_lossy(found.as_bytes());
-                assert!(
-                    PLACEHOLDER_TOKENS.contains(&token.as_ref()),
-                    "{}: a token-shaped string that is not a documentation placeholder",
-                    path.display()
-                );
-            }
+            assert_only_placeholder_tokens(&path, &std::fs::read(&path).unwrap());
         }
     }
     assert!(files >= 4, "configuration files: {files}");

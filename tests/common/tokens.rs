@@ -42,6 +42,19 @@ pub const PLACEHOLDER_TOKENS: [&str; 3] = [
     "dapiaabbccdd11223344556677889900abcd",
 ];
 
+/// Fails unless every token-shaped string in `bytes` (the file at `path`)
+/// is one of the documentation placeholders.
+pub fn assert_only_placeholder_tokens(path: &std::path::Path, bytes: &[u8]) {
+    for found in token_regex().find_iter(bytes) {
+        let token = String::from_utf8_lossy(found.as_bytes());
+        assert!(
+            PLACEHOLDER_TOKENS.contains(&token.as_ref()),
+            "{}: a token-shaped string that is not a documentation placeholder",
+            path.display()
+        );
+    }
+}
+
 /// The default rule set with a fixed key.
 pub fn default_rules() -> Arc<RuleSet> {
     Arc::new(RuleSet::new(defaults::default_rules(), test_key()).unwrap())
