@@ -480,12 +480,19 @@ impl Group {
         // and it begins with the bytes read (an inode is reused at once).
         let file = fs::File::open(path).ok()?;
         let metadata = file.metadata().ok()?;
-        let (taken, checkpoint) = self.kept().into_iter().find(|(taken, c)| {
-            *taken != own
-                && (c.dev, c.ino) == (metadata.dev(), metadata.ino())
-                && judge(&c.file(), c.offset, &file, &metadata, key)
-                    .is_ok_and(|verdict| verdict == Verdict::Same)
-        })?;
+        // Several may hold a place in it (where a stream left it, where
+        // another name stopped): each was saved once delivered, so the
+        // furthest is where it goes on.
+        let (taken, checkpoint) = self
+            .kept()
+            .into_iter()
+            .filter(|(taken, c)| {
+                *taken != own
+                    && (c.dev, c.ino) == (metadata.dev(), metadata.ino())
+                    && judge(&c.file(), c.offset, &file, &metadata, key)
+                        .is_ok_and(|verdict| verdict == Verdict::Same)
+            })
+            .max_by_key(|(_, c)| c.offset)?;
         self.unclaimed.remove(&taken);
         self.let_go.remove(&taken);
         Some(checkpoint)
@@ -646,14 +653,18 @@ impl Checkpoints {
         let file = fs::File::open(path).ok()?;
         let metadata = file.metadata().ok()?;
         let key = self.identity_key();
-        let position = self.followed().files.values().find_map(|(progress, _)| {
-            progress
-                .left_at((metadata.dev(), metadata.ino()))
-                .filter(|left| {
-                    judge(&left.file, left.offset, &file, &metadata, &key)
-                        .is_ok_and(|verdict| verdict == Verdict::Same)
-                })
-        })?;
+        // Left by more than one stream (renamed from name to name): the
+        // furthest place.
+        let position = self
+            .followed()
+            .files
+            .values()
+            .filter_map(|(progress, _)| progress.left_at((metadata.dev(), metadata.ino())))
+            .filter(|left| {
+                judge(&left.file, left.offset, &file, &metadata, &key)
+                    .is_ok_and(|verdict| verdict == Verdict::Same)
+            })
+            .max_by_key(|left| left.offset)?;
         tracing::info!(stream = %file_stream_id(path), offset = position.offset, "renamed from another followed name whose stream read it and went on: going on where that stream left it");
         // A new text: the stream that left it ended it with a break.
         Some(Checkpoint::new(path, Mark::START, position))
