@@ -47,11 +47,16 @@ pub fn wait_for_port(port: u16) {
 
 /// A plain `GET` on the admin endpoint: the whole response, head and body.
 pub fn http_response(port: u16, path: &str) -> String {
+    http_response_with(port, path, "")
+}
+
+/// [`http_response`] with more header lines (each ending in `\r\n`).
+pub fn http_response_with(port: u16, path: &str, headers: &str) -> String {
     use std::io::{Read, Write};
     let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
     write!(
         stream,
-        "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
+        "GET {path} HTTP/1.1\r\nHost: localhost\r\n{headers}Connection: close\r\n\r\n"
     )
     .unwrap();
     let mut response = String::new();

@@ -12,7 +12,7 @@ mod common;
 mod promtool;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::{Read, Write};
+use std::io::Read;
 use std::path::Path;
 use std::process::Stdio;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -20,8 +20,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use serde_json::Value;
 
 use common::{
-    Collector, Running, TokenGen, binary, free_port, read, repo_path, rss_kib, wait_for_metric,
-    wait_with_deadline,
+    Collector, Running, TokenGen, binary, free_port, http_response_with, read, repo_path, rss_kib,
+    wait_for_metric, wait_with_deadline,
 };
 
 /// Metrics that deploy/ names before logredact emits them, each with the
@@ -34,14 +34,7 @@ const NOT_YET_EMITTED: &[(&str, &str)] = &[(
 
 /// A scrape of `/metrics` asking for `accept`: (content type, body).
 fn scrape(admin: u16, accept: &str) -> (String, String) {
-    let mut stream = std::net::TcpStream::connect(("127.0.0.1", admin)).unwrap();
-    write!(
-        stream,
-        "GET /metrics HTTP/1.1\r\nHost: localhost\r\nAccept: {accept}\r\nConnection: close\r\n\r\n"
-    )
-    .unwrap();
-    let mut response = String::new();
-    stream.read_to_string(&mut response).unwrap();
+    let response = http_response_with(admin, "/metrics", &format!("Accept: {accept}\r\n"));
     let (head, body) = response.split_once("\r\n\r\n").expect("a response");
     assert!(head.starts_with("HTTP/1.1 200"), "{head}");
     let content_type = head
