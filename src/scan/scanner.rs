@@ -152,6 +152,9 @@ struct Search {
 
 /// A match waiting for its after-context.
 struct PendingDetection {
+    /// The rule set that found it: it may be replaced before the detection
+    /// is complete.
+    rules: Arc<RuleSet>,
     rule: usize,
     start: u64,
     end: u64,
@@ -259,7 +262,31 @@ pub struct Scanner {
     scratch: Vec<u8>,
     /// Whether the prefilter currently pays for itself.
     prefilter_gate: PrefilterGate,
+    /// New rules waiting for a point where they can take over.
+    switch: Option<Box<PendingSwitch>>,
+    /// Where the last switch of rules took place, until it is taken.
+    switched_at: Option<Mark>,
     stats: ScanStats,
+}
+
+/// A change of rules requested but not yet made. The new rules run alongside
+/// the old ones, writing nothing, over the bytes since the request, so that
+/// the switch is made only where neither rule set has a match in progress:
+/// then no secret straddles the switch point, and the output is the old
+/// rules' redaction before it and the new rules' after it, exactly.
+struct PendingSwitch {
+    /// The scanner of the new rules, fed what the stream is fed.
+    shadow: Scanner,
+    /// Stream offset of the request: a match of the new rules that began
+    /// before it can reach at most `max_len` bytes past it.
+    requested_at: u64,
+}
+
+/// A sink that keeps nothing: the shadow of a pending switch writes here.
+struct Discard;
+
+impl ScanSink for Discard {
+    fn write(&mut self, _: &[u8]) {}
 }
 
 impl fmt::Debug for Scanner {
@@ -311,9 +338,104 @@ impl Scanner {
             after_end: 0,
             scratch: Vec::new(),
             prefilter_gate: PrefilterGate::for_rules(&rules),
+            switch: None,
+            switched_at: None,
             stats: ScanStats::default(),
             rules,
         }
+    }
+
+    /// Goes on with `rules` from the first point, at least the longest new
+    /// match past the request, where neither the old rules nor the new ones
+    /// have a match in progress (in text, usually the next byte that cannot
+    /// be part of a match). Before that point the output is the old rules'
+    /// redaction, after it the new rules', as if the stream resumed there
+    /// ([`Scanner::resume`]); a secret that straddles it cannot exist, so
+    /// none is let through by either. Detections found before the switch
+    /// are completed by the rule that found them. [`Scanner::take_switched`]
+    /// says when the switch has been made. A newer request replaces one
+    /// still pending.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use logredact::{DetectionMode, FingerprintKey, RuleSet, RuleSpec, Scanner};
+    ///
+    /// let key = FingerprintKey::derive(b"k");
+    /// let pat = RuleSpec { mask: "dapi****".into(), ..RuleSpec::new("databricks-pat", r"\bdapi[0-9a-f]{32}\b") };
+    /// let user = RuleSpec { mask: "user=****".into(), ..RuleSpec::new("user", r"\buser=[a-z]{1,16}\b") };
+    /// let old = Arc::new(RuleSet::new(vec![pat.clone()], key.clone())?);
+    /// let new = Arc::new(RuleSet::new(vec![pat, user], key)?);
+    /// let mut scanner = Scanner::new(old, DetectionMode::MaskOnly);
+    /// let mut out = Vec::new();
+    /// scanner.feed(b"user=alice logged in\n", &mut out);
+    /// scanner.switch_rules(new);
+    /// scanner.feed(b"a line long enough to pass the longest new match\n", &mut out);
+    /// let switched = scanner.take_switched().expect("a point where nothing is in progress");
+    /// assert_eq!(switched.offset, 70);
+    /// scanner.feed(b"user=bob logged in\n", &mut out);
+    /// scanner.finish(&mut out);
+    /// assert_eq!(
+    ///     String::from_utf8(out).unwrap(),
+    ///     "user=alice logged in\na line long enough to pass the longest new match\nuser=**** logged in\n"
+    /// );
+    /// # Ok::<(), logredact::RuleError>(())
+    /// ```
+    pub fn switch_rules(&mut self, rules: Arc<RuleSet>) {
+        let here = Mark {
+            offset: self.search.pos,
+            lines: 0,
+            byte_before: self.last_byte,
+        };
+        self.switch = Some(Box::new(PendingSwitch {
+            shadow: Scanner::resume(rules, DetectionMode::MaskOnly, here),
+            requested_at: self.search.pos,
+        }));
+    }
+
+    /// Where the last requested switch of rules was made, once it has been
+    /// (the first call after it only).
+    pub fn take_switched(&mut self) -> Option<Mark> {
+        self.switched_at.take()
+    }
+
+    /// Whether a switch of rules is waiting for its point.
+    pub fn switch_pending(&self) -> bool {
+        self.switch.is_some()
+    }
+
+    /// Feeds a pending switch's shadow, and makes the switch if the stream is
+    /// now at a point where neither rule set has a match in progress.
+    fn advance_switch(&mut self, chunk: &[u8]) {
+        let Some(switch) = self.switch.as_mut() else {
+            return;
+        };
+        switch.shadow.feed(chunk, &mut Discard);
+        let past_reach = self.search.pos - switch.requested_at > switch.shadow.rules.max_len as u64;
+        if past_reach && switch.shadow.held.is_empty() && self.held.is_empty() {
+            let Some(switch) = self.switch.take() else {
+                return;
+            };
+            self.take_rules(Arc::clone(&switch.shadow.rules));
+        }
+    }
+
+    /// Goes on with `rules` here, where nothing is held.
+    fn take_rules(&mut self, rules: Arc<RuleSet>) {
+        let at = self.search.pos;
+        debug_assert_eq!(self.hold_from, at);
+        self.search = Search {
+            state: rules.forward_start(self.last_byte),
+            pos: at,
+            start: at,
+            pending_since: at,
+            candidate: None,
+        };
+        if self.mode == DetectionMode::Classify {
+            self.window.keep_at_least(rules.context_bytes());
+        }
+        self.prefilter_gate = PrefilterGate::for_rules(&rules);
+        self.rules = rules;
+        self.switched_at = Some(self.decided());
     }
 
     /// Scans the next chunk of the stream. Every byte that can no longer be
@@ -355,6 +477,7 @@ impl Scanner {
             self.complete_detections(chunk_segment, SegmentEnd::More, sink);
             self.window.push(chunk);
         }
+        self.advance_switch(chunk);
     }
 
     /// Ends the stream: decides and writes the held bytes and reports every
@@ -444,6 +567,14 @@ impl Scanner {
         debug_assert!(self.pending.is_empty());
         self.after_chars = 0;
         self.after_end = 0;
+        // A new text starts with nothing before it: nothing can straddle
+        // this point, so a pending switch is made here.
+        if let Some(switch) = self.switch.take() {
+            self.take_rules(Arc::clone(&switch.shadow.rules));
+            if self.mode == DetectionMode::Classify {
+                self.window = ContextWindow::starting_at(self.rules.context_bytes(), at);
+            }
+        }
         dropped
     }
 
@@ -665,6 +796,7 @@ impl Scanner {
             let context = &before[window::start_of_last_chars(before, rule.window)..];
             rule.classifier.find_terms(context, &mut terms);
             self.pending.push_back(PendingDetection {
+                rules: Arc::clone(&rules),
                 rule: pattern.as_usize(),
                 start,
                 end,
@@ -694,7 +826,8 @@ impl Scanner {
         let seen_to = self.search.pos;
         let more_may_follow = end == SegmentEnd::More;
         while let Some(head) = self.pending.front() {
-            let rule = &self.rules.rules[head.rule];
+            let rules = Arc::clone(&head.rules);
+            let rule = &rules.rules[head.rule];
             if self.after_end < head.end {
                 self.after_end = head.end;
                 self.after_chars = 0;
@@ -832,7 +965,129 @@ mod tests {
         proptest::collection::vec(piece, 0..12).prop_map(|pieces| pieces.concat())
     }
 
+    /// The default rule plus one that masks `user=NAME`, with other masks.
+    fn other_rules() -> Arc<RuleSet> {
+        let pat = RuleSpec {
+            mask: "[pat]".into(),
+            ..RuleSpec::new("databricks-pat", r"\bdapi[0-9a-f]{32}\b")
+        };
+        let user = RuleSpec {
+            mask: "user=****".into(),
+            ..RuleSpec::new("user", r"\buser=[a-f]{1,8}\b")
+        };
+        Arc::new(RuleSet::new(vec![user, pat], FingerprintKey::derive(b"test")).unwrap())
+    }
+
+    /// What a switch at `at` must write: the old rules' redaction of the
+    /// text before it, then the new rules' of the rest, resumed there.
+    fn switched_reference(
+        old: &Arc<RuleSet>,
+        new: &Arc<RuleSet>,
+        text: &[u8],
+        at: usize,
+        mode: DetectionMode,
+    ) -> Collected {
+        let mut expected = Collected::default();
+        let mut before = Scanner::new(Arc::clone(old), mode);
+        before.feed(&text[..at], &mut expected);
+        before.finish(&mut expected);
+        let mark = Mark {
+            offset: at as u64,
+            lines: text[..at].iter().filter(|&&b| b == b'\n').count() as u64,
+            byte_before: at.checked_sub(1).map(|i| text[i]),
+        };
+        let mut after = Scanner::resume(Arc::clone(new), mode, mark);
+        after.feed(&text[at..], &mut expected);
+        after.finish(&mut expected);
+        expected
+    }
+
+    /// A match of any of `rules`, found by another engine and starting
+    /// anywhere, that begins before `at` and ends after it. (The rules of
+    /// these tests have no overlapping matches, so every start is one the
+    /// scanner could take.)
+    fn straddler(rules: &RuleSet, text: &[u8], at: usize) -> Option<(usize, usize)> {
+        rules.specs().iter().find_map(|spec| {
+            let regex = regex::bytes::Regex::new(&format!("(?-u){}", spec.pattern)).unwrap();
+            (at.saturating_sub(rules.max_match_len())..at).find_map(|start| {
+                regex
+                    .find_at(text, start)
+                    .filter(|m| m.start() == start && m.end() > at)
+                    .map(|m| (m.start(), m.end()))
+            })
+        })
+    }
+
+    /// Text where tokens, `user=` values and their near misses are frequent.
+    fn text_with_users() -> impl Strategy<Value = Vec<u8>> {
+        let piece = prop_oneof![
+            Just(b"dapi0123456789abcdef0123456789abcdef".to_vec()),
+            Just(b"dapi0123".to_vec()),
+            Just(b"user=".to_vec()),
+            Just(b"abcdef".to_vec()),
+            Just(b"\n".to_vec()),
+            Just(b" ".to_vec()),
+            proptest::collection::vec(any::<u8>(), 0..4),
+        ];
+        proptest::collection::vec(piece, 0..40).prop_map(|pieces| pieces.concat())
+    }
+
     proptest! {
+        /// A switch of rules, requested between any two chunks, is made at a
+        /// point where the output is exactly the old rules' redaction before
+        /// it and the new rules' after it, detections included.
+        #[test]
+        fn a_switch_of_rules_is_old_before_its_point_and_new_after(
+            text in text_with_users(),
+            cuts in proptest::collection::vec(any::<usize>(), 1..12),
+            request in any::<usize>(),
+            forward in any::<bool>(),
+            classify in any::<bool>(),
+        ) {
+            let mode = if classify { DetectionMode::Classify } else { DetectionMode::MaskOnly };
+            let (old, new) = if forward { (rules(), other_rules()) } else { (other_rules(), rules()) };
+            let mut cuts: Vec<usize> = cuts.iter().map(|c| c % (text.len() + 1)).collect();
+            cuts.push(text.len());
+            cuts.sort_unstable();
+            let request_after = request % cuts.len();
+            let mut scanner = Scanner::new(Arc::clone(&old), mode);
+            let mut got = Collected::default();
+            let (mut from, mut requested_at, mut switched) = (0, None, None);
+            for (i, to) in cuts.into_iter().enumerate() {
+                if i == request_after {
+                    scanner.switch_rules(Arc::clone(&new));
+                    requested_at = Some(from);
+                }
+                scanner.feed(&text[from..to], &mut got);
+                if let Some(mark) = scanner.take_switched() {
+                    prop_assert!(switched.is_none(), "one switch");
+                    switched = Some(mark);
+                }
+                from = to;
+            }
+            scanner.finish(&mut got);
+            let requested_at = requested_at.unwrap();
+            let expected = match switched {
+                Some(mark) => {
+                    let at = mark.offset as usize;
+                    prop_assert!(at >= requested_at + new.max_match_len() + 1);
+                    prop_assert!(straddler(&old, &text, at).is_none(), "old rules straddle {}", at);
+                    prop_assert!(straddler(&new, &text, at).is_none(), "new rules straddle {}", at);
+                    prop_assert_eq!(mark.byte_before, at.checked_sub(1).map(|i| text[i]));
+                    switched_reference(&old, &new, &text, at, mode)
+                }
+                // Not switched yet: the old rules all along.
+                None => switched_reference(&old, &new, &text, text.len(), mode),
+            };
+            prop_assert_eq!(
+                String::from_utf8_lossy(&got.out),
+                String::from_utf8_lossy(&expected.out)
+            );
+            if classify {
+                prop_assert_eq!(&got.detections, &expected.detections);
+            }
+        }
+
         /// After a restart the scanner goes on exactly as a cut of the old
         /// text followed by a new stream, whatever the chunking.
         #[test]

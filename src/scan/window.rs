@@ -35,6 +35,12 @@ impl ContextWindow {
         }
     }
 
+    /// Retains at least the last `keep` bytes from now on (a stream whose
+    /// rules changed keeps what either rule set needs).
+    pub(crate) fn keep_at_least(&mut self, keep: usize) {
+        self.keep = self.keep.max(keep);
+    }
+
     /// Appends the next bytes of the stream.
     pub(crate) fn push(&mut self, chunk: &[u8]) {
         self.end += chunk.len() as u64;
