@@ -10,11 +10,14 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
+use tokio::sync::watch;
+
 use crate::admin::Admin;
 use crate::audit::{AuditOutcome, AuditWriter};
 use crate::config::{self, AuditTarget, Config, ConfigError, InputSpec, KeyOrigin, OutputSpec};
 use crate::metrics::Metrics;
-use crate::pipeline::{self, PipelineError, StreamEnv, Topology};
+use crate::pipeline::{self, PipelineError, PublishedRules, StreamEnv, Topology};
+use crate::reload::{Reloader, SettingsSource};
 use crate::scan::fingerprint::FingerprintKey;
 use crate::scan::rule::RuleSet;
 use crate::scan::scanner::DetectionMode;
@@ -55,6 +58,8 @@ pub struct Settings {
     pub key_origin: KeyOrigin,
     /// How long streams drain after SIGTERM or SIGINT.
     pub shutdown_grace: Duration,
+    /// The rule packs the configuration includes.
+    pub included: Vec<PathBuf>,
     /// Whether anyone sees fingerprints (an audit stream, a mask with
     /// `{fingerprint}`): then a random key deserves a warning.
     fingerprints_visible: bool,
@@ -153,6 +158,7 @@ impl Settings {
             mode,
             key_origin,
             shutdown_grace: overrides.shutdown_grace,
+            included: config.included,
             fingerprints_visible,
         })
     }
@@ -225,8 +231,9 @@ fn describe_audit(target: &AuditTarget) -> String {
     }
 }
 
-/// Runs logredact with `settings` until its inputs end or it is stopped.
-pub fn run(settings: Settings) -> Result<(), RunError> {
+/// Runs logredact with `settings`, read from `source`, until its inputs end
+/// or it is stopped; SIGHUP reloads from `source`.
+pub fn run(settings: Settings, source: SettingsSource) -> Result<(), RunError> {
     if settings.warns_of_random_key() {
         tracing::warn!(
             "no fingerprint key configured (--fingerprint-key-file, audit.fingerprint_key_file or {}): using a random key, so fingerprints are only comparable within this process",
@@ -243,8 +250,12 @@ pub fn run(settings: Settings) -> Result<(), RunError> {
         )?),
         None => None,
     };
-    let env = StreamEnv {
+    let (rules, rules_in_force) = watch::channel(PublishedRules {
+        generation: 0,
         rules: Arc::clone(&settings.rules),
+    });
+    let env = StreamEnv {
+        rules: rules_in_force,
         audit: audit.as_ref().map(AuditWriter::handle),
         metrics: Arc::clone(&metrics),
         mode: settings.mode,
@@ -253,7 +264,19 @@ pub fn run(settings: Settings) -> Result<(), RunError> {
         .enable_all()
         .build()
         .map_err(RunError::Runtime)?;
-    let outcome = runtime.block_on(serve(&settings, env, metrics));
+    let run = Run {
+        topology: settings.topology.clone(),
+        admin: settings.admin.clone(),
+        shutdown_grace: settings.shutdown_grace,
+    };
+    let audit_target = settings.audit.clone();
+    let outcome = runtime.block_on(async {
+        // First of all: from here on SIGHUP reloads instead of ending the process.
+        let reloader = Reloader::install(source, settings, rules, Arc::clone(&metrics))
+            .map_err(RunError::Signals)?;
+        tokio::spawn(reloader.run());
+        serve(&run, env, metrics).await
+    });
     // The streams have ended: the audit writer gets its last records.
     let audit = audit.map(finish_audit);
     runtime.shutdown_timeout(Duration::from_millis(100));
@@ -264,7 +287,7 @@ pub fn run(settings: Settings) -> Result<(), RunError> {
     }
     // The redacted stream was never held up by the audit; but an incomplete
     // audit is a failure the caller must hear of.
-    match (audit, &settings.audit) {
+    match (audit, &audit_target) {
         (Some(audit), Some(target)) if !audit.is_complete() => Err(RunError::AuditIncomplete {
             target: describe_audit(target),
             lost: audit.lost,
@@ -274,8 +297,15 @@ pub fn run(settings: Settings) -> Result<(), RunError> {
     }
 }
 
+/// What the runtime needs of a run's settings: what a reload cannot change.
+struct Run {
+    topology: Topology,
+    admin: Option<String>,
+    shutdown_grace: Duration,
+}
+
 /// Inside the runtime: signals, the admin endpoint, then the pipeline.
-async fn serve(settings: &Settings, env: StreamEnv, metrics: Arc<Metrics>) -> Result<(), RunError> {
+async fn serve(settings: &Run, env: StreamEnv, metrics: Arc<Metrics>) -> Result<(), RunError> {
     let shutdown = Shutdown::new();
     shutdown
         .listen_for_signals(settings.shutdown_grace)

@@ -21,6 +21,7 @@
 //! | `sink`     | batches, ports (direct or merged a line at a time), stdout/file and TCP outputs |
 //! | `progress` | what has been delivered, for checkpoints |
 //! | `shutdown` | signals, the grace period and the last flush allowance |
+//! | `reload`   | SIGHUP and `--watch-config`: the configuration read again, new rules published to every stream, other changes refused |
 //! | `audit`    | audit records, their writer, the token-sprawl summary |
 //! | `metrics`, `admin` | counters, and the HTTP endpoint that serves them |
 //! | `ruletest` | the `tests:` of rule packs, run whole and one byte at a time by `logredact test` |
@@ -28,7 +29,7 @@
 //!
 //! The scanner core is public and documented; the layers around it are
 //! internal to the binary (`pub(crate)`), except what the binary and the
-//! tests drive: [`app`], [`config`], [`audit`], [`deployment`], [`ruletest`]
+//! tests drive: [`app`], [`config`], [`audit`], [`deployment`], [`reload`], [`ruletest`]
 //! and [`scrub`].
 #![deny(missing_docs)]
 
@@ -41,6 +42,7 @@ pub mod deployment;
 pub(crate) mod metrics;
 pub(crate) mod pipeline;
 pub(crate) mod progress;
+pub mod reload;
 pub mod ruletest;
 pub mod scan;
 pub mod scrub;

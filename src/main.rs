@@ -13,6 +13,7 @@ use clap::{Parser, Subcommand};
 use logredact::app::{self, Overrides, RunError, Settings};
 use logredact::audit::Summary;
 use logredact::config::{self, AuditTarget, ConfigError, InputSpec, OutputSpec};
+use logredact::reload::SettingsSource;
 use logredact::scrub::{ScrubbedStderr, scrub};
 
 /// Streaming log redaction: masks Databricks personal access tokens (and other
@@ -35,6 +36,12 @@ struct Cli {
 
     #[command(flatten)]
     run: RunFlags,
+
+    /// Reload when the configuration file, a rule pack it includes or the
+    /// fingerprint key file changes (checked every second), as SIGHUP does;
+    /// for a ConfigMap mounted as a volume. Needs --config.
+    #[arg(long, requires = "config")]
+    watch_config: bool,
 
     /// Seconds to drain streams after SIGTERM or SIGINT before cutting them.
     #[arg(long, value_name = "SECS", default_value = "10", value_parser = parse_seconds)]
@@ -288,11 +295,14 @@ fn report_fatal_line(format: LogFormat, message: &str) {
 
 /// A run: the command line over the configuration file.
 fn run(cli: Cli) -> Result<(), Failure> {
-    let config = app::load_config(cli.config.as_deref())?;
-    let overrides = cli.run.overrides(cli.shutdown_grace);
-    let key_env = std::env::var_os(config::KEY_ENV);
-    let settings = Settings::resolve(overrides, config, key_env.as_deref())?;
-    Ok(app::run(settings)?)
+    let source = SettingsSource {
+        config: cli.config,
+        overrides: cli.run.overrides(cli.shutdown_grace),
+        key_env: std::env::var_os(config::KEY_ENV),
+        watch_config: cli.watch_config,
+    };
+    let settings = source.resolve()?;
+    Ok(app::run(settings, source)?)
 }
 
 fn check_config(path: &Path, deployment: bool, flags: RunFlags) -> Result<(), Failure> {

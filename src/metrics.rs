@@ -140,6 +140,8 @@ pub struct Metrics {
     connections_rejected: Counter,
     output_retries: Counter,
     errors: Family<ErrorLabels, Counter>,
+    reloads: Counter,
+    reload_failures: Counter,
     /// 1 while `/readyz` answers 200, set at each scrape.
     ready: Gauge,
     /// Whether every input is open. False from the start, so that the admin
@@ -197,6 +199,18 @@ impl Metrics {
             output_retries.clone(),
         );
         registry.register("logredact_errors", "Errors, by kind", errors.clone());
+        let reloads = Counter::default();
+        registry.register(
+            "logredact_reloads",
+            "Reloads of the configuration that took effect",
+            reloads.clone(),
+        );
+        let reload_failures = Counter::default();
+        registry.register(
+            "logredact_reload_failures",
+            "Reloads refused (invalid configuration, or a change that takes a restart); the running configuration stayed",
+            reload_failures.clone(),
+        );
         for kind in ErrorKind::ALL {
             drop(errors.get_or_create(&ErrorLabels { kind: kind.label() }));
         }
@@ -227,6 +241,8 @@ impl Metrics {
             connections_rejected,
             output_retries,
             errors,
+            reloads,
+            reload_failures,
             ready,
             inputs_open: AtomicBool::new(false),
             outputs_down: AtomicI64::new(0),
@@ -294,6 +310,16 @@ impl Metrics {
         self.errors
             .get_or_create(&ErrorLabels { kind: kind.label() })
             .inc();
+    }
+
+    /// A reload took effect.
+    pub fn reloaded(&self) {
+        self.reloads.inc();
+    }
+
+    /// A reload was refused.
+    pub fn reload_failed(&self) {
+        self.reload_failures.inc();
     }
 
     /// Every input is open (listening, or its file opened or awaited).

@@ -313,6 +313,8 @@ pub struct Config {
     /// The rule tests of the file and of its packs (and the built-in ones
     /// when the built-in rules are used), in that order.
     pub tests: Vec<RuleTest>,
+    /// The rule packs it includes, as read: a reload watches them too.
+    pub included: Vec<PathBuf>,
     origin: String,
     text: SourceText,
     /// What the environment inserted, concealed from errors.
@@ -394,8 +396,10 @@ impl Config {
             file: origin.to_string(),
             text: source.clone(),
         }];
+        let mut included = Vec::new();
         for (index, include) in file.include.iter().enumerate() {
             let path = dir.unwrap_or(Path::new(".")).join(include);
+            included.push(path.clone());
             let pack_origin = path.display().to_string();
             let pack_text = std::fs::read_to_string(&path).map_err(|e| {
                 at(
@@ -516,6 +520,7 @@ impl Config {
             }
         };
         Ok(Config {
+            included,
             rules,
             rule_origins,
             inputs,

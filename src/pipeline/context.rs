@@ -4,6 +4,7 @@
 use std::io;
 use std::sync::Arc;
 
+use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
 use crate::audit::AuditHandle;
@@ -16,8 +17,9 @@ use crate::shutdown::Shutdown;
 /// What every stream needs to redact and to report detections.
 #[derive(Clone)]
 pub struct StreamEnv {
-    /// The compiled rules.
-    pub rules: Arc<RuleSet>,
+    /// The compiled rules in force: a reload publishes new ones, and every
+    /// stream switches to them at a point of its own.
+    pub rules: watch::Receiver<PublishedRules>,
     /// The audit stream, if enabled.
     pub audit: Option<AuditHandle>,
     /// Process counters.
@@ -25,6 +27,15 @@ pub struct StreamEnv {
     /// Whether detections are classified (someone reads them: the audit
     /// stream or the metrics endpoint).
     pub mode: DetectionMode,
+}
+
+/// A rule set as reloads publish it.
+#[derive(Clone)]
+pub struct PublishedRules {
+    /// 0 for the rules a run starts with, n for the n-th reload's.
+    pub generation: u64,
+    /// The rules.
+    pub rules: Arc<RuleSet>,
 }
 
 /// Shared by every task of one run.
@@ -64,9 +75,10 @@ impl Context {
         })
     }
 
-    /// A scanner for a new stream, or one resuming at `resume`.
+    /// A scanner for a new stream, or one resuming at `resume`, with the
+    /// rules in force.
     pub(crate) fn scanner(&self, resume: Option<Mark>) -> Scanner {
-        let rules = Arc::clone(&self.env.rules);
+        let rules = Arc::clone(&self.env.rules.borrow().rules);
         match resume {
             Some(mark) => Scanner::resume(rules, self.env.mode, mark),
             None => Scanner::new(rules, self.env.mode),

@@ -38,7 +38,7 @@ use crate::source::checkpoint::Checkpoints;
 use crate::source::{self, Input, OpenContext, OpenedStream};
 
 pub(crate) use context::Context;
-pub use context::StreamEnv;
+pub use context::{PublishedRules, StreamEnv};
 pub use error::PipelineError;
 use listener::{Listener, Upstream};
 use pattern::PatternFollower;

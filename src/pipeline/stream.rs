@@ -8,11 +8,13 @@ use std::sync::Arc;
 use std::time::SystemTime;
 
 use bytes::{Bytes, BytesMut};
+use tokio::sync::watch;
 use tracing::Instrument;
 
 use crate::audit::{ArrivalClock, AuditHandle, AuditRecord, rfc3339_millis};
 use crate::metrics::{ErrorKind, Metrics};
 use crate::pipeline::context::Context;
+use crate::pipeline::context::PublishedRules;
 use crate::pipeline::error::PipelineError;
 use crate::progress::{Ack, StreamProgress};
 use crate::scan::detection::Detection;
@@ -97,6 +99,8 @@ impl<S: ChunkSource> Stream<S> {
             recorder: DetectionRecorder::new(&id, &context, scanner.decided().offset),
             progress,
             buffer: BytesMut::new(),
+            rules: context.env.rules.clone(),
+            switching_to: None,
         };
         let result = redaction
             .run(&mut source, scanner)
@@ -135,6 +139,10 @@ struct Redaction<'a> {
     progress: Option<Arc<StreamProgress>>,
     /// Where masks and copied pieces are assembled; reused across batches.
     buffer: BytesMut,
+    /// The rules in force, as reloads publish them.
+    rules: watch::Receiver<PublishedRules>,
+    /// The generation of the rules the scanner is switching to.
+    switching_to: Option<u64>,
 }
 
 impl Redaction<'_> {
@@ -144,6 +152,8 @@ impl Redaction<'_> {
         source: &mut S,
         mut scanner: Scanner,
     ) -> Result<(), StreamFailure> {
+        // A reload between the scanner's making and now.
+        self.follow_reload(&mut scanner, true);
         let context = self.context;
         let shutdown = &context.shutdown;
         let mut stop_requested = false;
@@ -175,6 +185,7 @@ impl Redaction<'_> {
     }
 
     async fn chunk(&mut self, scanner: &mut Scanner, chunk: Bytes) -> Result<(), StreamFailure> {
+        self.follow_reload(scanner, false);
         self.context.env.metrics.read(chunk.len());
         self.recorder.arrived(chunk.len());
         let mut builder = BatchBuilder::new(&chunk, &mut self.buffer);
@@ -194,8 +205,29 @@ impl Redaction<'_> {
                 }
             }
         }
+        note_switch(scanner, &mut self.switching_to);
         let (batch, detections) = builder.finish();
         self.deliver(batch, detections).await
+    }
+
+    /// Asks the scanner to switch to rules a reload has published since it
+    /// last looked (an atomic load when nothing changed; `always` looks
+    /// anyway, at the start of the stream).
+    fn follow_reload(&mut self, scanner: &mut Scanner, always: bool) {
+        if !always && !self.rules.has_changed().unwrap_or(false) {
+            return;
+        }
+        let latest = self.rules.borrow_and_update().clone();
+        if Arc::ptr_eq(&latest.rules, scanner.latest_rules()) {
+            return;
+        }
+        tracing::debug!(
+            offset = scanner.decided().offset,
+            generation = latest.generation,
+            "reloaded rules: they take over at the first point where no match is in progress"
+        );
+        scanner.switch_rules(latest.rules);
+        self.switching_to = Some(latest.generation);
     }
 
     /// The text under the stream changed (a followed file was truncated, or
@@ -209,8 +241,10 @@ impl Redaction<'_> {
         reason: BreakReason,
     ) -> Result<(), StreamFailure> {
         let line_open = scanner.decided().byte_before.is_some_and(|b| b != b'\n');
+        self.follow_reload(scanner, false);
         let mut builder = BatchBuilder::detached(&mut self.buffer);
         let dropped = scanner.restart(&mut builder);
+        note_switch(scanner, &mut self.switching_to);
         if line_open {
             builder.write(b"\n");
         }
@@ -316,6 +350,19 @@ impl Redaction<'_> {
     }
 }
 
+/// Logs where the reloaded rules (of generation `switching_to`) took over,
+/// if they just did: the point a reference redaction of the stream is cut at
+/// (old rules before, new after).
+fn note_switch(scanner: &mut Scanner, switching_to: &mut Option<u64>) {
+    if let Some(at) = scanner.take_switched() {
+        tracing::info!(
+            offset = at.offset,
+            generation = switching_to.take(),
+            "the reloaded rules take over here"
+        );
+    }
+}
+
 /// Asks the output to confirm, once it has written what `builder` holds so
 /// far, that the stream is delivered up to the scanner's decided mark.
 fn acknowledge(builder: &mut BatchBuilder<'_>, progress: &Arc<StreamProgress>, scanner: &Scanner) {
@@ -342,7 +389,8 @@ impl<'a> DetectionRecorder<'a> {
             stream,
             audit: context.env.audit.as_ref(),
             metrics: &context.env.metrics,
-            clock: ArrivalClock::new(context.env.rules.context_bytes() as u64),
+            // Enough for the context of any rule set a reload can bring.
+            clock: ArrivalClock::new(crate::scan::rule::MAX_CONTEXT_BYTES as u64),
             received,
         }
     }
@@ -407,7 +455,11 @@ mod tests {
         let key = FingerprintKey::derive(b"a key for the stream tests");
         let rules = RuleSet::new(crate::defaults::default_rules(), key).unwrap();
         let env = crate::pipeline::StreamEnv {
-            rules: Arc::new(rules),
+            rules: watch::channel(PublishedRules {
+                generation: 0,
+                rules: Arc::new(rules),
+            })
+            .1,
             audit: None,
             metrics: Arc::new(Metrics::new()),
             mode: DetectionMode::Classify,
@@ -456,7 +508,7 @@ mod tests {
     async fn a_token_cut_across_chunks_anywhere_is_masked_as_if_whole() {
         let input = format!("first\nAuthorization: Bearer {} tail\n", token());
         let input = input.as_bytes();
-        let expected = redact(&context().env.rules, input);
+        let expected = redact(&context().env.rules.borrow().rules, input);
         assert!(
             !expected
                 .windows(8)

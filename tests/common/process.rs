@@ -323,6 +323,12 @@ pub fn rss_kib(pid: u32) -> u64 {
 /// Waits (at most `LIVENESS`) until the process catches SIGTERM, as its
 /// `SigCgt` mask in /proc says.
 pub fn wait_for_sigterm_handler(child: &Child) {
+    wait_for_signal_handler(child, libc::SIGTERM);
+}
+
+/// Waits (at most `LIVENESS`) until the process catches `signal`, as its
+/// `SigCgt` mask in /proc says.
+pub fn wait_for_signal_handler(child: &Child, signal: libc::c_int) {
     let until = Instant::now() + LIVENESS;
     let path = format!("/proc/{}/status", child.id());
     while Instant::now() < until {
@@ -332,10 +338,11 @@ pub fn wait_for_sigterm_handler(child: &Child) {
                 let mask = status.lines().find_map(|l| l.strip_prefix("SigCgt:"))?;
                 u64::from_str_radix(mask.trim(), 16).ok()
             })
-            .is_some_and(|mask| mask & (1 << (libc::SIGTERM - 1)) != 0);
+            .is_some_and(|mask| mask & (1 << (signal - 1)) != 0);
         if caught {
             return;
         }
         std::thread::sleep(Duration::from_millis(5));
     }
+    panic!("the process never caught signal {signal}");
 }
