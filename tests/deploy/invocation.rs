@@ -23,12 +23,20 @@ const CLI_OPTIONS: [&str; 9] = [
     "--log-format",
 ];
 
-/// `--option value` pairs of a logredact command line; every option takes a
-/// value, and every option is one of SPEC §9's.
+/// Options without a value that deployments may use, beyond SPEC §9's:
+/// `--watch-config` reloads the configuration when the ConfigMap changes.
+const CLI_FLAGS: [&str; 1] = ["--watch-config"];
+
+/// `--option value` pairs of a logredact command line; every option is one
+/// of SPEC §9's, which take a value, or one of `CLI_FLAGS` (value "").
 pub fn cli_options(args: &[String]) -> Vec<(String, String)> {
     let mut options = Vec::new();
     let mut rest = args.iter();
     while let Some(arg) = rest.next() {
+        if CLI_FLAGS.contains(&arg.as_str()) {
+            options.push((arg.clone(), String::new()));
+            continue;
+        }
         assert!(
             CLI_OPTIONS.contains(&arg.as_str()),
             "'{arg}' is not an option of logredact (SPEC §9): {args:?}"
