@@ -218,10 +218,12 @@ impl PatternFollower {
         let context = Arc::clone(&self.context);
         let ended = ended.clone();
         let path = path.to_path_buf();
-        self.tracker.spawn(async move {
+        // On the thread that reads the file; the run waits for it here.
+        let running = driver.run_stream(async move {
             let finished = stream.run(context).await;
             let _ = ended.send((path, finished));
         });
+        self.tracker.spawn(running);
         true
     }
 

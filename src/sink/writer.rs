@@ -17,7 +17,7 @@ use tokio::sync::{mpsc, oneshot};
 use crate::sink::batch::Batch;
 
 /// Batches in flight between the streams and the writing thread.
-const CHANNEL_BATCHES: usize = 4;
+const CHANNEL_BATCHES: usize = 16;
 
 /// An output written by a blocking thread.
 pub struct WriterSink {
