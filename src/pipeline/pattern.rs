@@ -170,6 +170,11 @@ impl PatternFollower {
             files.at_limit = false;
         }
         for path in new.into_iter().take(free) {
+            let _starting = self.checkpoints.starting();
+            // Started by another pattern since the check above.
+            if self.checkpoints.is_followed(&path) {
+                continue;
+            }
             if self.start(&path, group, ended, driver) {
                 files.followed.insert(path);
             } else {

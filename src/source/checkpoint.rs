@@ -391,6 +391,10 @@ pub(crate) struct Checkpoints {
     /// `None` without a state directory: nothing is resumed or saved.
     store: Option<CheckpointStore>,
     followed: Arc<Mutex<Followed>>,
+    /// Held while a pattern decides to follow a file and starts it: two
+    /// patterns that reach one file (through a link) must not both find it
+    /// not followed yet.
+    starting: Arc<Mutex<()>>,
 }
 
 /// The followed files of a run, as the saver sees them.
@@ -527,6 +531,7 @@ impl Checkpoints {
         Ok(Checkpoints {
             store: state_dir.map(open).transpose()?,
             followed: Arc::default(),
+            starting: Arc::default(),
         })
     }
 
@@ -540,6 +545,12 @@ impl Checkpoints {
         self.store
             .as_ref()
             .map_or_else(IdentityKey::in_memory, CheckpointStore::identity_key)
+    }
+
+    /// Held while a file is checked (`is_followed`) and started, so that no
+    /// other pattern starts it in between.
+    pub(crate) fn starting(&self) -> MutexGuard<'_, ()> {
+        self.starting.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     /// Whether `path`, or the file it leads to, is followed already (by
