@@ -856,6 +856,15 @@ pub(crate) fn placeholder_values(
     for byte in class.bytes().filter(|byte| byte.is_ascii_graphic()) {
         listed.push(char::from(byte).to_string().repeat(len));
     }
+    let unprintable = class
+        .bytes()
+        .filter(|byte| byte.is_ascii() && !byte.is_ascii_graphic())
+        .count();
+    if unprintable > 0 {
+        unlisted.push(format!(
+            "{unprintable} of a space or control character repeated"
+        ));
+    }
     unlisted.dedup();
     Ok(PlaceholderValues { listed, unlisted })
 }

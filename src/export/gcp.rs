@@ -284,10 +284,13 @@ pub(crate) fn export(
             "what logredact rates low (an exclusion term within the window, a placeholder value) is excluded: Cloud DLP does not report it, logredact still masks it".to_string(),
         ));
     }
-    if rules.iter().any(|r| !r.spec.keywords.is_empty()) {
+    if rules
+        .iter()
+        .any(|r| !(r.spec.keywords.is_empty() && r.spec.exclusions.is_empty()))
+    {
         notes.push(Note::general(
             NoteCode::WindowHoldsMatch,
-            "a hotword window holds the finding itself: a keyword inside the matched text counts for Cloud DLP, never for logredact".to_string(),
+            "a hotword window holds the finding itself: a keyword or exclusion term inside the matched text counts for Cloud DLP, never for logredact".to_string(),
         ));
     }
     let template = InspectTemplate {

@@ -444,10 +444,13 @@ pub(crate) fn export(
     if entities.is_empty() {
         return None;
     }
-    if rules.iter().any(|r| !r.spec.keywords.is_empty()) {
+    if rules
+        .iter()
+        .any(|r| !(r.spec.keywords.is_empty() && r.spec.exclusions.is_empty()))
+    {
         notes.push(Note::general(
             NoteCode::WindowHoldsMatch,
-            "the proximity window extends to the left and right of the match and holds it: a keyword inside the matched text counts for Purview, never for logredact".to_string(),
+            "the proximity window extends to the left and right of the match and holds it: a keyword or exclusion term inside the matched text counts for Purview, never for logredact".to_string(),
         ));
     }
     if entities.len() > MAX_ENTITIES {
