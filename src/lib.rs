@@ -25,12 +25,13 @@
 //! | `audit`    | audit records, their writer, the token-sprawl summary |
 //! | `metrics`, `admin` | counters, and the HTTP endpoint that serves them |
 //! | `ruletest` | the `tests:` of rule packs, run whole and one byte at a time by `logredact test` |
+//! | `export`   | the rules written out for DLP products (Purview, Google Cloud DLP, Macie) by `logredact export-rules` |
 //! | `scrub`    | masking of logredact's own messages |
 //!
 //! The scanner core is public and documented; the layers around it are
 //! internal to the binary (`pub(crate)`), except what the binary and the
-//! tests drive: [`app`], [`config`], [`audit`], [`deployment`], [`reload`], [`ruletest`]
-//! and [`scrub`].
+//! tests drive: [`app`], [`config`], [`audit`], [`deployment`], [`export`],
+//! [`reload`], [`ruletest`] and [`scrub`].
 #![deny(missing_docs)]
 
 pub(crate) mod admin;
@@ -39,6 +40,7 @@ pub mod audit;
 pub mod config;
 pub mod defaults;
 pub mod deployment;
+pub mod export;
 pub(crate) mod metrics;
 pub(crate) mod pipeline;
 pub(crate) mod progress;

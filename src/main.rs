@@ -13,6 +13,7 @@ use clap::{Parser, Subcommand};
 use logredact::app::{self, Overrides, RunError, Settings};
 use logredact::audit::Summary;
 use logredact::config::{self, AuditTarget, ConfigError, InputSpec, OutputSpec};
+use logredact::export::{self, PackVersion};
 use logredact::reload::SettingsSource;
 use logredact::scrub::{ScrubbedStderr, scrub};
 
@@ -161,6 +162,29 @@ enum Command {
         /// Configuration files or rule packs.
         files: Vec<PathBuf>,
     },
+    /// Write the rules a run would have (built-in, file, included packs) for
+    /// a data loss prevention product: a Microsoft Purview rule package
+    /// (XML, UTF-16), a Google Cloud DLP inspect template or Amazon Macie
+    /// custom data identifiers (JSON). What the product cannot express is
+    /// listed in the output and on standard error; a rule whose pattern it
+    /// cannot match is left out, with the reason. Exits 2 if the
+    /// configuration is refused or no rule can be exported.
+    ExportRules {
+        /// The product.
+        #[arg(long, value_enum)]
+        format: ExportFormat,
+        /// Configuration file (YAML); without it, the built-in default.
+        #[arg(long, value_name = "PATH")]
+        config: Option<PathBuf>,
+        /// Write to FILE (replacing it) instead of standard output.
+        #[arg(long, value_name = "FILE")]
+        output: Option<PathBuf>,
+        /// Version of the Purview rule package, MAJOR.MINOR.BUILD.REVISION
+        /// (default 1.0.0.0): Microsoft 365 deploys an update of an uploaded
+        /// package only if its version is higher.
+        #[arg(long, value_name = "VERSION")]
+        purview_version: Option<PackVersion>,
+    },
     /// Token-sprawl table of an audit file: per fingerprint, how often, where,
     /// first and last seen, and with what confidence.
     AuditSummary {
@@ -170,6 +194,27 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+}
+
+/// The products `export-rules` writes for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum ExportFormat {
+    /// Microsoft Purview: a sensitive information type rule package.
+    Purview,
+    /// Google Cloud DLP: an inspect template.
+    GcpDlp,
+    /// Amazon Macie: custom data identifiers.
+    Macie,
+}
+
+impl From<ExportFormat> for export::Format {
+    fn from(format: ExportFormat) -> export::Format {
+        match format {
+            ExportFormat::Purview => export::Format::Purview,
+            ExportFormat::GcpDlp => export::Format::GcpDlp,
+            ExportFormat::Macie => export::Format::Macie,
+        }
+    }
 }
 
 /// Exit status for a runtime failure.
@@ -214,6 +259,17 @@ fn main() -> ExitCode {
         }) => check_config(&path, deployment, run),
         Some(Command::AuditSummary { path, json }) => audit_summary(&path, json),
         Some(Command::Test { files }) => test_rules(&files),
+        Some(Command::ExportRules {
+            format,
+            config,
+            output,
+            purview_version,
+        }) => export_rules(
+            format.into(),
+            config.as_deref(),
+            output.as_deref(),
+            purview_version,
+        ),
         None => run(cli),
     };
     let (message, code) = match result {
@@ -391,6 +447,57 @@ fn test_rules(files: &[PathBuf]) -> Result<(), Failure> {
             "{failed} of {total} rule test(s) failed"
         )));
     }
+    Ok(())
+}
+
+/// `logredact export-rules`: the rules for a DLP product, and on standard
+/// error what it cannot express.
+fn export_rules(
+    format: export::Format,
+    config: Option<&Path>,
+    output: Option<&Path>,
+    purview_version: Option<PackVersion>,
+) -> Result<(), Failure> {
+    if purview_version.is_some() && format != export::Format::Purview {
+        return Err(Failure::Usage(format!(
+            "--purview-version is for --format purview, not --format {format}"
+        )));
+    }
+    let config = app::load_config(config)?;
+    config.check_rules()?;
+    let options = export::Options {
+        format,
+        pack_version: purview_version.unwrap_or_default(),
+    };
+    let exported = export::export(&config.rules, &options)
+        .map_err(|error| Failure::Usage(error.to_string()))?;
+    let written = match output {
+        Some(path) => std::fs::write(path, &exported.bytes)
+            .map_err(|e| format!("writing {}: {e}", path.display())),
+        None => {
+            let mut out = io::stdout().lock();
+            match out.write_all(&exported.bytes).and_then(|()| out.flush()) {
+                Err(e) if e.kind() != io::ErrorKind::BrokenPipe => {
+                    Err(format!("writing stdout: {e}"))
+                }
+                _ => Ok(()),
+            }
+        }
+    };
+    written.map_err(Failure::Runtime)?;
+    // Masked like every message: a term or a rule id may hold a token.
+    let product = format.product();
+    for note in &exported.notes {
+        eprintln!(
+            "logredact: export-rules: {product}: {}",
+            scrub(&note.to_string())
+        );
+    }
+    eprintln!(
+        "logredact: export-rules: {} rule(s) exported to {product}, {} left out",
+        exported.exported.len(),
+        exported.refused.len()
+    );
     Ok(())
 }
 

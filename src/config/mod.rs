@@ -548,6 +548,16 @@ impl Config {
             .map_err(|error| self.concealed.conceal(error))
     }
 
+    /// Checks the rules as a run would compile them, refusing what a run
+    /// would refuse, for commands that read the rules without scanning
+    /// (`export-rules`): no fingerprint key is needed, since nothing is
+    /// fingerprinted.
+    pub fn check_rules(&self) -> Result<RuleSet, ConfigError> {
+        let key = FingerprintKey::derive(b"logredact rule check");
+        RuleSet::new(self.rules.clone(), key)
+            .map_err(|error| self.concealed.conceal(self.locate(error)))
+    }
+
     fn compile_located(
         &self,
         key: FingerprintKey,

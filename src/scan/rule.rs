@@ -587,20 +587,39 @@ fn anchors_to_text(hir: &Hir) -> bool {
     looks.contains(Look::Start) || looks.contains(Look::End)
 }
 
+/// A rule's pattern as the scanner reads it: over bytes, with ASCII classes
+/// and word boundaries unless the pattern asks for Unicode; or the parser's
+/// message.
+pub(crate) fn parse_pattern(pattern: &str) -> Result<Hir, String> {
+    regex_syntax::ParserBuilder::new()
+        .unicode(false)
+        .utf8(false)
+        .build()
+        .parse(pattern)
+        .map_err(|e| e.to_string())
+}
+
+/// The literal prefixes of a pattern: every match starts with one of them
+/// (none if the pattern has no literal prefix). A match without the longest
+/// of them it starts with is the value checked for placeholders.
+pub(crate) fn literal_prefixes(hir: &Hir) -> Vec<Vec<u8>> {
+    Extractor::new()
+        .kind(ExtractKind::Prefix)
+        .extract(hir)
+        .literals()
+        .map(|literals| literals.iter().map(|l| l.as_bytes().to_vec()).collect())
+        .unwrap_or_default()
+}
+
 fn compile_rule(index: usize, spec: &RuleSpec) -> Result<(Rule, Hir, usize), RuleError> {
     let id = spec.id.clone();
     if id.is_empty() {
         return Err(RuleError::EmptyId { index: index + 1 });
     }
-    let hir = regex_syntax::ParserBuilder::new()
-        .unicode(false)
-        .utf8(false)
-        .build()
-        .parse(&spec.pattern)
-        .map_err(|e| RuleError::InvalidPattern {
-            id: id.clone(),
-            message: e.to_string(),
-        })?;
+    let hir = parse_pattern(&spec.pattern).map_err(|message| RuleError::InvalidPattern {
+        id: id.clone(),
+        message,
+    })?;
     let properties = hir.properties();
     let max_len = properties
         .maximum_len()
@@ -634,12 +653,7 @@ fn compile_rule(index: usize, spec: &RuleSpec) -> Result<(Rule, Hir, usize), Rul
         })?;
     let allow = AllowList::parse(&id, &spec.allow)?;
     let fixed_len = (properties.minimum_len() == Some(max_len)).then_some(max_len);
-    let literal_prefixes = Extractor::new()
-        .kind(ExtractKind::Prefix)
-        .extract(&hir)
-        .literals()
-        .map(|literals| literals.iter().map(|l| l.as_bytes().to_vec()).collect())
-        .unwrap_or_default();
+    let literal_prefixes = literal_prefixes(&hir);
     let rule = Rule {
         id: Arc::from(id),
         mask,
