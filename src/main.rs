@@ -351,6 +351,12 @@ fn report_fatal_line(format: LogFormat, message: &str) {
 
 /// A run: the command line over the configuration file.
 fn run(cli: Cli) -> Result<(), Failure> {
+    // SIGHUP reloads once the runtime is up; until then it is ignored
+    // rather than ending the process (its default).
+    // SAFETY: setting a signal's disposition to SIG_IGN installs no handler.
+    unsafe {
+        libc::signal(libc::SIGHUP, libc::SIG_IGN);
+    }
     let source = SettingsSource {
         config: cli.config,
         overrides: cli.run.overrides(cli.shutdown_grace),
