@@ -117,8 +117,20 @@ impl Settings {
     /// for the key. Reads nothing but the key file.
     pub fn resolve(
         overrides: Overrides,
+        config: Config,
+        key_env: Option<&OsStr>,
+    ) -> Result<Settings, ConfigError> {
+        Settings::resolve_keeping(overrides, config, key_env, None)
+    }
+
+    /// As [`Settings::resolve`], but where no key is configured the random
+    /// key `random` is kept rather than a new one drawn: a reload must not
+    /// change the fingerprints a process shows.
+    pub(crate) fn resolve_keeping(
+        overrides: Overrides,
         mut config: Config,
         key_env: Option<&OsStr>,
+        random: Option<&FingerprintKey>,
     ) -> Result<Settings, ConfigError> {
         if !overrides.inputs.is_empty() {
             config.inputs = overrides.inputs;
@@ -128,7 +140,10 @@ impl Settings {
         config.admin = overrides.admin.or(config.admin);
         config.state_dir = overrides.state_dir.or(config.state_dir);
         let key_file = overrides.fingerprint_key_file.as_deref();
-        let (key, key_origin) = fingerprint_key(key_file, &config, key_env)?;
+        let (key, key_origin) = match (fingerprint_key(key_file, &config, key_env)?, random) {
+            ((_, KeyOrigin::Random), Some(kept)) => (kept.clone(), KeyOrigin::Random),
+            (resolved, _) => resolved,
+        };
         let rules = Arc::new(config.compile(key, &key_origin)?);
         let fingerprints_visible = config.audit.is_some()
             || config

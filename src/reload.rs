@@ -26,6 +26,7 @@ use crate::app::{self, Overrides, Settings};
 use crate::config::{ConfigError, KeyOrigin};
 use crate::metrics::Metrics;
 use crate::pipeline::PublishedRules;
+use crate::scan::fingerprint::FingerprintKey;
 use crate::scrub::scrub;
 
 /// How often `--watch-config` looks at the watched files.
@@ -49,6 +50,14 @@ impl SettingsSource {
     pub fn resolve(&self) -> Result<Settings, ConfigError> {
         let config = app::load_config(self.config.as_deref())?;
         Settings::resolve(self.overrides.clone(), config, self.key_env.as_deref())
+    }
+
+    /// Reads and resolves the settings again for a process running with
+    /// `running`: with no key configured, its random key stays.
+    fn resolve_again(&self, running: &FingerprintKey) -> Result<Settings, ConfigError> {
+        let config = app::load_config(self.config.as_deref())?;
+        let overrides = self.overrides.clone();
+        Settings::resolve_keeping(overrides, config, self.key_env.as_deref(), Some(running))
     }
 }
 
@@ -128,7 +137,8 @@ impl Reloader {
 
     async fn reload(&mut self, trigger: Trigger) {
         let source = self.source.clone();
-        let loaded = tokio::task::spawn_blocking(move || source.resolve()).await;
+        let key = self.running.rules.key.clone();
+        let loaded = tokio::task::spawn_blocking(move || source.resolve_again(&key)).await;
         let next = match loaded {
             Ok(Ok(next)) => next,
             Ok(Err(error)) => {

@@ -18,7 +18,7 @@ use logredact::{DetectionMode, Mark, RuleSet, Scanner};
 use serde_json::Value;
 
 use common::{
-    Collector, Running, TokenGen, binary, free_port, http_response, scratch, signal,
+    Collector, Running, TokenGen, binary, free_port, http_response, read, scratch, signal,
     wait_for_metric, wait_for_signal_handler,
 };
 
@@ -703,4 +703,43 @@ fn fifty_reloads_under_load_lose_nothing_repeat_nothing_and_let_no_token_through
         tokens.len()
     );
     assert_eq!((lost, repeated), (0, 0));
+}
+
+/// Without a configured key, fingerprints come from a random key drawn at
+/// start: a reload keeps it, so that the same token keeps its fingerprint.
+#[test]
+fn a_reload_keeps_the_random_fingerprint_key() {
+    let dir = scratch("random-key");
+    let config = dir.join("logredact.yaml");
+    std::fs::write(&config, RULES_A).unwrap();
+    let audit = dir.join("audit.jsonl");
+    let mut run = Running::start(
+        binary()
+            .args(["--config", config.to_str().unwrap(), "--log-format", "json"])
+            .args(["--audit", audit.to_str().unwrap()])
+            .env_remove("LOGREDACT_FINGERPRINT_KEY"),
+        std::process::Stdio::piped(),
+    );
+    wait_for_signal_handler(&run.child, libc::SIGHUP);
+    let token = TokenGen::new(7).token();
+    let line = format!("token={token}\n");
+    run.write(line.as_bytes());
+    run.expect_output(b"token=dapi****\n", WAIT, "masked before the reload");
+    replace_file(&config, RULES_B);
+    signal(&run.child, "HUP");
+    wait_for_reloads(&run, 1, 0);
+    run.write(b"a line longer than the longest match of the new rules\n");
+    run.write(line.as_bytes());
+    let (status, _, stderr) = run.finish();
+    assert!(status.success(), "{status}\n{stderr}");
+    assert_eq!(switches(&stderr)["stdin"].len(), 1, "{stderr}");
+    let fingerprints: Vec<String> = read(&audit)
+        .lines()
+        .map(|line| {
+            let record: Value = serde_json::from_str(line).unwrap();
+            record["fingerprint"].as_str().unwrap().to_string()
+        })
+        .collect();
+    assert_eq!(fingerprints.len(), 2, "{fingerprints:?}");
+    assert_eq!(fingerprints[0], fingerprints[1]);
 }
