@@ -12,7 +12,9 @@ use std::time::Duration;
 
 use crate::admin::Admin;
 use crate::audit::{AuditOutcome, AuditWriter};
-use crate::config::{self, AuditTarget, Config, ConfigError, InputSpec, KeyOrigin, OutputSpec};
+use crate::config::{
+    self, AuditTarget, Config, ConfigError, GivenIn, InputSpec, KeyOrigin, OutputSpec,
+};
 use crate::metrics::Metrics;
 use crate::pipeline::{self, PipelineError, StreamEnv, Topology};
 use crate::scan::fingerprint::FingerprintKey;
@@ -109,12 +111,19 @@ pub fn check_config(
 impl Settings {
     /// The settings of a run: `overrides` (the command line) over `config`
     /// (the file), over `key_env` (the value of `LOGREDACT_FINGERPRINT_KEY`)
-    /// for the key. Reads nothing but the key file.
+    /// for the key. Reads nothing but the key file and the TLS files that
+    /// the `tls://` inputs and output need.
     pub fn resolve(
         overrides: Overrides,
         mut config: Config,
         key_env: Option<&OsStr>,
     ) -> Result<Settings, ConfigError> {
+        let given_in = |on_command_line: bool| match on_command_line {
+            true => GivenIn::CommandLine,
+            false => GivenIn::File,
+        };
+        let inputs_given_in = given_in(!overrides.inputs.is_empty());
+        let output_given_in = given_in(overrides.output.is_some());
         if !overrides.inputs.is_empty() {
             config.inputs = overrides.inputs;
         }
@@ -125,6 +134,7 @@ impl Settings {
         let key_file = overrides.fingerprint_key_file.as_deref();
         let (key, key_origin) = fingerprint_key(key_file, &config, key_env)?;
         let rules = Arc::new(config.compile(key, &key_origin)?);
+        let tls = config.load_tls(inputs_given_in, output_given_in)?;
         let fingerprints_visible = config.audit.is_some()
             || config
                 .rules
@@ -142,6 +152,7 @@ impl Settings {
                 inputs: config.inputs,
                 output: config.output,
                 limits: config.limits,
+                tls,
                 state_dir: config.state_dir,
                 audit_file: match &config.audit {
                     Some(crate::config::AuditTarget::File(path)) => Some(path.clone()),
