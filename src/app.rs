@@ -14,7 +14,9 @@ use tokio::sync::watch;
 
 use crate::admin::Admin;
 use crate::audit::{AuditOutcome, AuditWriter};
-use crate::config::{self, AuditTarget, Config, ConfigError, InputSpec, KeyOrigin, OutputSpec};
+use crate::config::{
+    self, AuditTarget, Config, ConfigError, GivenIn, InputSpec, KeyOrigin, OutputSpec,
+};
 use crate::metrics::Metrics;
 use crate::pipeline::{self, PipelineError, PublishedRules, StreamEnv, Topology};
 use crate::reload::{Reloader, SettingsSource};
@@ -60,6 +62,8 @@ pub struct Settings {
     pub shutdown_grace: Duration,
     /// The rule packs the configuration includes.
     pub included: Vec<PathBuf>,
+    /// The `tls:` settings, as written (a reload compares them).
+    pub tls_settings: crate::config::TlsSettings,
     /// Whether anyone sees fingerprints (an audit stream, a mask with
     /// `{fingerprint}`): then a random key deserves a warning.
     fingerprints_visible: bool,
@@ -114,7 +118,8 @@ pub fn check_config(
 impl Settings {
     /// The settings of a run: `overrides` (the command line) over `config`
     /// (the file), over `key_env` (the value of `LOGREDACT_FINGERPRINT_KEY`)
-    /// for the key. Reads nothing but the key file.
+    /// for the key. Reads nothing but the key file and the TLS files that
+    /// the `tls://` inputs and output need.
     pub fn resolve(
         overrides: Overrides,
         config: Config,
@@ -132,6 +137,12 @@ impl Settings {
         key_env: Option<&OsStr>,
         random: Option<&FingerprintKey>,
     ) -> Result<Settings, ConfigError> {
+        let given_in = |on_command_line: bool| match on_command_line {
+            true => GivenIn::CommandLine,
+            false => GivenIn::File,
+        };
+        let inputs_given_in = given_in(!overrides.inputs.is_empty());
+        let output_given_in = given_in(overrides.output.is_some());
         if !overrides.inputs.is_empty() {
             config.inputs = overrides.inputs;
         }
@@ -145,6 +156,7 @@ impl Settings {
             (resolved, _) => resolved,
         };
         let rules = Arc::new(config.compile(key, &key_origin)?);
+        let tls = config.load_tls(inputs_given_in, output_given_in)?;
         let fingerprints_visible = config.audit.is_some()
             || config
                 .rules
@@ -162,6 +174,7 @@ impl Settings {
                 inputs: config.inputs,
                 output: config.output,
                 limits: config.limits,
+                tls,
                 state_dir: config.state_dir,
                 audit_file: match &config.audit {
                     Some(crate::config::AuditTarget::File(path)) => Some(path.clone()),
@@ -174,6 +187,7 @@ impl Settings {
             key_origin,
             shutdown_grace: overrides.shutdown_grace,
             included: config.included,
+            tls_settings: config.tls,
             fingerprints_visible,
         })
     }

@@ -1,7 +1,9 @@
 //! What `check-config` checks of a deployment, beyond the configuration
 //! itself: that a run with these settings would get past its start — the
 //! state directory and the audit file can be created or written, the admin
-//! endpoint and TCP inputs can listen, a TCP output's host resolves.
+//! endpoint and TCP inputs (plaintext or TLS) can listen, a TCP output's host
+//! resolves. (The TLS certificate, key and CA files are read, and refused if
+//! unusable, with the configuration itself: see `config::Config::load_tls`.)
 //!
 //! Each check is the run's own start-up step made without its effects: the
 //! state directory is checked by `CheckpointStore::check` (the same mode and
@@ -17,7 +19,7 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
 use crate::app::Settings;
-use crate::config::{AuditTarget, InputSpec, OutputSpec};
+use crate::config::AuditTarget;
 use crate::source::checkpoint::CheckpointStore;
 
 /// What was checked, and every problem found (one message each).
@@ -50,11 +52,11 @@ pub fn check(settings: &Settings) -> Report {
         note(format!("admin address {address}"), can_listen(address));
     }
     for input in &settings.topology.inputs {
-        if let InputSpec::Tcp(address) = input {
+        if let Some(address) = input.listen_address() {
             note(format!("input {input}"), can_listen(address));
         }
     }
-    if let OutputSpec::Tcp(address) = &settings.topology.output {
+    if let Some(address) = settings.topology.output.upstream_address() {
         let what = format!("output {}", settings.topology.output);
         note(what, resolves(address));
     }

@@ -19,6 +19,7 @@
 //! | `pipeline` | the plan (direct, merged, proxied), one task per stream, the TCP accept loop, the first failure |
 //! | `source`   | stdin, files, followed files and their checkpoints, TCP listeners: each opens itself from its spec |
 //! | `sink`     | batches, ports (direct or merged a line at a time), stdout/file and TCP outputs |
+//! | `tls`      | TLS for `tls://` inputs and outputs: the settings, loaded into rustls, and the connection both sides read and write |
 //! | `progress` | what has been delivered, for checkpoints |
 //! | `shutdown` | signals, the grace period and the last flush allowance |
 //! | `reload`   | SIGHUP and `--watch-config`: the configuration read again, new rules published to every stream, other changes refused |
@@ -31,7 +32,7 @@
 //! The scanner core is public and documented; the layers around it are
 //! internal to the binary (`pub(crate)`), except what the binary and the
 //! tests drive: [`app`], [`config`], [`audit`], [`deployment`], [`export`],
-//! [`reload`], [`ruletest`] and [`scrub`].
+//! [`reload`], [`ruletest`], [`scrub`] and [`tls`]'s settings.
 #![deny(missing_docs)]
 
 pub(crate) mod admin;
@@ -51,6 +52,7 @@ pub mod scrub;
 pub(crate) mod shutdown;
 pub(crate) mod sink;
 pub(crate) mod source;
+pub mod tls;
 
 pub use scan::classify::TermError;
 pub use scan::detection::{Confidence, Detection};

@@ -61,15 +61,17 @@ struct Cli {
 #[derive(Debug, clap::Args)]
 struct RunFlags {
     /// A stream to read: `-` (stdin, the default), `file:PATH` (read to the
-    /// end), `follow:PATH` (like tail -F, checkpointed in --state-dir) or
-    /// `tcp://HOST:PORT` (listen; each connection is a stream). Repeatable;
-    /// replaces the configuration's inputs.
+    /// end), `follow:PATH` (like tail -F, checkpointed in --state-dir),
+    /// `tcp://HOST:PORT` (listen; each connection is a stream) or
+    /// `tls://HOST:PORT` (the same over TLS, with the configuration's
+    /// tls.server). Repeatable; replaces the configuration's inputs.
     #[arg(long, value_name = "SPEC")]
     input: Vec<InputSpec>,
 
     /// Where the redacted output goes: `-` (stdout, the default), `file:PATH`
-    /// (append) or `tcp://HOST:PORT` (connect; with a TCP input, one upstream
-    /// connection per inbound connection).
+    /// (append), `tcp://HOST:PORT` (connect; with a TCP input, one upstream
+    /// connection per inbound connection) or `tls://HOST:PORT` (the same over
+    /// TLS, with the configuration's tls.client).
     #[arg(long, value_name = "SPEC")]
     output: Option<OutputSpec>,
 
@@ -139,7 +141,8 @@ enum Command {
     /// any of a run's flags (or --deployment), also check what that run would
     /// need at its start: the state directory and audit file can be created
     /// or written, the admin address and TCP inputs can listen, a TCP
-    /// output's host resolves. Nothing is created.
+    /// output's host resolves. (The TLS files of tls:// inputs and outputs
+    /// are read in any case.) Nothing is created.
     CheckConfig {
         /// The configuration file.
         path: PathBuf,

@@ -100,12 +100,17 @@ pub enum ErrorKind {
     Truncated,
     /// A followed file was gone before it was read to its end.
     RotatedAway,
+    /// A TLS handshake failed: a client of a `tls://` input (plaintext,
+    /// without a valid certificate where one is required), or the upstream
+    /// of a `tls://` output (a certificate the CA bundle does not sign, or
+    /// for another name).
+    TlsHandshake,
 }
 
 impl ErrorKind {
     /// Every kind: each is shown from the start, at 0, so that an alert on
     /// its rate has a series to work on before the first error.
-    const ALL: [ErrorKind; 8] = [
+    const ALL: [ErrorKind; 9] = [
         ErrorKind::Read,
         ErrorKind::Write,
         ErrorKind::Connect,
@@ -114,6 +119,7 @@ impl ErrorKind {
         ErrorKind::Audit,
         ErrorKind::Truncated,
         ErrorKind::RotatedAway,
+        ErrorKind::TlsHandshake,
     ];
 
     fn label(self) -> &'static str {
@@ -126,6 +132,7 @@ impl ErrorKind {
             ErrorKind::Audit => "audit",
             ErrorKind::Truncated => "truncated",
             ErrorKind::RotatedAway => "rotated_away",
+            ErrorKind::TlsHandshake => "tls_handshake",
         }
     }
 }
@@ -414,6 +421,7 @@ mod tests {
             "logredact_errors_total{kind=\"audit\"} 0",
             "logredact_errors_total{kind=\"truncated\"} 0",
             "logredact_errors_total{kind=\"rotated_away\"} 0",
+            "logredact_errors_total{kind=\"tls_handshake\"} 0",
             "# TYPE logredact_bytes_in counter",
             "# EOF",
         ] {

@@ -12,28 +12,6 @@ use std::time::{Duration, Instant};
 
 use common::*;
 
-/// Log lines with tokens, a client's whole stream.
-fn client_stream(client: u64, lines: usize) -> Vec<u8> {
-    let mut tokens = TokenGen::new(1000 + client);
-    let mut out = format!("client {client} starts\n").into_bytes();
-    for line in 0..lines {
-        let text = match tokens.next_u64() % 3 {
-            0 => format!(
-                "client {client} line {line} Authorization: Bearer {}\n",
-                tokens.token()
-            ),
-            1 => format!(
-                "{{\"client\":{client},\"line\":{line},\"token\":\"{}\",\"near\":\"dapi{}\"}}\n",
-                tokens.token(),
-                tokens.hex(31)
-            ),
-            _ => format!("client {client} line {line} nothing secret\n"),
-        };
-        out.extend_from_slice(text.as_bytes());
-    }
-    out
-}
-
 /// Sends `bytes` in pieces of 1 to `max_piece` bytes with a pause between.
 fn send_slowly(stream: &mut TcpStream, bytes: &[u8], seed: u64, max_piece: u64, pause: Duration) {
     let mut random = TokenGen::new(seed);

@@ -15,6 +15,7 @@ mod interpolate;
 mod key;
 mod locate;
 pub mod spec;
+mod tls;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -30,6 +31,7 @@ use interpolate::{Concealed, Interpolation, Lookup};
 pub use key::{KEY_ENV, KeyOrigin, MIN_KEY_BYTES, resolve_key};
 use locate::{SourceText, Step};
 pub use spec::{InputSpec, OutputSpec, RotatedNames, SpecError};
+pub use tls::{GivenIn, TlsSettings};
 
 /// The built-in default configuration.
 pub const BUILTIN_CONFIG: &str = include_str!("../../config/logredact.yaml");
@@ -65,6 +67,7 @@ struct FileFormat {
     state_dir: Option<String>,
     admin: Option<AdminFormat>,
     limits: Option<LimitsFormat>,
+    tls: Option<tls::TlsFormat>,
     #[serde(default)]
     tests: Vec<TestFormat>,
 }
@@ -310,6 +313,9 @@ pub struct Config {
     pub admin: Option<String>,
     /// Connection limits.
     pub limits: Limits,
+    /// TLS settings of `tls://` inputs and outputs (loaded by
+    /// [`Config::load_tls`]).
+    pub tls: TlsSettings,
     /// The rule tests of the file and of its packs (and the built-in ones
     /// when the built-in rules are used), in that order.
     pub tests: Vec<RuleTest>,
@@ -519,6 +525,10 @@ impl Config {
                 }
             }
         };
+        let tls = match file.tls {
+            None => TlsSettings::default(),
+            Some(tls) => tls.settings(&at)?,
+        };
         Ok(Config {
             included,
             rules,
@@ -530,6 +540,7 @@ impl Config {
             state_dir: file.state_dir.map(PathBuf::from),
             admin,
             limits,
+            tls,
             tests,
             origin: origin.to_string(),
             text: source.clone(),
@@ -745,6 +756,9 @@ fn interpolate_file(
     for (value, path) in values {
         interpolation.value(value, source, origin, &path)?;
     }
+    for (value, path) in file.tls.iter_mut().flat_map(tls::TlsFormat::values) {
+        interpolation.value(value, source, origin, &path)?;
+    }
     Ok(())
 }
 
@@ -891,7 +905,7 @@ mod tests {
             .unwrap_err();
         assert_eq!(
             error.to_string(),
-            "c.yaml:1:9: output: unknown output 'udp://${SECRET}': expected -, file:PATH or tcp://HOST:PORT"
+            "c.yaml:1:9: output: unknown output 'udp://${SECRET}': expected -, file:PATH, tcp://HOST:PORT or tls://HOST:PORT"
         );
         let text = "rules:\n  - id: r\n    pattern: '${SECRET}('\n";
         let config = Config::parse_with_env(text, "c.yaml", None, &env).unwrap();

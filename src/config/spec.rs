@@ -20,6 +20,9 @@ pub enum InputSpec {
     FollowGlob(String, RotatedNames),
     /// `tcp://HOST:PORT`: listen; each connection is a stream.
     Tcp(String),
+    /// `tls://HOST:PORT`: listen for TLS connections (with the settings of
+    /// `tls.server`); each connection is a stream, as for `tcp://`.
+    Tls(String),
 }
 
 /// How the rotated generations of a followed file are named, in its
@@ -73,6 +76,29 @@ pub enum OutputSpec {
     File(PathBuf),
     /// `tcp://HOST:PORT`: connect.
     Tcp(String),
+    /// `tls://HOST:PORT`: connect with TLS (with the settings of
+    /// `tls.client`); otherwise as `tcp://`.
+    Tls(String),
+}
+
+impl InputSpec {
+    /// The address a `tcp://` or `tls://` input listens on.
+    pub fn listen_address(&self) -> Option<&str> {
+        match self {
+            InputSpec::Tcp(address) | InputSpec::Tls(address) => Some(address),
+            _ => None,
+        }
+    }
+}
+
+impl OutputSpec {
+    /// The address a `tcp://` or `tls://` output connects to.
+    pub fn upstream_address(&self) -> Option<&str> {
+        match self {
+            OutputSpec::Tcp(address) | OutputSpec::Tls(address) => Some(address),
+            _ => None,
+        }
+    }
 }
 
 /// An input or output specification that does not parse.
@@ -114,8 +140,11 @@ impl FromStr for InputSpec {
         if let Some(address) = text.strip_prefix("tcp://") {
             return Ok(InputSpec::Tcp(host_port(text, address)?));
         }
+        if let Some(address) = text.strip_prefix("tls://") {
+            return Ok(InputSpec::Tls(host_port(text, address)?));
+        }
         Err(SpecError(format!(
-            "unknown input '{text}': expected -, file:PATH, follow:PATH or tcp://HOST:PORT"
+            "unknown input '{text}': expected -, file:PATH, follow:PATH, tcp://HOST:PORT or tls://HOST:PORT"
         )))
     }
 }
@@ -133,8 +162,11 @@ impl FromStr for OutputSpec {
         if let Some(address) = text.strip_prefix("tcp://") {
             return Ok(OutputSpec::Tcp(host_port(text, address)?));
         }
+        if let Some(address) = text.strip_prefix("tls://") {
+            return Ok(OutputSpec::Tls(host_port(text, address)?));
+        }
         Err(SpecError(format!(
-            "unknown output '{text}': expected -, file:PATH or tcp://HOST:PORT"
+            "unknown output '{text}': expected -, file:PATH, tcp://HOST:PORT or tls://HOST:PORT"
         )))
     }
 }
@@ -171,6 +203,7 @@ impl fmt::Display for InputSpec {
             InputSpec::Follow(path, _) => write!(f, "follow:{}", path.display()),
             InputSpec::FollowGlob(pattern, _) => write!(f, "follow:{pattern}"),
             InputSpec::Tcp(address) => write!(f, "tcp://{address}"),
+            InputSpec::Tls(address) => write!(f, "tls://{address}"),
         }
     }
 }
@@ -181,6 +214,7 @@ impl fmt::Display for OutputSpec {
             OutputSpec::Stdout => f.write_str("-"),
             OutputSpec::File(path) => write!(f, "file:{}", path.display()),
             OutputSpec::Tcp(address) => write!(f, "tcp://{address}"),
+            OutputSpec::Tls(address) => write!(f, "tls://{address}"),
         }
     }
 }
@@ -227,6 +261,19 @@ mod tests {
             "tcp://collector:24224".parse(),
             Ok(OutputSpec::Tcp("collector:24224".into()))
         );
+        assert_eq!(
+            "tls://0.0.0.0:6514".parse(),
+            Ok(InputSpec::Tls("0.0.0.0:6514".into()))
+        );
+        assert_eq!(
+            "tls://collector:6514".parse(),
+            Ok(OutputSpec::Tls("collector:6514".into()))
+        );
+        assert_eq!(
+            InputSpec::Tls("[::1]:1".into()).to_string(),
+            "tls://[::1]:1"
+        );
+        assert_eq!(OutputSpec::Tls("h:1".into()).to_string(), "tls://h:1");
         for line in [
             InputSpec::Follow("x".into(), RotatedNames::Builtin).to_string(),
             OutputSpec::Tcp("h:1".into()).to_string(),
@@ -268,8 +315,10 @@ mod tests {
         let e = "udp://x:1".parse::<InputSpec>().unwrap_err();
         assert_eq!(
             e.to_string(),
-            "unknown input 'udp://x:1': expected -, file:PATH, follow:PATH or tcp://HOST:PORT"
+            "unknown input 'udp://x:1': expected -, file:PATH, follow:PATH, tcp://HOST:PORT or tls://HOST:PORT"
         );
+        let e = "tls://host".parse::<OutputSpec>().unwrap_err();
+        assert_eq!(e.to_string(), "'tls://host': expected HOST:PORT");
         let e = "tcp://host:http".parse::<InputSpec>().unwrap_err();
         assert_eq!(
             e.to_string(),

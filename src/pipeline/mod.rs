@@ -33,9 +33,10 @@ use tokio_util::task::TaskTracker;
 use crate::config::{InputSpec, Limits, OutputSpec};
 use crate::shutdown::Shutdown;
 use crate::sink::output::{self, Output};
-use crate::sink::{Port, SharedOutput};
+use crate::sink::{Endpoint, Port, SharedOutput};
 use crate::source::checkpoint::Checkpoints;
 use crate::source::{self, Input, OpenContext, OpenedStream};
+use crate::tls::Tls;
 
 pub(crate) use context::Context;
 pub use context::{PublishedRules, StreamEnv};
@@ -54,6 +55,8 @@ pub struct Topology {
     pub output: OutputSpec,
     /// Limits on connections and on files found by patterns.
     pub limits: Limits,
+    /// The TLS of `tls://` inputs and the `tls://` output, loaded.
+    pub tls: Tls,
     /// Where checkpoints of followed files are kept.
     pub state_dir: Option<PathBuf>,
     /// The audit file, if the audit stream goes to one: `follow:` patterns
@@ -68,15 +71,23 @@ pub async fn run(
     shutdown: Shutdown,
 ) -> Result<(), PipelineError> {
     let plan = Plan::new(&topology.inputs, &topology.output);
+    let start_failed = |source| PipelineError::Start {
+        what: format!("opening output {}", topology.output),
+        source,
+    };
     let output = if plan.opens_shared_output() {
-        let opened = output::open(&topology.output, &env.metrics, &shutdown.deadline);
-        Some(opened.map_err(|source| PipelineError::Start {
-            what: format!("opening output {}", topology.output),
-            source,
-        })?)
+        let opened = output::open(
+            &topology.output,
+            &topology.tls,
+            &env.metrics,
+            &shutdown.deadline,
+        );
+        Some(opened.map_err(start_failed)?)
     } else {
         None
     };
+    // Where each connection of a proxy connects, if the output is upstream.
+    let upstream = output::endpoint(&topology.output, &topology.tls).map_err(start_failed)?;
     let shared = output
         .as_ref()
         .and_then(Output::sender)
@@ -103,6 +114,7 @@ pub async fn run(
     let tracker = TaskTracker::new();
     let start = Start {
         shared: shared.as_ref(),
+        upstream: upstream.as_ref(),
         context: &context,
         tracker: &tracker,
         limits: topology.limits,
@@ -115,6 +127,7 @@ pub async fn run(
             metrics: &context.env.metrics,
             checkpoints: &checkpoints,
             own_files: &own_files,
+            tls: &topology.tls,
         };
         match source::open(input, open).await? {
             // Watched once every input is open: a file also named by a
@@ -183,6 +196,9 @@ async fn wait_for_streams_and_output(
 struct Start<'a> {
     /// The shared output; present whenever the plan routes an input to it.
     shared: Option<&'a SharedOutput>,
+    /// The output's upstream, if it is a `tcp://` or `tls://` output: each
+    /// connection of a proxied listener connects there.
+    upstream: Option<&'a Endpoint>,
     context: &'a Arc<Context>,
     tracker: &'a TaskTracker,
     limits: Limits,
@@ -192,8 +208,11 @@ struct Start<'a> {
 impl Start<'_> {
     fn input(&self, input: Input, route: Route<'_>) {
         match (input, route, self.shared) {
-            (Input::Listener(input), Route::PerConnection(upstream), _) => {
-                self.listener(input, Upstream::PerConnection(upstream.into()), true)
+            (Input::Listener(input), Route::PerConnection(_), _) => {
+                let Some(upstream) = self.upstream else {
+                    unreachable!("the plan proxies connections only to a tcp:// or tls:// output")
+                };
+                self.listener(input, Upstream::PerConnection(upstream.clone()), true)
             }
             (Input::Listener(input), _, Some(shared)) => {
                 self.listener(input, Upstream::Shared(shared.clone()), false)
@@ -238,7 +257,7 @@ impl Start<'_> {
     }
 
     fn listener(&self, input: source::TcpInput, upstream: Upstream, proxy: bool) {
-        tracing::info!(input = %format!("tcp://{}", input.address()), proxy, "listening");
+        tracing::info!(input = %input.name(), proxy, "listening");
         let listener = Listener {
             input,
             upstream,

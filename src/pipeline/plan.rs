@@ -14,8 +14,9 @@ pub(crate) enum Plan {
     /// Several streams (or the connections of a listener) share the output,
     /// a whole line at a time, so that lines never interleave.
     Merged,
-    /// A TCP input with a TCP output: every inbound connection gets its own
-    /// upstream connection to `upstream`. Inputs that are not listeners, if
+    /// A TCP input with a TCP output (plaintext or TLS, either of them):
+    /// every inbound connection gets its own upstream connection to
+    /// `upstream`. Inputs that are not listeners, if
     /// any (`shared_by_others`), share the output merged.
     Proxy {
         /// The upstream address (`HOST:PORT`).
@@ -39,11 +40,11 @@ pub(crate) enum Route<'a> {
 impl Plan {
     /// The plan for `inputs` written to `output`.
     pub(crate) fn new(inputs: &[InputSpec], output: &OutputSpec) -> Plan {
-        let is_listener = |input: &InputSpec| matches!(input, InputSpec::Tcp(_));
+        let is_listener = |input: &InputSpec| input.listen_address().is_some();
         let is_pattern = |input: &InputSpec| matches!(input, InputSpec::FollowGlob(..));
-        match output {
-            OutputSpec::Tcp(upstream) if inputs.iter().any(is_listener) => Plan::Proxy {
-                upstream: upstream.clone(),
+        match output.upstream_address() {
+            Some(upstream) if inputs.iter().any(is_listener) => Plan::Proxy {
+                upstream: upstream.to_string(),
                 shared_by_others: !inputs.iter().all(is_listener),
             },
             _ if inputs.len() == 1 && !is_listener(&inputs[0]) && !is_pattern(&inputs[0]) => {
@@ -68,7 +69,9 @@ impl Plan {
     pub(crate) fn route(&self, input: &InputSpec) -> Route<'_> {
         match (self, input) {
             (Plan::Direct, _) => Route::Direct,
-            (Plan::Proxy { upstream, .. }, InputSpec::Tcp(_)) => Route::PerConnection(upstream),
+            (Plan::Proxy { upstream, .. }, InputSpec::Tcp(_) | InputSpec::Tls(_)) => {
+                Route::PerConnection(upstream)
+            }
             _ => Route::Merged,
         }
     }
@@ -88,6 +91,7 @@ mod tests {
             "follow" => InputSpec::Follow(PathBuf::from("b.log"), RotatedNames::Builtin),
             "glob" => InputSpec::FollowGlob("pods/*/*.log".into(), RotatedNames::Builtin),
             "tcp" => InputSpec::Tcp("127.0.0.1:5170".into()),
+            "tls" => InputSpec::Tls("127.0.0.1:6514".into()),
             other => panic!("no input kind {other}"),
         }
     }
@@ -97,6 +101,7 @@ mod tests {
             "stdout" => OutputSpec::Stdout,
             "file" => OutputSpec::File(PathBuf::from("out.log")),
             "tcp" => OutputSpec::Tcp("collector:5170".into()),
+            "tls" => OutputSpec::Tls("collector:5170".into()),
             other => panic!("no output kind {other}"),
         }
     }
@@ -145,6 +150,17 @@ mod tests {
                 &["stdin", "tcp", "follow"],
                 "tcp",
                 "proxy shared [merged per-connection merged]",
+            ),
+            // TLS ends are planned as their plaintext kinds.
+            (&["tls"], "stdout", "merged shared [merged]"),
+            (&["tls"], "tls", "proxy own [per-connection]"),
+            (&["tcp"], "tls", "proxy own [per-connection]"),
+            (&["tls"], "tcp", "proxy own [per-connection]"),
+            (&["stdin"], "tls", "direct shared [direct]"),
+            (
+                &["tls", "tcp", "follow"],
+                "tls",
+                "proxy shared [per-connection per-connection merged]",
             ),
         ];
         for (inputs, out, expected) in cases {

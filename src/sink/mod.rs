@@ -9,5 +9,5 @@ mod writer;
 
 pub use batch::{Batch, BatchBuilder};
 pub use port::{Port, SharedOutput};
-pub use tcp::TcpSink;
+pub use tcp::{Endpoint, TcpSink};
 pub use writer::WriterSink;

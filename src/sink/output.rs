@@ -1,6 +1,6 @@
 //! The output a run writes to, built from its spec: standard output or a file
-//! (written by a [`WriterSink`]) or a TCP upstream (a [`TcpSink`], which
-//! reconnects). Streams reach it through the sender it hands out; closing it
+//! (written by a [`WriterSink`]) or a TCP upstream, plaintext or TLS (a
+//! [`TcpSink`], which reconnects). Streams reach it through the sender it hands out; closing it
 //! waits until everything handed over is written.
 
 use std::io;
@@ -11,32 +11,55 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::OutputSpec;
 use crate::metrics::Metrics;
-use crate::sink::{Batch, TcpSink, WriterSink};
+use crate::sink::{Batch, Endpoint, TcpSink, WriterSink};
+use crate::tls::Tls;
 
 /// An opened output.
 pub(crate) enum Output {
     /// Standard output or a file.
     Writer(WriterSink),
-    /// A TCP upstream.
+    /// A TCP upstream, plaintext or TLS.
     Tcp(TcpSink),
 }
 
-/// Opens the output `spec`. A TCP upstream is connected in the background
-/// (and retried); it gives up on undelivered data once `deadline` (the end
-/// of the grace period) is cancelled.
+/// The upstream of a `tcp://` or `tls://` output, with the client side of
+/// `tls` for the latter; `None` for other outputs.
+pub(crate) fn endpoint(spec: &OutputSpec, tls: &Tls) -> io::Result<Option<Endpoint>> {
+    Ok(match spec {
+        OutputSpec::Tcp(address) => Some(Endpoint {
+            address: address.clone(),
+            tls: None,
+        }),
+        OutputSpec::Tls(address) => Some(Endpoint {
+            address: address.clone(),
+            // Checked when the settings were resolved; never plaintext.
+            tls: Some(tls.client.clone().ok_or_else(|| {
+                io::Error::new(io::ErrorKind::InvalidInput, "no TLS client settings")
+            })?),
+        }),
+        OutputSpec::Stdout | OutputSpec::File(_) => None,
+    })
+}
+
+/// Opens the output `spec` (a `tls://` one with the client side of `tls`).
+/// A TCP upstream is connected in the background (and retried); it gives up
+/// on undelivered data once `deadline` (the end of the grace period) is
+/// cancelled.
 pub(crate) fn open(
     spec: &OutputSpec,
+    tls: &Tls,
     metrics: &Arc<Metrics>,
     deadline: &CancellationToken,
 ) -> io::Result<Output> {
-    Ok(match spec {
-        OutputSpec::Stdout => Output::Writer(WriterSink::stdout()?),
-        OutputSpec::File(path) => Output::Writer(WriterSink::file(path)?),
-        OutputSpec::Tcp(address) => Output::Tcp(TcpSink::connect(
-            address.clone(),
+    Ok(match (spec, endpoint(spec, tls)?) {
+        (_, Some(endpoint)) => Output::Tcp(TcpSink::connect(
+            endpoint,
             Arc::clone(metrics),
             deadline.clone(),
         )),
+        (OutputSpec::File(path), None) => Output::Writer(WriterSink::file(path)?),
+        // Standard output: every other kind has an endpoint.
+        (_, None) => Output::Writer(WriterSink::stdout()?),
     })
 }
 

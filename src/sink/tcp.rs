@@ -1,15 +1,17 @@
-//! A TCP upstream as a sink.
+//! A TCP upstream as a sink, plaintext or TLS.
 //!
-//! One task owns the connection. When the upstream refuses or drops, it
-//! reconnects with capped exponential backoff, logging each failure once per
-//! step, and meanwhile takes no new batch: the channel in front of it fills
-//! and the sources stop reading (backpressure, never loss). A batch is
-//! acknowledged only once all of it has been written to the socket. Before
-//! each write it checks whether the upstream has closed its side, so that a
-//! batch is not written into a connection that is already gone.
+//! One task owns the connection. When the upstream refuses or drops, or its
+//! TLS handshake fails, it reconnects with capped exponential backoff,
+//! logging each failure once per step, and meanwhile takes no new batch: the
+//! channel in front of it fills and the sources stop reading (backpressure,
+//! never loss). A batch is acknowledged only once all of it has been written
+//! to the socket (over TLS, flushed out of the TLS layer: a write that fails
+//! there is written again, whole, on the next connection). Before each
+//! write it checks whether the upstream has closed its side, so that a batch
+//! is not written into a connection that is already gone.
 //!
-//! Plain TCP carries no acknowledgements: bytes the kernel accepted just
-//! before the upstream vanished can be lost, as with any TCP log forwarder.
+//! TCP carries no acknowledgements: bytes the kernel accepted just before
+//! the upstream vanished can be lost, as with any TCP log forwarder.
 
 use std::io::{self, IoSlice};
 use std::sync::Arc;
@@ -24,6 +26,7 @@ use tracing::Instrument;
 
 use crate::metrics::{ErrorKind, Metrics};
 use crate::sink::batch::Batch;
+use crate::tls::{ClientTls, Connection};
 
 /// Batches in flight in front of the connection.
 const CHANNEL_BATCHES: usize = 4;
@@ -34,6 +37,26 @@ const MAX_SLICES: usize = 64;
 /// Longest wait between attempts.
 const BACKOFF_CAP: Duration = Duration::from_secs(5);
 
+/// Where a TCP sink connects: `HOST:PORT`, with TLS for a `tls://` output.
+#[derive(Debug, Clone)]
+pub struct Endpoint {
+    /// `HOST:PORT`.
+    pub address: String,
+    /// The client side of TLS; `None` for plain TCP.
+    pub tls: Option<ClientTls>,
+}
+
+impl Endpoint {
+    /// The output as messages name it: `tcp://HOST:PORT` or
+    /// `tls://HOST:PORT`.
+    pub fn name(&self) -> String {
+        match self.tls {
+            None => format!("tcp://{}", self.address),
+            Some(_) => format!("tls://{}", self.address),
+        }
+    }
+}
+
 /// A connection to an upstream, written by its own task.
 pub struct TcpSink {
     batches: Option<mpsc::Sender<Batch>>,
@@ -41,14 +64,18 @@ pub struct TcpSink {
 }
 
 impl TcpSink {
-    /// Starts connecting to `address` (`HOST:PORT`); retries until `give_up`
-    /// is cancelled.
-    pub fn connect(address: String, metrics: Arc<Metrics>, give_up: CancellationToken) -> TcpSink {
+    /// Starts connecting to `endpoint`; retries until `give_up` is
+    /// cancelled.
+    pub fn connect(
+        endpoint: Endpoint,
+        metrics: Arc<Metrics>,
+        give_up: CancellationToken,
+    ) -> TcpSink {
         let (batches, receiver) = mpsc::channel(CHANNEL_BATCHES);
         metrics.output_down();
         // Log lines of the connection belong to whatever stream asked for it.
         let task = tokio::spawn(
-            run(address, receiver, metrics, give_up).instrument(tracing::Span::current()),
+            run(endpoint, receiver, metrics, give_up).instrument(tracing::Span::current()),
         );
         TcpSink {
             batches: Some(batches),
@@ -74,13 +101,14 @@ impl TcpSink {
 }
 
 async fn run(
-    address: String,
+    endpoint: Endpoint,
     mut batches: mpsc::Receiver<Batch>,
     metrics: Arc<Metrics>,
     give_up: CancellationToken,
 ) -> io::Result<()> {
     let mut upstream = Upstream {
-        address,
+        name: endpoint.name(),
+        endpoint,
         connection: None,
         metrics,
         give_up,
@@ -102,8 +130,10 @@ async fn run(
 }
 
 struct Upstream {
-    address: String,
-    connection: Option<TcpStream>,
+    endpoint: Endpoint,
+    /// The output as messages name it.
+    name: String,
+    connection: Option<Connection>,
     metrics: Arc<Metrics>,
     give_up: CancellationToken,
     /// Failures since the last successful connection, for the backoff.
@@ -112,45 +142,81 @@ struct Upstream {
 
 impl Upstream {
     /// The open connection, connecting (with backoff) as needed.
-    async fn connected(&mut self) -> io::Result<&mut TcpStream> {
-        if self.connection.as_ref().is_some_and(peer_closed) {
-            tracing::warn!(output = %format!("tcp://{}", self.address), "upstream closed the connection; reconnecting");
+    async fn connected(&mut self) -> io::Result<&mut Connection> {
+        if self
+            .connection
+            .as_mut()
+            .is_some_and(Connection::peer_closed)
+        {
+            tracing::warn!(output = %self.name, "upstream closed the connection; reconnecting");
             self.lost();
         }
         while self.connection.is_none() {
+            let unavailable = || {
+                io::Error::new(
+                    io::ErrorKind::NotConnected,
+                    format!("upstream {} unavailable at shutdown", self.endpoint.address),
+                )
+            };
             if self.failures > 0 {
                 let wait = backoff(self.failures);
                 tokio::select! {
                     () = tokio::time::sleep(wait) => {}
-                    () = self.give_up.cancelled() => {
-                        return Err(io::Error::new(io::ErrorKind::NotConnected, format!("upstream {} unavailable at shutdown", self.address)));
-                    }
+                    () = self.give_up.cancelled() => return Err(unavailable()),
                 }
                 self.metrics.output_retry();
             }
-            match TcpStream::connect(&self.address).await {
-                Ok(stream) => {
-                    let _ = stream.set_nodelay(true);
-                    tracing::info!(output = %format!("tcp://{}", self.address), "connected to upstream");
-                    self.connection = Some(stream);
+            let opened = tokio::select! {
+                opened = self.open() => opened,
+                () = self.give_up.cancelled() => return Err(unavailable()),
+            };
+            match opened {
+                Ok(connection) => {
+                    tracing::info!(output = %self.name, "connected to upstream");
+                    self.connection = Some(connection);
                     self.failures = 0;
                     self.metrics.output_up();
                 }
-                Err(e) => {
+                Err((kind, e)) => {
                     self.failures += 1;
-                    self.metrics.error(ErrorKind::Connect);
-                    tracing::warn!(
-                        output = %format!("tcp://{}", self.address),
-                        error = %e,
-                        retry_in_ms = backoff(self.failures).as_millis() as u64,
-                        "cannot connect to upstream"
-                    );
+                    self.metrics.error(kind);
+                    let retry_in_ms = backoff(self.failures).as_millis() as u64;
+                    match kind {
+                        ErrorKind::TlsHandshake => tracing::warn!(
+                            output = %self.name,
+                            error = %e,
+                            retry_in_ms,
+                            "TLS handshake with upstream failed"
+                        ),
+                        _ => tracing::warn!(
+                            output = %self.name,
+                            error = %e,
+                            retry_in_ms,
+                            "cannot connect to upstream"
+                        ),
+                    }
                 }
             }
         }
         self.connection
             .as_mut()
             .ok_or_else(|| io::Error::other("no upstream connection"))
+    }
+
+    /// A new connection to the upstream, after its TLS handshake if it has
+    /// TLS; or what failed (connecting, or the handshake) and why.
+    async fn open(&self) -> Result<Connection, (ErrorKind, io::Error)> {
+        let stream = TcpStream::connect(&self.endpoint.address)
+            .await
+            .map_err(|e| (ErrorKind::Connect, e))?;
+        let _ = stream.set_nodelay(true);
+        match &self.endpoint.tls {
+            None => Ok(Connection::Plain(stream)),
+            Some(tls) => tls
+                .connect(stream)
+                .await
+                .map_err(|e| (ErrorKind::TlsHandshake, e)),
+        }
     }
 
     fn lost(&mut self) {
@@ -161,11 +227,15 @@ impl Upstream {
     }
 
     /// Writes all of `batch`, reconnecting and continuing where the failed
-    /// write stopped.
+    /// write stopped. Each write is flushed (a no-op for plain TCP; over
+    /// TLS, out of the TLS layer to the socket) before the next: if the
+    /// flush fails, that write's bytes are written again on the next
+    /// connection, as it is unknown how many of them left.
     async fn write(&mut self, batch: &Batch) -> io::Result<()> {
         let pieces = batch.pieces();
         let (mut piece, mut within) = (0, 0);
         while piece < pieces.len() {
+            let before = (piece, within);
             let connection = self.connected().await?;
             let slices: Vec<IoSlice<'_>> = std::iter::once(&pieces[piece][within..])
                 .chain(pieces[piece + 1..].iter().map(|p| &p[..]))
@@ -184,6 +254,11 @@ impl Upstream {
                         within = 0;
                     }
                     within += written;
+                    if let Err(e) = connection.flush().await {
+                        (piece, within) = before;
+                        self.metrics.error(ErrorKind::Write);
+                        self.lose(&e.to_string());
+                    }
                 }
                 Err(e) => {
                     self.metrics.error(ErrorKind::Write);
@@ -195,22 +270,8 @@ impl Upstream {
     }
 
     fn lose(&mut self, why: &str) {
-        tracing::warn!(output = %format!("tcp://{}", self.address), error = why, "writing to upstream failed; reconnecting");
+        tracing::warn!(output = %self.name, error = why, "writing to upstream failed; reconnecting");
         self.lost();
-    }
-}
-
-/// Whether the peer has closed its side: a read would return end of file.
-/// Any bytes the upstream sends are not ours to interpret and are discarded.
-fn peer_closed(stream: &TcpStream) -> bool {
-    let mut scratch = [0u8; 1024];
-    loop {
-        match stream.try_read(&mut scratch) {
-            Ok(0) => return true,
-            Ok(_) => continue,
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return false,
-            Err(_) => return true,
-        }
     }
 }
 

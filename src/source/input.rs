@@ -17,6 +17,7 @@ use crate::source::{
     ChunkSource, FilePattern, FollowOptions, FollowSource, OwnFiles, ReaderSource, SourceEvent,
     TcpInput,
 };
+use crate::tls::Tls;
 
 /// An input could not be opened.
 #[derive(Debug, thiserror::Error)]
@@ -86,6 +87,8 @@ pub(crate) struct OpenContext<'a> {
     pub(crate) checkpoints: &'a Checkpoints,
     /// Files logredact writes, which patterns never match.
     pub(crate) own_files: &'a OwnFiles,
+    /// The server side of `tls://` inputs.
+    pub(crate) tls: &'a Tls,
 }
 
 /// Opens the input `spec`.
@@ -140,8 +143,16 @@ pub(crate) async fn open(spec: &InputSpec, context: OpenContext<'_>) -> Result<I
             rotated.clone(),
             context.own_files.clone(),
         ))),
-        InputSpec::Tcp(address) => {
-            TcpInput::bind(address, context.limits, Arc::clone(context.metrics))
+        InputSpec::Tcp(address) | InputSpec::Tls(address) => {
+            let tls = match spec {
+                // Checked when the settings were resolved; never plaintext.
+                InputSpec::Tls(_) => Some(context.tls.server.clone().ok_or_else(|| OpenError {
+                    what: format!("listening on {spec}"),
+                    source: io::Error::new(io::ErrorKind::InvalidInput, "no TLS server settings"),
+                })?),
+                _ => None,
+            };
+            TcpInput::bind(address, tls, context.limits, Arc::clone(context.metrics))
                 .await
                 .map(Input::Listener)
                 .map_err(failed(format!("listening on {spec}")))

@@ -1,4 +1,8 @@
-//! TCP inputs: a listener whose every connection is a stream of its own.
+//! TCP inputs, plaintext (`tcp://`) or TLS (`tls://`): a listener whose
+//! every connection is a stream of its own. The listener only accepts; a TLS
+//! connection's handshake is the connection's own task's first step (see
+//! `pipeline::listener`), and what it yields is read as a plaintext
+//! connection is, by [`TcpSource`].
 //!
 //! Connections beyond `limits.max_connections` are closed at accept, counted
 //! and logged: at most one line a second, each with the number closed since
@@ -23,6 +27,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use crate::config::Limits;
 use crate::metrics::{ErrorKind, Metrics};
 use crate::source::{ChunkSource, CutReason, READ_CHUNK, SourceEvent};
+use crate::tls::{Connection, ServerTls};
 
 /// Rejections are logged at most this often, with a count.
 const REJECTION_LOG_INTERVAL: Duration = Duration::from_secs(1);
@@ -32,7 +37,11 @@ const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
 /// A listening TCP input.
 pub struct TcpInput {
     listener: TcpListener,
-    address: String,
+    /// The input as messages name it (`tcp://…` or `tls://…`, the address
+    /// bound).
+    name: String,
+    /// The server side of TLS, for a `tls://` input.
+    tls: Option<ServerTls>,
     permits: Arc<Semaphore>,
     /// Places held by connections that have closed, their data not yet delivered.
     closed_holding: Arc<AtomicUsize>,
@@ -84,9 +93,11 @@ impl Drop for Place {
 }
 
 impl TcpInput {
-    /// Binds `address` (`HOST:PORT`).
+    /// Binds `address` (`HOST:PORT`); its connections speak TLS if `tls`
+    /// is given.
     pub async fn bind(
         address: &str,
+        tls: Option<ServerTls>,
         limits: Limits,
         metrics: Arc<Metrics>,
     ) -> io::Result<TcpInput> {
@@ -94,9 +105,11 @@ impl TcpInput {
         let address = listener
             .local_addr()
             .map_or_else(|_| address.to_string(), |a| a.to_string());
+        let scheme = if tls.is_some() { "tls" } else { "tcp" };
         Ok(TcpInput {
             listener,
-            address,
+            name: format!("{scheme}://{address}"),
+            tls,
             permits: Arc::new(Semaphore::new(limits.max_connections)),
             closed_holding: Arc::new(AtomicUsize::new(0)),
             limits,
@@ -109,9 +122,15 @@ impl TcpInput {
         })
     }
 
-    /// The bound address.
-    pub fn address(&self) -> &str {
-        &self.address
+    /// The input as messages name it: `tcp://` or `tls://` and the bound
+    /// address.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The server side of TLS, for a `tls://` input.
+    pub fn tls(&self) -> Option<&ServerTls> {
+        self.tls.as_ref()
     }
 
     /// The next connection within the limit; those over it are closed here.
@@ -146,7 +165,7 @@ impl TcpInput {
                         .last_accept_log
                         .is_none_or(|at| at.elapsed() >= REJECTION_LOG_INTERVAL)
                     {
-                        tracing::warn!(input = %format!("tcp://{}", self.address), error = %e, failures = self.failed_accepts, "accept failed");
+                        tracing::warn!(input = %self.name, error = %e, failures = self.failed_accepts, "accept failed");
                         self.last_accept_log = Some(std::time::Instant::now());
                         self.failed_accepts = 0;
                     }
@@ -190,7 +209,7 @@ impl TcpInput {
     /// Logs the rejections since the last such line: `peer` is the one that
     /// brought the line about, if any.
     fn log_rejections(&mut self, peer: Option<SocketAddr>) {
-        let input = format!("tcp://{}", self.address);
+        let input = &self.name;
         let (max_connections, rejected) = (self.limits.max_connections, self.rejected_since_log);
         let closed_awaiting_delivery = self.closed_holding.load(Ordering::Relaxed);
         match peer {
@@ -215,16 +234,17 @@ impl TcpInput {
     }
 }
 
-/// One accepted connection, read as a stream.
+/// One accepted connection, read as a stream: plaintext, or TLS after its
+/// handshake.
 pub struct TcpSource {
-    stream: TcpStream,
+    stream: Connection,
     buffer: BytesMut,
     idle_timeout: Option<Duration>,
 }
 
 impl TcpSource {
     /// Reads `stream`, cutting it after `idle_timeout` without data.
-    pub fn new(stream: TcpStream, idle_timeout: Option<Duration>) -> TcpSource {
+    pub(crate) fn new(stream: Connection, idle_timeout: Option<Duration>) -> TcpSource {
         TcpSource {
             stream,
             buffer: BytesMut::new(),
@@ -237,12 +257,20 @@ impl ChunkSource for TcpSource {
     async fn next(&mut self) -> io::Result<SourceEvent> {
         self.buffer.reserve(READ_CHUNK);
         let read = self.stream.read_buf(&mut self.buffer);
-        let n = match self.idle_timeout {
+        let read = match self.idle_timeout {
             Some(idle) => match tokio::time::timeout(idle, read).await {
-                Ok(result) => result?,
+                Ok(result) => result,
                 Err(_) => return Ok(SourceEvent::Cut(CutReason::Idle)),
             },
-            None => read.await?,
+            None => read.await,
+        };
+        let n = match read {
+            Ok(n) => n,
+            // A TLS peer that closes its TCP side without TLS's close_notify
+            // (many do): its stream ends there, as a plaintext peer's does
+            // when it closes.
+            Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => 0,
+            Err(e) => return Err(e),
         };
         if n == 0 {
             return Ok(SourceEvent::End);

@@ -45,6 +45,34 @@ pub fn wait_for_port(port: u16) {
     }
 }
 
+/// Waits until some process listens on TCP `port` (any address, IPv4 or
+/// IPv6), as the kernel's socket tables say: unlike [`wait_for_port`], this
+/// makes no connection, which a server that serves one connection only
+/// (`openssl s_server -naccept 1`) would take for its one.
+pub fn wait_for_listener(port: u16) {
+    let listening = || {
+        ["/proc/net/tcp", "/proc/net/tcp6"].iter().any(|table| {
+            std::fs::read_to_string(table)
+                .unwrap_or_default()
+                .lines()
+                .skip(1)
+                .any(|line| {
+                    let fields: Vec<&str> = line.split_whitespace().collect();
+                    // local_address is ADDRESS:PORT in hex; state 0A is LISTEN.
+                    fields.len() > 3
+                        && fields[3] == "0A"
+                        && fields[1].rsplit_once(':').map(|(_, p)| p)
+                            == Some(format!("{port:04X}").as_str())
+                })
+        })
+    };
+    let until = Instant::now() + Duration::from_secs(10);
+    while !listening() {
+        assert!(Instant::now() < until, "nothing listens on port {port}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
 /// A plain `GET` on the admin endpoint: the whole response, head and body.
 pub fn http_response(port: u16, path: &str) -> String {
     http_response_with(port, path, "")
@@ -88,6 +116,33 @@ pub fn wait_for_metric(admin: u16, line: &str) -> String {
             "{line} never appeared in\n{metrics}"
         );
         std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// The value of the sample `series` (a counter's name with its labels, as
+/// the metrics print it) on the admin endpoint `admin`, if it is there.
+pub fn metric_value(admin: u16, series: &str) -> Option<u64> {
+    let (_, metrics) = http_get(admin, "/metrics");
+    metrics.lines().find_map(|line| {
+        let value = line.strip_prefix(series)?.strip_prefix(' ')?;
+        value.parse().ok()
+    })
+}
+
+/// Waits until the counter `series` on `admin` is at least `at_least`;
+/// returns its value.
+pub fn wait_for_counter(admin: u16, series: &str, at_least: u64) -> u64 {
+    let until = Instant::now() + Duration::from_secs(20);
+    loop {
+        let value = metric_value(admin, series).unwrap_or(0);
+        if value >= at_least {
+            return value;
+        }
+        assert!(
+            Instant::now() < until,
+            "{series} is {value}, never {at_least} or more"
+        );
+        std::thread::sleep(Duration::from_millis(50));
     }
 }
 

@@ -34,6 +34,28 @@ impl TokenGen {
     }
 }
 
+/// Log lines with tokens, a client's whole stream.
+pub fn client_stream(client: u64, lines: usize) -> Vec<u8> {
+    let mut tokens = TokenGen::new(1000 + client);
+    let mut out = format!("client {client} starts\n").into_bytes();
+    for line in 0..lines {
+        let text = match tokens.next_u64() % 3 {
+            0 => format!(
+                "client {client} line {line} Authorization: Bearer {}\n",
+                tokens.token()
+            ),
+            1 => format!(
+                "{{\"client\":{client},\"line\":{line},\"token\":\"{}\",\"near\":\"dapi{}\"}}\n",
+                tokens.token(),
+                tokens.hex(31)
+            ),
+            _ => format!("client {client} line {line} nothing secret\n"),
+        };
+        out.extend_from_slice(text.as_bytes());
+    }
+    out
+}
+
 /// The documentation placeholders that may appear token-shaped in committed
 /// files (SPEC §1).
 pub const PLACEHOLDER_TOKENS: [&str; 3] = [

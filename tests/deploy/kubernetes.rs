@@ -13,8 +13,8 @@ use logredact::config::{Config, InputSpec};
 use serde_json::Value;
 
 use crate::common::{
-    Collector, Running, TokenGen, append, binary, free_port, read, reference_redaction, repo_path,
-    scratch,
+    Pki, Running, TlsCollector, TokenGen, append, binary, free_port, read, reference_redaction,
+    repo_path, scratch,
 };
 use crate::invocation::{cli_options, load_config, option, remap, set_option};
 use crate::yaml;
@@ -271,6 +271,38 @@ fn mount_holding<'a>(container: &'a Value, path: &str) -> Option<&'a Value> {
         .max_by_key(|m| m["mountPath"].as_str().unwrap().len())
 }
 
+/// Whether `container` of `pod` finds a file at `path` that a projected
+/// volume puts there (an item of one of its ConfigMap or Secret sources).
+pub fn projects_file(pod: &Value, container: &Value, path: &str) -> bool {
+    let Some(mount) = mount_holding(container, path) else {
+        return false;
+    };
+    let Some(volume) = find_volume(pod, &mount["name"]) else {
+        return false;
+    };
+    let relative = Path::new(path)
+        .strip_prefix(mount["mountPath"].as_str().unwrap_or_default())
+        .unwrap_or(Path::new(path));
+    let sources = volume["projected"]["sources"]
+        .as_array()
+        .into_iter()
+        .flatten();
+    sources
+        .flat_map(|source| [&source["configMap"], &source["secret"]])
+        .flat_map(|reference| reference["items"].as_array().into_iter().flatten())
+        .any(|item| item["path"].as_str().map(Path::new) == Some(relative))
+}
+
+/// Replaces a file laid out from a projected volume (read-only, as the
+/// kubelet makes them) with `bytes`, keeping its mode.
+pub fn replace_laid_out(path: &Path, bytes: &[u8]) {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = fs::metadata(path).unwrap().permissions().mode();
+    fs::set_permissions(path, fs::Permissions::from_mode(0o600)).unwrap();
+    fs::write(path, bytes).unwrap();
+    fs::set_permissions(path, fs::Permissions::from_mode(mode)).unwrap();
+}
+
 /// The volume named `name` of `pod`, if there is one.
 fn find_volume<'a>(pod: &'a Value, name: &Value) -> Option<&'a Value> {
     pod["volumes"]
@@ -310,7 +342,8 @@ fn mebibytes(quantity: &Value) -> Option<f64> {
 /// of daemonset.yaml), for logredact with `config`, beyond the hardening it
 /// shares with the sidecars (checked in `manifests`): the node's logs
 /// followed through a read-only hostPath, the checkpoints on a read-write
-/// hostPath, the output over TCP, nothing exposed on the node, the probes on
+/// hostPath, the output over TLS with its CA bundle projected where the
+/// configuration names it, nothing exposed on the node, the probes on
 /// the admin endpoint, every node, no API token, one pod per node during an
 /// update, root with no capability, a shutdown within the pod's grace
 /// period, and memory for `limits.max_files` files.
@@ -417,12 +450,23 @@ pub fn daemon_set_problems(objects: &[Value], config: &Config) -> Vec<String> {
         }
     }
 
-    // The output: over TCP to the aggregator.
+    // The output: over TLS to the aggregator, across the cluster network,
+    // trusting the CA bundle the configuration names, which is mounted.
     let output = value("--output").unwrap_or("-");
     check(
-        output.starts_with("tcp://"),
-        format!("--output {output}: not tcp://HOST:PORT"),
+        output.starts_with("tls://"),
+        format!("--output {output}: not tls://HOST:PORT, across the cluster network"),
     );
+    match &config.tls.client {
+        None => check(false, "tls.client is not set in the configuration".into()),
+        Some(client) => {
+            let ca = client.ca.to_str().unwrap_or_default();
+            check(
+                projects_file(pod, logredact, ca),
+                format!("tls.client.ca {ca}: no projected volume puts the CA bundle there"),
+            );
+        }
+    }
 
     // The shutdown ends within the pod's grace period.
     let shutdown: u64 = value("--shutdown-grace").map_or(0, |v| v.parse().unwrap());
@@ -652,9 +696,14 @@ fn daemon_set_checks_fail_on_a_broken_manifest() {
             "is on no volume",
         ),
         (
+            "- tls://log-aggregator.logging.svc.cluster.local:5170",
             "- tcp://log-aggregator.logging.svc.cluster.local:5170",
-            "- \"-\"",
-            "not tcp://",
+            "not tls://",
+        ),
+        (
+            "- key: collector-ca.crt\n                      path: tls/ca.crt",
+            "- key: collector-ca.crt\n                      path: tls/collector.crt",
+            "no projected volume puts the CA bundle there",
         ),
         (
             "terminationGracePeriodSeconds: 30",
@@ -757,7 +806,9 @@ fn cri_line(file: &str, n: usize, tokens: &mut TokenGen) -> String {
 /// The DaemonSet played on a node's log layout: its arguments with the
 /// container paths mapped to temporary directories (the ConfigMap and the
 /// Secret as projected, the node's /var/log/pods, the state directory) and
-/// a local listener in place of the aggregator. Containers write, the
+/// a local TLS listener (OpenSSL's s_server, its certificate signed by a test
+/// CA put in the place of the ConfigMap's placeholder CA) in place of the
+/// aggregator. Containers write, the
 /// kubelet rotates a log, a container restarts and a pod starts; then the
 /// DaemonSet's pod is replaced (SIGTERM, lines written while none runs, a new
 /// one on the same state directory), and the new pod forwards exactly what
@@ -784,16 +835,24 @@ fn daemon_set_forwards_every_container_log_and_resumes_after_a_pod_replacement()
         map.push((path.to_string(), local));
     }
     let pods = node.join(POD_LOGS.trim_start_matches('/'));
-    let aggregator = Collector::start(0);
+    // The aggregator speaks TLS with a certificate for localhost, signed by
+    // the test CA, which the operator's CA bundle replaces the ConfigMap's
+    // placeholder with; the configuration's paths are mapped as the
+    // arguments are.
+    let mut aggregator = TlsCollector::start(free_port());
     let admin = free_port();
     let mut args: Vec<String> = string_list(&logredact["args"], "args")
         .iter()
         .map(|a| remap(a, &map))
         .collect();
+    let config_file = PathBuf::from(option(&cli_options(&args), "--config"));
+    replace_laid_out(&config_file, remap(&read(&config_file), &map).as_bytes());
+    let ca = load_config(&config_file).tls.client.expect("tls.client").ca;
+    replace_laid_out(&ca, &fs::read(Pki::get().path("ca.crt")).unwrap());
     set_option(
         &mut args,
         "--output",
-        format!("tcp://127.0.0.1:{}", aggregator.port),
+        format!("tls://localhost:{}", aggregator.port),
     );
     // The ConfigMap's admin address is the pod's 0.0.0.0:9102; here a free
     // loopback port (the command line wins over the file).
@@ -847,7 +906,7 @@ fn daemon_set_forwards_every_container_log_and_resumes_after_a_pod_replacement()
     fs::create_dir_all(batch.join("job")).unwrap();
     write(&batch.join("job/0.log"), 0..10, &mut written);
     let first = aggregator.wait_for_total(redacted(&written).len(), Duration::from_secs(15));
-    assert_forwarded(&first.concat(), &written, "the first pod", &run.errors());
+    assert_forwarded(&first, &written, "the first pod", &run.errors());
 
     // The pod is replaced: stopped, lines written while none runs, and the
     // new pod resumes every file from the checkpoints on the node.
@@ -863,14 +922,9 @@ fn daemon_set_forwards_every_container_log_and_resumes_after_a_pod_replacement()
     write(&dns.join("dns/1.log"), 10..15, &mut later);
     write(&batch.join("job/0.log"), 10..15, &mut later);
     let run = start();
-    let before = first.concat().len();
+    let before = first.len();
     let all = aggregator.wait_for_total(before + redacted(&later).len(), Duration::from_secs(15));
-    assert_forwarded(
-        &all.concat()[before..],
-        &later,
-        "the new pod",
-        &run.errors(),
-    );
+    assert_forwarded(&all[before..], &later, "the new pod", &run.errors());
     let (status, _, stderr) = run.terminate();
     assert!(status.success(), "exit status {status}\n{stderr}");
 }

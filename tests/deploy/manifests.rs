@@ -18,7 +18,7 @@ use serde_json::Value;
 
 use crate::IMAGE_BINARY;
 use crate::common::{
-    assert_only_placeholder_tokens, binary, read, repo_path, scratch, token_regex, transcript,
+    Pki, assert_only_placeholder_tokens, binary, read, repo_path, scratch, token_regex, transcript,
 };
 use crate::dockerfile;
 use crate::fluent::{
@@ -363,16 +363,85 @@ fn shared_volume_sidecar_follows_the_application_log() {
 }
 
 #[test]
-fn tcp_sidecar_proxies_each_connection_to_the_collector() {
+fn tcp_sidecar_proxies_each_connection_to_the_collector_over_tls() {
     let deployment = resource("Deployment", "demo-app-tcp");
     let pod = &deployment["spec"]["template"]["spec"];
-    let args = cli_options(&string_list(&logredact_container(pod)["args"], "args"));
+    let sidecar = logredact_container(pod);
+    let args = cli_options(&string_list(&sidecar["args"], "args"));
+    // Plaintext on the pod's loopback only; TLS across the cluster network,
+    // trusting the CA bundle the ConfigMap's configuration names, which the
+    // sidecar finds there.
     assert_eq!(option(&args, "--input"), "tcp://127.0.0.1:5170");
     assert_eq!(
         option(&args, "--output"),
-        "tcp://log-collector.logging.svc.cluster.local:5170"
+        "tls://log-collector.logging.svc.cluster.local:5170"
+    );
+    let ca = configmap_configuration()["tls"]["client"]["ca"]
+        .as_str()
+        .expect("tls.client.ca in the ConfigMap's logredact.yaml")
+        .to_string();
+    assert!(
+        kubernetes::projects_file(pod, sidecar, &ca),
+        "tls.client.ca {ca} is projected into the sidecar"
     );
     assert!(app_command(pod).contains("nc 127.0.0.1 5170"));
+}
+
+/// The ConfigMap's logredact.yaml, parsed.
+fn configmap_configuration() -> Value {
+    let config_map = resource("ConfigMap", "logredact-config");
+    yaml::text_document(
+        config_map["data"]["logredact.yaml"].as_str().unwrap(),
+        "the ConfigMap's logredact.yaml",
+    )
+}
+
+/// The ConfigMap's collector CA is an obvious placeholder, not a
+/// certificate: a logredact with a `tls://` output refuses to start with it
+/// (a clear configuration error, not a connection that trusts nothing or
+/// anything), and starts once it is replaced with a CA's PEM certificate.
+#[test]
+fn configmap_collector_ca_is_a_placeholder_that_must_be_replaced() {
+    let config_map = resource("ConfigMap", "logredact-config");
+    let placeholder = config_map["data"]["collector-ca.crt"].as_str().unwrap();
+    assert!(placeholder.starts_with("REPLACE-ME"), "{placeholder}");
+    assert!(!placeholder.contains("-----BEGIN"), "{placeholder}");
+    // Laid out as the sidecar mounts it, the container's /etc/logredact here.
+    let dir = scratch("configmap-ca");
+    let container_dir = "/etc/logredact";
+    let text = config_map["data"]["logredact.yaml"]
+        .as_str()
+        .unwrap()
+        .replace(container_dir, dir.to_str().unwrap());
+    fs::write(dir.join("logredact.yaml"), text).unwrap();
+    for pack in included_packs(&dir.join("logredact.yaml")) {
+        fs::create_dir_all(dir.join(&pack).parent().unwrap()).unwrap();
+        fs::copy(repo_path(&format!("config/{pack}")), dir.join(&pack)).unwrap();
+    }
+    let ca = dir.join("tls/ca.crt");
+    fs::create_dir_all(ca.parent().unwrap()).unwrap();
+    fs::write(&ca, placeholder).unwrap();
+    let check = || {
+        let mut command = binary();
+        command
+            .arg("check-config")
+            .arg(dir.join("logredact.yaml"))
+            .args(["--output", "tls://localhost:5170"]);
+        output_of(&mut command, "logredact check-config").unwrap_or_else(|e| panic!("{e}"))
+    };
+    let refused = check();
+    assert_eq!(refused.status.code(), Some(2), "{}", transcript(&refused));
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains(&format!(
+            "tls.client.ca: {}: no certificate in it",
+            ca.display()
+        )),
+        "{}",
+        transcript(&refused)
+    );
+    fs::copy(Pki::get().path("ca.crt"), &ca).unwrap();
+    let accepted = check();
+    assert!(accepted.status.success(), "{}", transcript(&accepted));
 }
 
 #[test]
