@@ -223,12 +223,10 @@ impl PatternFollower {
         let context = Arc::clone(&self.context);
         let ended = ended.clone();
         let path = path.to_path_buf();
-        // On the thread that reads the file; the run waits for it here.
-        let running = driver.run_stream(async move {
+        self.tracker.spawn(async move {
             let finished = stream.run(context).await;
             let _ = ended.send((path, finished));
         });
-        self.tracker.spawn(running);
         true
     }
 

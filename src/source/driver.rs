@@ -7,11 +7,6 @@
 //! turn of a file does at most one chunk's read (plus the looks at the file
 //! that follow its end), so every file goes on at the pace of the others.
 //!
-//! The thread also runs the streams of its files, on a runtime of its own:
-//! handing a chunk to a stream is then a wake-up within the thread, not one
-//! across threads, which with a thousand files appending a few kilobytes at
-//! a time was most of the cost of following them.
-//!
 //! The driver never waits for one stream: a stream whose channel is full is
 //! passed over until its source takes an event and wakes the driver (see
 //! [`Control`]). Were it to wait, a stream holding the merged output in the
@@ -24,22 +19,16 @@ use std::fmt;
 use std::io;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::mpsc as std_mpsc;
 use std::time::{Duration, Instant};
 
-use tokio::runtime::Handle;
 use tokio::sync::mpsc;
 use tokio::sync::mpsc::error::TrySendError;
-use tokio::task::JoinHandle;
-use tokio_util::task::TaskTracker;
 
 use crate::source::follow::{FollowEvent, Follower, Step};
 
-/// Stack of a driver thread: it reads and hashes, and runs its streams.
-const DRIVER_STACK: usize = 2 * 1024 * 1024;
-
-/// Turns between two chances for the streams to run: what was read is
-/// scanned while it is still in the cache, and few chunks wait at once.
-const TURNS_PER_ROUND: usize = 16;
+/// Stack of a driver thread: it only reads and hashes.
+const DRIVER_STACK: usize = 256 * 1024;
 
 /// How long a file whose stream's channel is full waits for its wake-up
 /// before the driver tries again anyway.
@@ -55,14 +44,11 @@ enum Message {
     Wake(u64),
 }
 
-/// A handle on a driver thread, for adding files to it and running their
-/// streams there. The thread ends when no handle is left, its last file has
-/// ended and the streams it runs have ended.
+/// A handle on a driver thread, for adding files to it. The thread ends
+/// when no handle is left and its last file has ended.
 #[derive(Clone)]
 pub struct FollowDriver {
-    messages: mpsc::UnboundedSender<Message>,
-    runtime: Handle,
-    streams: TaskTracker,
+    messages: std_mpsc::Sender<Message>,
 }
 
 impl fmt::Debug for FollowDriver {
@@ -82,7 +68,7 @@ pub(crate) struct Control {
     /// Set by the driver before it hands an event to a channel that may be
     /// full; the source, taking an event, wakes the driver if it is set.
     wants_room: AtomicBool,
-    messages: mpsc::UnboundedSender<Message>,
+    messages: std_mpsc::Sender<Message>,
 }
 
 impl Control {
@@ -121,39 +107,12 @@ impl Control {
 impl FollowDriver {
     /// Starts a driver thread.
     pub fn spawn() -> io::Result<FollowDriver> {
-        let (messages, inbox) = mpsc::unbounded_channel();
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_time()
-            .build()?;
-        let handle = runtime.handle().clone();
-        let streams = TaskTracker::new();
-        let hosted = streams.clone();
+        let (messages, inbox) = std_mpsc::channel();
         std::thread::Builder::new()
             .name("follow".into())
             .stack_size(DRIVER_STACK)
-            .spawn(move || {
-                runtime.block_on(async move {
-                    drive(inbox).await;
-                    // The files are done; their streams may still be
-                    // handing on their last events.
-                    hosted.close();
-                    hosted.wait().await;
-                });
-            })?;
-        Ok(FollowDriver {
-            messages,
-            runtime: handle,
-            streams,
-        })
-    }
-
-    /// Runs a stream of this driver's files on its thread.
-    pub(crate) fn run_stream<F>(&self, stream: F) -> JoinHandle<F::Output>
-    where
-        F: Future + Send + 'static,
-        F::Output: Send + 'static,
-    {
-        self.streams.spawn_on(stream, &self.runtime)
+            .spawn(move || drive(&inbox))?;
+        Ok(FollowDriver { messages })
     }
 
     /// The control of a file about to be followed by this driver.
@@ -340,9 +299,9 @@ impl Files {
         }
     }
 
-    /// One turn for each file ready now, up to `TURNS_PER_ROUND`.
+    /// One turn for each file ready now.
     fn round(&mut self, now: Instant) {
-        for _ in 0..self.ready.len().min(TURNS_PER_ROUND) {
+        for _ in 0..self.ready.len() {
             let Some(number) = self.ready.pop_front() else {
                 break;
             };
@@ -386,37 +345,34 @@ impl Files {
     }
 }
 
-/// The driver: turns over its files until no handle and no file is left,
-/// letting the streams it runs take what it read between rounds.
-async fn drive(mut inbox: mpsc::UnboundedReceiver<Message>) {
+/// The driver thread: turns over its files until no handle and no file is
+/// left.
+fn drive(inbox: &std_mpsc::Receiver<Message>) {
     let mut files = Files::default();
     loop {
         let now = Instant::now();
         files.expire(now);
         files.round(now);
+        let message = match files.timeout(Instant::now()) {
+            None => inbox
+                .recv()
+                .map_err(|_| std_mpsc::RecvTimeoutError::Disconnected),
+            Some(Duration::ZERO) => inbox.try_recv().map_err(|e| match e {
+                std_mpsc::TryRecvError::Empty => std_mpsc::RecvTimeoutError::Timeout,
+                std_mpsc::TryRecvError::Disconnected => std_mpsc::RecvTimeoutError::Disconnected,
+            }),
+            Some(wait) => inbox.recv_timeout(wait),
+        };
+        match message {
+            Ok(message) => files.receive(message),
+            Err(std_mpsc::RecvTimeoutError::Timeout) => continue,
+            // No handle and no file left (each file's control holds a
+            // sender): done.
+            Err(std_mpsc::RecvTimeoutError::Disconnected) if files.entries.is_empty() => return,
+            Err(std_mpsc::RecvTimeoutError::Disconnected) => continue,
+        }
         while let Ok(message) = inbox.try_recv() {
             files.receive(message);
-        }
-        match files.timeout(Instant::now()) {
-            // Files are ready again: the streams first.
-            Some(Duration::ZERO) => tokio::task::yield_now().await,
-            Some(wait) => {
-                tokio::select! {
-                    message = inbox.recv() => match message {
-                        Some(message) => files.receive(message),
-                        None if files.entries.is_empty() => return,
-                        None => {}
-                    },
-                    () = tokio::time::sleep(wait) => {}
-                }
-            }
-            None => match inbox.recv().await {
-                Some(message) => files.receive(message),
-                // No handle and no file left (each file's control holds a
-                // sender): done.
-                None if files.entries.is_empty() => return,
-                None => {}
-            },
         }
     }
 }
