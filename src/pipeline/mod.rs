@@ -79,6 +79,7 @@ pub async fn run(
         let opened = output::open(
             &topology.output,
             &topology.tls,
+            plan != Plan::Direct,
             &env.metrics,
             &shutdown.deadline,
         );

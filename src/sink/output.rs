@@ -11,6 +11,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::OutputSpec;
 use crate::metrics::Metrics;
+use crate::sink::writer::{DIRECT_BATCHES, MERGED_BATCHES};
 use crate::sink::{Batch, Endpoint, TcpSink, WriterSink};
 use crate::tls::Tls;
 
@@ -41,25 +42,30 @@ pub(crate) fn endpoint(spec: &OutputSpec, tls: &Tls) -> io::Result<Option<Endpoi
     })
 }
 
-/// Opens the output `spec` (a `tls://` one with the client side of `tls`).
-/// A TCP upstream is connected in the background (and retried); it gives up
-/// on undelivered data once `deadline` (the end of the grace period) is
-/// cancelled.
+/// Opens the output `spec` (a `tls://` one with the client side of `tls`),
+/// for one stream or, if `merged`, for many. A TCP upstream is connected in
+/// the background (and retried); it gives up on undelivered data once
+/// `deadline` (the end of the grace period) is cancelled.
 pub(crate) fn open(
     spec: &OutputSpec,
     tls: &Tls,
+    merged: bool,
     metrics: &Arc<Metrics>,
     deadline: &CancellationToken,
 ) -> io::Result<Output> {
+    let batches = match merged {
+        true => MERGED_BATCHES,
+        false => DIRECT_BATCHES,
+    };
     Ok(match (spec, endpoint(spec, tls)?) {
         (_, Some(endpoint)) => Output::Tcp(TcpSink::connect(
             endpoint,
             Arc::clone(metrics),
             deadline.clone(),
         )),
-        (OutputSpec::File(path), None) => Output::Writer(WriterSink::file(path)?),
+        (OutputSpec::File(path), None) => Output::Writer(WriterSink::file(path, batches)?),
         // Standard output: every other kind has an endpoint.
-        (_, None) => Output::Writer(WriterSink::stdout()?),
+        (_, None) => Output::Writer(WriterSink::stdout(batches)?),
     })
 }
 
