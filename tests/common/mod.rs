@@ -9,9 +9,11 @@ mod network;
 mod process;
 mod tls;
 mod tokens;
+mod venv;
 
 pub use fs::*;
 pub use network::*;
 pub use process::*;
 pub use tls::*;
 pub use tokens::*;
+pub use venv::*;

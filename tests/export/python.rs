@@ -5,13 +5,11 @@
 //! concurrent test processes do not race. Nothing is installed on the
 //! system. A test fails (it never skips) when they cannot be installed.
 
-use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::OnceLock;
-use std::time::Instant;
 
-use crate::common::{Wait, lock_file, repo_path, target_dir, transcript};
+use crate::common::{output_of, repo_path, transcript, venv_with};
 
 /// The virtual environment's Python, with the requirements installed.
 pub fn python() -> &'static Path {
@@ -26,58 +24,14 @@ pub fn python() -> &'static Path {
     }
 }
 
-fn output_of(command: &mut Command, what: &str) -> Result<Output, String> {
-    command
-        .output()
-        .map_err(|e| format!("cannot run {what}: {e}"))
-}
-
 /// Creates the virtual environment and installs the requirements into it,
 /// unless it already holds exactly this requirements file.
 fn install() -> Result<PathBuf, String> {
-    let requirements_path = repo_path("tests/export/requirements.txt");
-    let requirements = fs::read_to_string(&requirements_path)
-        .map_err(|e| format!("cannot read {}: {e}", requirements_path.display()))?;
-    let target = target_dir();
-    fs::create_dir_all(&target).map_err(|e| format!("cannot create {}: {e}", target.display()))?;
-    let venv = target.join("export-venv");
-    let marker = venv.join(".installed-requirements.txt");
-    let _lock = lock_file(&target.join("export-venv.lock"), Wait::Yes)
-        .map_err(|e| format!("cannot lock export-venv.lock: {e}"))?;
-    if fs::read_to_string(&marker).ok().as_deref() != Some(requirements.as_str()) {
-        let started = Instant::now();
-        if venv.exists() {
-            fs::remove_dir_all(&venv)
-                .map_err(|e| format!("cannot remove {}: {e}", venv.display()))?;
-        }
-        let created = output_of(
-            Command::new("python3").arg("-m").arg("venv").arg(&venv),
-            "python3 -m venv",
-        )?;
-        if !created.status.success() {
-            return Err(format!("python3 -m venv failed\n{}", transcript(&created)));
-        }
-        let installed = output_of(
-            Command::new(venv.join("bin/python"))
-                .args(["-m", "pip", "install", "--disable-pip-version-check"])
-                .args(["--no-input", "--requirement"])
-                .arg(&requirements_path),
-            "pip install",
-        )?;
-        if !installed.status.success() {
-            return Err(format!(
-                "pip install --requirement tests/export/requirements.txt failed\n{}",
-                transcript(&installed)
-            ));
-        }
-        fs::write(&marker, &requirements)
-            .map_err(|e| format!("cannot write {}: {e}", marker.display()))?;
-        eprintln!(
-            "installed the vendors' definitions into {} in {:.1} s",
-            venv.display(),
-            started.elapsed().as_secs_f64()
-        );
-    }
+    let venv = venv_with(
+        "export-venv",
+        "tests/export/requirements.txt",
+        "the vendors' definitions",
+    )?;
     let python = venv.join("bin/python");
     let imported = output_of(
         Command::new(&python).args([
