@@ -48,16 +48,15 @@ pub struct SettingsSource {
 impl SettingsSource {
     /// Reads and resolves the settings, as a start does.
     pub fn resolve(&self) -> Result<Settings, ConfigError> {
-        let config = app::load_config(self.config.as_deref())?;
-        Settings::resolve(self.overrides.clone(), config, self.key_env.as_deref())
+        self.resolve_keeping(None)
     }
 
-    /// Reads and resolves the settings again for a process running with
-    /// `running`: with no key configured, its random key stays.
-    fn resolve_again(&self, running: &FingerprintKey) -> Result<Settings, ConfigError> {
+    /// Reads and resolves the settings; with no key configured, the random
+    /// key `random` (a running process's) stays.
+    fn resolve_keeping(&self, random: Option<&FingerprintKey>) -> Result<Settings, ConfigError> {
         let config = app::load_config(self.config.as_deref())?;
         let overrides = self.overrides.clone();
-        Settings::resolve_keeping(overrides, config, self.key_env.as_deref(), Some(running))
+        Settings::resolve_keeping(overrides, config, self.key_env.as_deref(), random)
     }
 }
 
@@ -138,7 +137,7 @@ impl Reloader {
     async fn reload(&mut self, trigger: Trigger) {
         let source = self.source.clone();
         let key = self.running.rules.key.clone();
-        let loaded = tokio::task::spawn_blocking(move || source.resolve_again(&key)).await;
+        let loaded = tokio::task::spawn_blocking(move || source.resolve_keeping(Some(&key))).await;
         let next = match loaded {
             Ok(Ok(next)) => next,
             Ok(Err(error)) => {

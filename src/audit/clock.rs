@@ -25,6 +25,12 @@ impl ArrivalClock {
         }
     }
 
+    /// Remembers at least the last `keep_bytes` bytes' arrival from now on
+    /// (a stream whose rules were reloaded keeps what either set needs).
+    pub fn keep_at_least(&mut self, keep_bytes: u64) {
+        self.keep_bytes = self.keep_bytes.max(keep_bytes);
+    }
+
     /// Records that the stream's bytes up to `end` had arrived by `at`.
     pub fn arrived(&mut self, end: u64, at: SystemTime) {
         self.chunks.push_back((end, at));

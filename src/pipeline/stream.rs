@@ -226,6 +226,9 @@ impl Redaction<'_> {
             generation = latest.generation,
             "reloaded rules: they take over at the first point where no match is in progress"
         );
+        self.recorder
+            .clock
+            .keep_at_least(latest.rules.context_bytes() as u64);
         scanner.switch_rules(latest.rules);
         self.switching_to = Some(latest.generation);
     }
@@ -389,8 +392,7 @@ impl<'a> DetectionRecorder<'a> {
             stream,
             audit: context.env.audit.as_ref(),
             metrics: &context.env.metrics,
-            // Enough for the context of any rule set a reload can bring.
-            clock: ArrivalClock::new(crate::scan::rule::MAX_CONTEXT_BYTES as u64),
+            clock: ArrivalClock::new(context.env.rules.borrow().rules.context_bytes() as u64),
             received,
         }
     }

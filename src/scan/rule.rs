@@ -32,9 +32,6 @@ pub const DEFAULT_WINDOW: usize = 300;
 /// The largest context window a rule may ask for, in characters.
 pub const MAX_WINDOW: usize = 4096;
 
-/// The most [`RuleSet::context_bytes`] can be, for any rule set.
-pub const MAX_CONTEXT_BYTES: usize = 4 * MAX_WINDOW + MAX_MATCH_LEN + 8;
-
 /// Memory the compiled DFA may use before the rule set is refused as too
 /// complex.
 const DFA_SIZE_LIMIT: usize = 64 << 20;

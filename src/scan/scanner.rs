@@ -399,11 +399,6 @@ impl Scanner {
         self.switched_at.take()
     }
 
-    /// Whether a switch of rules is waiting for its point.
-    pub fn switch_pending(&self) -> bool {
-        self.switch.is_some()
-    }
-
     /// The rules the stream goes on with: those of a pending switch, or
     /// those in force.
     pub fn latest_rules(&self) -> &Arc<RuleSet> {
