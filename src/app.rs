@@ -127,6 +127,8 @@ impl Settings {
         config.audit = overrides.audit.or(config.audit);
         config.admin = overrides.admin.or(config.admin);
         config.state_dir = overrides.state_dir.or(config.state_dir);
+        crate::forward::check_topology(&config.inputs, &config.output)
+            .map_err(|message| ConfigError::new(config.origin(), message))?;
         let key_file = overrides.fingerprint_key_file.as_deref();
         let (key, key_origin) = fingerprint_key(key_file, &config, key_env)?;
         let rules = Arc::new(config.compile(key, &key_origin)?);

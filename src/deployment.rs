@@ -50,11 +50,11 @@ pub fn check(settings: &Settings) -> Report {
         note(format!("admin address {address}"), can_listen(address));
     }
     for input in &settings.topology.inputs {
-        if let InputSpec::Tcp(address) = input {
+        if let InputSpec::Tcp(address) | InputSpec::Forward(address) = input {
             note(format!("input {input}"), can_listen(address));
         }
     }
-    if let OutputSpec::Tcp(address) = &settings.topology.output {
+    if let OutputSpec::Tcp(address) | OutputSpec::Forward(address) = &settings.topology.output {
         let what = format!("output {}", settings.topology.output);
         note(what, resolves(address));
     }

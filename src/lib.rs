@@ -19,6 +19,7 @@
 //! | `pipeline` | the plan (direct, merged, proxied), one task per stream, the TCP accept loop, the first failure |
 //! | `source`   | stdin, files, followed files and their checkpoints, TCP listeners: each opens itself from its spec |
 //! | `sink`     | batches, ports (direct or merged a line at a time), stdout/file and TCP outputs |
+//! | `forward`  | the Fluent forward protocol: records in, redacted records out, acknowledged once the next hop has them |
 //! | `progress` | what has been delivered, for checkpoints |
 //! | `shutdown` | signals, the grace period and the last flush allowance |
 //! | `reload`   | SIGHUP and `--watch-config`: the configuration read again, new rules published to every stream, other changes refused |
@@ -39,6 +40,7 @@ pub mod audit;
 pub mod config;
 pub mod defaults;
 pub mod deployment;
+pub(crate) mod forward;
 pub(crate) mod metrics;
 pub(crate) mod pipeline;
 pub(crate) mod progress;

@@ -61,14 +61,17 @@ struct Cli {
 struct RunFlags {
     /// A stream to read: `-` (stdin, the default), `file:PATH` (read to the
     /// end), `follow:PATH` (like tail -F, checkpointed in --state-dir) or
-    /// `tcp://HOST:PORT` (listen; each connection is a stream). Repeatable;
-    /// replaces the configuration's inputs.
+    /// `tcp://HOST:PORT` (listen; each connection is a stream) or
+    /// `forward://HOST:PORT` (listen for Fluent forward peers; their records
+    /// go to a forward:// output). Repeatable; replaces the configuration's
+    /// inputs.
     #[arg(long, value_name = "SPEC")]
     input: Vec<InputSpec>,
 
     /// Where the redacted output goes: `-` (stdout, the default), `file:PATH`
-    /// (append) or `tcp://HOST:PORT` (connect; with a TCP input, one upstream
-    /// connection per inbound connection).
+    /// (append), `tcp://HOST:PORT` (connect; with a TCP input, one upstream
+    /// connection per inbound connection) or `forward://HOST:PORT` (the next
+    /// Fluent forward hop, for forward:// inputs).
     #[arg(long, value_name = "SPEC")]
     output: Option<OutputSpec>,
 

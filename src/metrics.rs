@@ -100,12 +100,15 @@ pub enum ErrorKind {
     Truncated,
     /// A followed file was gone before it was read to its end.
     RotatedAway,
+    /// A forward connection sent what the protocol does not allow (not
+    /// msgpack, an unknown mode, a message too long): it was closed.
+    Protocol,
 }
 
 impl ErrorKind {
     /// Every kind: each is shown from the start, at 0, so that an alert on
     /// its rate has a series to work on before the first error.
-    const ALL: [ErrorKind; 8] = [
+    const ALL: [ErrorKind; 9] = [
         ErrorKind::Read,
         ErrorKind::Write,
         ErrorKind::Connect,
@@ -114,6 +117,7 @@ impl ErrorKind {
         ErrorKind::Audit,
         ErrorKind::Truncated,
         ErrorKind::RotatedAway,
+        ErrorKind::Protocol,
     ];
 
     fn label(self) -> &'static str {
@@ -126,6 +130,7 @@ impl ErrorKind {
             ErrorKind::Audit => "audit",
             ErrorKind::Truncated => "truncated",
             ErrorKind::RotatedAway => "rotated_away",
+            ErrorKind::Protocol => "protocol",
         }
     }
 }

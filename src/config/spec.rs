@@ -20,6 +20,8 @@ pub enum InputSpec {
     FollowGlob(String, RotatedNames),
     /// `tcp://HOST:PORT`: listen; each connection is a stream.
     Tcp(String),
+    /// `forward://HOST:PORT`: listen for Fluent forward peers.
+    Forward(String),
 }
 
 /// How the rotated generations of a followed file are named, in its
@@ -73,6 +75,8 @@ pub enum OutputSpec {
     File(PathBuf),
     /// `tcp://HOST:PORT`: connect.
     Tcp(String),
+    /// `forward://HOST:PORT`: connect to a Fluent forward peer.
+    Forward(String),
 }
 
 /// An input or output specification that does not parse.
@@ -114,8 +118,11 @@ impl FromStr for InputSpec {
         if let Some(address) = text.strip_prefix("tcp://") {
             return Ok(InputSpec::Tcp(host_port(text, address)?));
         }
+        if let Some(address) = text.strip_prefix("forward://") {
+            return Ok(InputSpec::Forward(host_port(text, address)?));
+        }
         Err(SpecError(format!(
-            "unknown input '{text}': expected -, file:PATH, follow:PATH or tcp://HOST:PORT"
+            "unknown input '{text}': expected -, file:PATH, follow:PATH, tcp://HOST:PORT or forward://HOST:PORT"
         )))
     }
 }
@@ -133,8 +140,11 @@ impl FromStr for OutputSpec {
         if let Some(address) = text.strip_prefix("tcp://") {
             return Ok(OutputSpec::Tcp(host_port(text, address)?));
         }
+        if let Some(address) = text.strip_prefix("forward://") {
+            return Ok(OutputSpec::Forward(host_port(text, address)?));
+        }
         Err(SpecError(format!(
-            "unknown output '{text}': expected -, file:PATH or tcp://HOST:PORT"
+            "unknown output '{text}': expected -, file:PATH, tcp://HOST:PORT or forward://HOST:PORT"
         )))
     }
 }
@@ -171,6 +181,7 @@ impl fmt::Display for InputSpec {
             InputSpec::Follow(path, _) => write!(f, "follow:{}", path.display()),
             InputSpec::FollowGlob(pattern, _) => write!(f, "follow:{pattern}"),
             InputSpec::Tcp(address) => write!(f, "tcp://{address}"),
+            InputSpec::Forward(address) => write!(f, "forward://{address}"),
         }
     }
 }
@@ -181,6 +192,7 @@ impl fmt::Display for OutputSpec {
             OutputSpec::Stdout => f.write_str("-"),
             OutputSpec::File(path) => write!(f, "file:{}", path.display()),
             OutputSpec::Tcp(address) => write!(f, "tcp://{address}"),
+            OutputSpec::Forward(address) => write!(f, "forward://{address}"),
         }
     }
 }
@@ -268,7 +280,7 @@ mod tests {
         let e = "udp://x:1".parse::<InputSpec>().unwrap_err();
         assert_eq!(
             e.to_string(),
-            "unknown input 'udp://x:1': expected -, file:PATH, follow:PATH or tcp://HOST:PORT"
+            "unknown input 'udp://x:1': expected -, file:PATH, follow:PATH, tcp://HOST:PORT or forward://HOST:PORT"
         );
         let e = "tcp://host:http".parse::<InputSpec>().unwrap_err();
         assert_eq!(

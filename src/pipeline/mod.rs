@@ -203,6 +203,12 @@ impl Start<'_> {
             }
             (Input::Stream(opened), _, Some(shared)) => self.stream(opened, Port::merged(shared)),
             (Input::Pattern(pattern), _, Some(_)) => self.pattern(pattern),
+            (Input::Forward(input), Route::Forward(downstream), _) => {
+                self.forward(input, downstream)
+            }
+            (Input::Forward(_), _, _) => {
+                unreachable!("a forward input is refused at start-up without a forward output")
+            }
             (_, _, None) => {
                 unreachable!("the plan opens the shared output whenever it routes an input there")
             }
@@ -235,6 +241,17 @@ impl Start<'_> {
             context: Arc::clone(self.context),
         };
         self.tracker.spawn(follower.run());
+    }
+
+    fn forward(&self, input: source::TcpInput, downstream: &str) {
+        let listener = crate::forward::ForwardListener {
+            input,
+            downstream: downstream.to_string(),
+            limits: crate::forward::ForwardLimits::new(&self.limits),
+            tracker: self.tracker.clone(),
+            context: Arc::clone(self.context),
+        };
+        self.tracker.spawn(listener.run());
     }
 
     fn listener(&self, input: source::TcpInput, upstream: Upstream, proxy: bool) {

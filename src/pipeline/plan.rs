@@ -14,6 +14,12 @@ pub(crate) enum Plan {
     /// Several streams (or the connections of a listener) share the output,
     /// a whole line at a time, so that lines never interleave.
     Merged,
+    /// Forward inputs with a forward output: every inbound connection gets
+    /// its own connection to `downstream`, and nothing shares an output.
+    Forward {
+        /// The next hop's address (`HOST:PORT`).
+        downstream: String,
+    },
     /// A TCP input with a TCP output: every inbound connection gets its own
     /// upstream connection to `upstream`. Inputs that are not listeners, if
     /// any (`shared_by_others`), share the output merged.
@@ -34,6 +40,8 @@ pub(crate) enum Route<'a> {
     Merged,
     /// A new upstream connection (to this `HOST:PORT`) per inbound connection.
     PerConnection(&'a str),
+    /// A new forward connection (to this `HOST:PORT`) per inbound connection.
+    Forward(&'a str),
 }
 
 impl Plan {
@@ -42,6 +50,10 @@ impl Plan {
         let is_listener = |input: &InputSpec| matches!(input, InputSpec::Tcp(_));
         let is_pattern = |input: &InputSpec| matches!(input, InputSpec::FollowGlob(..));
         match output {
+            // Only forward inputs go with it (`forward::check_topology`).
+            OutputSpec::Forward(downstream) => Plan::Forward {
+                downstream: downstream.clone(),
+            },
             OutputSpec::Tcp(upstream) if inputs.iter().any(is_listener) => Plan::Proxy {
                 upstream: upstream.clone(),
                 shared_by_others: !inputs.iter().all(is_listener),
@@ -58,6 +70,7 @@ impl Plan {
     pub(crate) fn opens_shared_output(&self) -> bool {
         match self {
             Plan::Direct | Plan::Merged => true,
+            Plan::Forward { .. } => false,
             Plan::Proxy {
                 shared_by_others, ..
             } => *shared_by_others,
@@ -67,6 +80,7 @@ impl Plan {
     /// Where the streams of `input` go.
     pub(crate) fn route(&self, input: &InputSpec) -> Route<'_> {
         match (self, input) {
+            (Plan::Forward { downstream }, _) => Route::Forward(downstream),
             (Plan::Direct, _) => Route::Direct,
             (Plan::Proxy { upstream, .. }, InputSpec::Tcp(_)) => Route::PerConnection(upstream),
             _ => Route::Merged,
@@ -88,6 +102,7 @@ mod tests {
             "follow" => InputSpec::Follow(PathBuf::from("b.log"), RotatedNames::Builtin),
             "glob" => InputSpec::FollowGlob("pods/*/*.log".into(), RotatedNames::Builtin),
             "tcp" => InputSpec::Tcp("127.0.0.1:5170".into()),
+            "forward" => InputSpec::Forward("127.0.0.1:24224".into()),
             other => panic!("no input kind {other}"),
         }
     }
@@ -97,6 +112,7 @@ mod tests {
             "stdout" => OutputSpec::Stdout,
             "file" => OutputSpec::File(PathBuf::from("out.log")),
             "tcp" => OutputSpec::Tcp("collector:5170".into()),
+            "forward" => OutputSpec::Forward("collector:24224".into()),
             other => panic!("no output kind {other}"),
         }
     }
@@ -146,6 +162,12 @@ mod tests {
                 "tcp",
                 "proxy shared [merged per-connection merged]",
             ),
+            (&["forward"], "forward", "forward own [forward]"),
+            (
+                &["forward", "forward"],
+                "forward",
+                "forward own [forward forward]",
+            ),
         ];
         for (inputs, out, expected) in cases {
             let inputs: Vec<InputSpec> = inputs.iter().map(|name| input(name)).collect();
@@ -154,6 +176,7 @@ mod tests {
                 Plan::Direct => "direct",
                 Plan::Merged => "merged",
                 Plan::Proxy { .. } => "proxy",
+                Plan::Forward { .. } => "forward",
             };
             let shared = if plan.opens_shared_output() {
                 "shared"
@@ -169,6 +192,7 @@ mod tests {
                         assert_eq!(upstream, "collector:5170");
                         "per-connection"
                     }
+                    Route::Forward(_) => "forward",
                 })
                 .collect();
             let got = format!("{kind} {shared} [{}]", routes.join(" "));

@@ -37,6 +37,13 @@ pub(crate) fn open(
             Arc::clone(metrics),
             deadline.clone(),
         )),
+        // Each forward connection has a connection of its own to the next
+        // hop; there is no shared output (see `crate::forward`).
+        OutputSpec::Forward(_) => {
+            return Err(io::Error::other(
+                "a forward:// output is not shared; it takes forward:// inputs only",
+            ));
+        }
     })
 }
 
