@@ -1,0 +1,449 @@
+//! The Fluent forward hop on real sockets: logredact between senders and a
+//! receiver that are not logredact's code (`peers`: the PyPI `msgpack`
+//! library and Fluentd's `fluent-logger` client). Every mode, times and
+//! nesting, bad input on one connection while another goes on,
+//! acknowledgements only after delivery, and restarts of each of the three
+//! with nothing lost.
+
+#[path = "../common/mod.rs"]
+mod common;
+mod peers;
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+use common::*;
+use peers::*;
+
+/// logredact between a forward input on a port of its own and the receiver
+/// on `next_hop`, its admin endpoint on a third port: (process, input port,
+/// admin port). `ports` gives the two ports to reuse them after a restart.
+fn hop(next_hop: u16, ports: Option<(u16, u16)>) -> (Running, u16, u16) {
+    let (port, admin) = ports.unwrap_or_else(|| (free_port(), free_port()));
+    let mut run = Running::spawn(&[
+        "--input",
+        &format!("forward://127.0.0.1:{port}"),
+        "--output",
+        &format!("forward://127.0.0.1:{next_hop}"),
+        "--admin",
+        &format!("127.0.0.1:{admin}"),
+    ]);
+    run.wait_until_ready(admin);
+    (run, port, admin)
+}
+
+/// Every string in `value` (map keys, and `bin` payloads too) redacted by
+/// the reference.
+fn redacted(value: &Value) -> Value {
+    let text = |s: &str| String::from_utf8(reference_redaction(s.as_bytes())).unwrap();
+    match value {
+        Value::String(s) => Value::String(text(s)),
+        Value::Array(items) => Value::Array(items.iter().map(redacted).collect()),
+        Value::Object(map) if map.len() == 1 && map.contains_key("bin") => {
+            let bytes = hex_decode(map["bin"].as_str().unwrap());
+            json!({"bin": hex_encode(&reference_redaction(&bytes))})
+        }
+        Value::Object(map) if map.contains_key("ext") => value.clone(),
+        Value::Object(map) => Value::Object(
+            map.iter()
+                .map(|(key, item)| {
+                    let key = match key.strip_prefix("bin:") {
+                        Some(hex) => {
+                            format!("bin:{}", hex_encode(&reference_redaction(&hex_decode(hex))))
+                        }
+                        None => text(key),
+                    };
+                    (key, redacted(item))
+                })
+                .collect(),
+        ),
+        other => other.clone(),
+    }
+}
+
+fn hex_encode(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn hex_decode(hex: &str) -> Vec<u8> {
+    (0..hex.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap())
+        .collect()
+}
+
+/// An `EventTime` (ext type 0): seconds and nanoseconds.
+fn event_time(secs: u32, nanos: u32) -> Value {
+    let mut data = secs.to_be_bytes().to_vec();
+    data.extend_from_slice(&nanos.to_be_bytes());
+    json!({"ext": 0, "data": hex_encode(&data)})
+}
+
+/// Entries with tokens everywhere a record can hold a string: values, map
+/// keys, nested arrays and maps, binary payloads, Fluent Bit's metadata;
+/// with EventTime and integer times.
+fn entries(tokens: &mut TokenGen) -> Vec<Value> {
+    let near_miss = format!("dapi{}", tokens.hex(31));
+    vec![
+        json!([event_time(1_700_000_000, 123_456_789), {
+            "log": format!("Authorization: Bearer {}", tokens.token()),
+            "nested": {
+                tokens.token(): [1, format!("x {}", tokens.token()), {"bin": hex_encode(format!("token={}", tokens.token()).as_bytes())}],
+                "deep": [[{"k": tokens.token()}]],
+            },
+            "near": near_miss,
+        }]),
+        json!([1_700_000_001u64, {"msg": "nothing secret", "n": -5, "f": 1.5, "ok": true, "none": null}]),
+        json!([[event_time(1_700_000_002, 7), {"meta": tokens.token()}], {"log": tokens.token()}]),
+    ]
+}
+
+fn write_json(dir: &Path, name: &str, value: &Value) -> String {
+    let path = dir.join(name);
+    std::fs::write(&path, serde_json::to_vec(value).unwrap()).unwrap();
+    path.to_str().unwrap().to_string()
+}
+
+/// Fails if any of the test's tokens is in `bytes`.
+fn assert_no_raw_token(bytes: &[u8], what: &str) {
+    assert!(
+        !token_regex().is_match(bytes),
+        "{what}: a raw token went through"
+    );
+}
+
+#[test]
+fn every_mode_arrives_redacted_with_times_and_structure_unchanged() {
+    let dir = scratch("every_mode");
+    let out = dir.join("received.jsonl");
+    let next_hop = free_port();
+    let _receiver = receiver(next_hop, &out, &[]);
+    let (run, port, _) = hop(next_hop, None);
+    let mut tokens = TokenGen::new(1);
+    let mut expected = Vec::new();
+    for mode in ["message", "forward", "packed", "compressed"] {
+        let mut entries = entries(&mut tokens);
+        if mode == "message" {
+            // [tag, [time, metadata], record] would be Forward mode: Fluent
+            // Bit sends metadata in Forward mode only.
+            entries.pop();
+        }
+        let tag = format!("app.{}", tokens.token());
+        // Message mode carries one entry per message.
+        let messages: Vec<Value> = match mode {
+            "message" => entries
+                .iter()
+                .enumerate()
+                .map(|(i, e)| json!({"tag": tag, "entries": [e], "chunk": format!("{mode}-{i}")}))
+                .collect(),
+            _ => vec![json!({"tag": tag, "entries": entries, "chunk": format!("{mode}-0")})],
+        };
+        let file = write_json(&dir, &format!("{mode}.json"), &json!(messages));
+        let acks = send(&[
+            "send",
+            "--port",
+            &port.to_string(),
+            "--mode",
+            mode,
+            "--messages",
+            &file,
+        ]);
+        let chunks: Vec<Value> = messages
+            .iter()
+            .map(|m| json!({"ack": m["chunk"]}))
+            .collect();
+        assert_eq!(acks, chunks, "{mode}: each chunk acknowledged once");
+        for entry in &entries {
+            expected.push(
+                json!({"tag": redacted(&json!(tag)), "mode": mode, "entry": redacted(entry)}),
+            );
+        }
+    }
+    let got = wait_for_entries(&out, expected.len(), Duration::from_secs(20));
+    assert_eq!(got, expected);
+    assert_no_raw_token(&std::fs::read(&out).unwrap(), "the receiver");
+    let (status, _, stderr) = run.terminate();
+    assert!(status.success(), "{stderr}");
+    assert_no_raw_token(stderr.as_bytes(), "logredact's log");
+}
+
+#[test]
+fn fluent_logger_records_arrive_redacted_with_their_event_time() {
+    let dir = scratch("fluent_logger");
+    let out = dir.join("received.jsonl");
+    let next_hop = free_port();
+    let _receiver = receiver(next_hop, &out, &[]);
+    let (run, port, admin) = hop(next_hop, None);
+    let mut tokens = TokenGen::new(2);
+    let records: Vec<Value> = (0..20)
+        .map(|i| json!({"i": i, "message": format!("databricks token {} used", tokens.token()), tokens.token(): "as a key"}))
+        .collect();
+    let file = write_json(&dir, "records.json", &json!(records));
+    let sent = send(&[
+        "logger",
+        "--port",
+        &port.to_string(),
+        "--tag",
+        "app.logger",
+        "--messages",
+        &file,
+    ]);
+    assert_eq!(sent, [json!({"sent": true})]);
+    let got = wait_for_entries(&out, records.len(), Duration::from_secs(20));
+    assert_eq!(got.len(), records.len());
+    for (line, record) in got.iter().zip(&records) {
+        assert_eq!(line["tag"], "app.logger.log");
+        assert_eq!(line["mode"], "message", "fluent-logger sends Message mode");
+        assert_eq!(
+            line["entry"][0]["ext"], 0,
+            "nanosecond_precision sends EventTime"
+        );
+        assert_eq!(line["entry"][1], redacted(record));
+    }
+    assert_no_raw_token(&std::fs::read(&out).unwrap(), "the receiver");
+    // Detections are counted: two per record.
+    wait_for_metric(
+        admin,
+        "logredact_detections_total{rule=\"databricks-pat\",confidence=\"high\"} 40",
+    );
+    let (status, _, stderr) = run.terminate();
+    assert!(status.success(), "{stderr}");
+}
+
+/// Malformed msgpack, an unknown mode, an oversize message and a gzip bomb
+/// each close only their own connection, logged and counted, while a
+/// sender on another connection goes on to the end.
+#[test]
+fn bad_input_closes_only_its_connection() {
+    let dir = scratch("bad_input");
+    let out = dir.join("received.jsonl");
+    let next_hop = free_port();
+    let _receiver = receiver(next_hop, &out, &[]);
+    let (run, port, admin) = hop(next_hop, None);
+    let port_arg = port.to_string();
+    let mut tokens = TokenGen::new(3);
+    let token_list: Vec<String> = (0..10).map(|_| tokens.token()).collect();
+    let token_file = write_json(&dir, "tokens.json", &json!(token_list));
+    let state = dir.join("sender.state");
+    let mut good = Running::start(
+        &mut peer(&[
+            "reliable",
+            "--port",
+            &port_arg,
+            "--messages",
+            &token_file,
+            "--state",
+            state.to_str().unwrap(),
+            "--count",
+            "60",
+            "--entries",
+            "2",
+            "--pace",
+            "0.03",
+        ]),
+        std::process::Stdio::null(),
+    );
+    let cases: [(&str, &[&str], &str); 4] = [
+        ("malformed", &["--raw", "92a3617070c1"], "not msgpack"),
+        (
+            "unknown mode",
+            &["--raw", "92a361707080"],
+            "unknown forward mode",
+        ),
+        (
+            "oversize",
+            &["--oversize", "17"],
+            "a message longer than 16777216 bytes",
+        ),
+        (
+            "gzip bomb",
+            &["--bomb", "100"],
+            "the compressed entries decompress to more than 67108864 bytes",
+        ),
+    ];
+    for (case, args, reason) in cases {
+        let mut command = vec!["send", "--port", &port_arg, "--linger"];
+        command.extend_from_slice(args);
+        let replies = send(&command);
+        assert_eq!(
+            replies.last().map(|r| &r["closed"]),
+            Some(&json!(true)),
+            "{case}: the connection is closed: {replies:?}"
+        );
+        assert!(
+            !replies.iter().any(|r| r.get("ack").is_some()),
+            "{case}: nothing acknowledged"
+        );
+        let until = Instant::now() + Duration::from_secs(10);
+        while !run.errors().contains(reason) {
+            assert!(
+                Instant::now() < until,
+                "{case}: no log line saying '{reason}':\n{}",
+                run.errors()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+    wait_for_metric(admin, "logredact_errors_total{kind=\"protocol\"} 4");
+    let done = good.read_for(Duration::from_secs(60));
+    assert_eq!(
+        String::from_utf8_lossy(done),
+        "pending 60\ndone\n",
+        "the good sender went on to the end"
+    );
+    let got = wait_for_entries(&out, 120, Duration::from_secs(10));
+    let ids: std::collections::BTreeSet<&str> = got
+        .iter()
+        .map(|line| line["entry"][1]["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids.len(), 120, "every entry of the good sender arrived");
+    assert_no_raw_token(&std::fs::read(&out).unwrap(), "the receiver");
+    let (status, _, stderr) = run.terminate();
+    assert!(status.success(), "{stderr}");
+    assert_no_raw_token(stderr.as_bytes(), "logredact's log");
+}
+
+/// A chunk is acknowledged to its sender only once the next hop has
+/// acknowledged it: while the receiver holds its acknowledgement back, the
+/// sender hears nothing, though the record has arrived.
+#[test]
+fn a_chunk_is_acknowledged_only_after_the_next_hop_acknowledged_it() {
+    let dir = scratch("ack_after_delivery");
+    let out = dir.join("received.jsonl");
+    let release = dir.join("release-acks");
+    let next_hop = free_port();
+    let _receiver = receiver(next_hop, &out, &["--hold-acks", release.to_str().unwrap()]);
+    let (run, port, _) = hop(next_hop, None);
+    let mut tokens = TokenGen::new(4);
+    let messages = json!([{"tag": "app", "entries": [[1_700_000_000u64, {"log": tokens.token()}]], "chunk": "held"}]);
+    let file = write_json(&dir, "held.json", &messages);
+    let mut sender = Running::start(
+        &mut peer(&["send", "--port", &port.to_string(), "--messages", &file]),
+        std::process::Stdio::null(),
+    );
+    assert_eq!(wait_for_entries(&out, 1, Duration::from_secs(10)).len(), 1);
+    let early = sender.read_for(Duration::from_millis(1500)).to_vec();
+    assert!(
+        early.is_empty(),
+        "acknowledged before the next hop did: {}",
+        String::from_utf8_lossy(&early)
+    );
+    std::fs::write(&release, b"").unwrap();
+    let ack = sender.read_at_least(b"{\"ack\": \"held\"}\n".len(), Duration::from_secs(10));
+    assert_eq!(String::from_utf8_lossy(ack), "{\"ack\": \"held\"}\n");
+    let (status, _, stderr) = run.terminate();
+    assert!(status.success(), "{stderr}");
+}
+
+/// The sender, logredact and the receiver each restart (SIGKILL) while an
+/// at-least-once sender sends: every entry arrives, no raw token does, and
+/// the duplicates that at-least-once delivery brings are counted.
+#[test]
+fn restarts_of_sender_logredact_and_receiver_lose_nothing() {
+    let dir = scratch("restarts");
+    let out = dir.join("received.jsonl");
+    let next_hop = free_port();
+    let mut receiver_run = receiver(next_hop, &out, &[]);
+    let (mut hop_run, port, admin) = hop(next_hop, None);
+    let mut tokens = TokenGen::new(5);
+    let token_list: Vec<String> = (0..50).map(|_| tokens.token()).collect();
+    let token_file = write_json(&dir, "tokens.json", &json!(token_list));
+    let state = dir.join("sender.state");
+    let (count, per_message) = (300usize, 4usize);
+    let total = count * per_message;
+    let port_arg = port.to_string();
+    let (count_arg, entries_arg) = (count.to_string(), per_message.to_string());
+    let sender_args = [
+        "reliable",
+        "--port",
+        &port_arg,
+        "--messages",
+        &token_file,
+        "--state",
+        state.to_str().unwrap(),
+        "--count",
+        &count_arg,
+        "--entries",
+        &entries_arg,
+        "--pace",
+        "0.005",
+    ];
+    let start_sender = || Running::start(&mut peer(&sender_args), std::process::Stdio::null());
+    let kill = |run: &mut Running| {
+        run.child.kill().unwrap();
+        run.child.wait().unwrap();
+    };
+    let mut sender = start_sender();
+    let mut restarts = Vec::new();
+    // The sender restarts...
+    wait_for_entries(&out, total / 5, Duration::from_secs(60));
+    kill(&mut sender);
+    restarts.push("sender");
+    sender = start_sender();
+    // ...then logredact...
+    wait_for_entries(&out, 2 * total / 5, Duration::from_secs(60));
+    kill(&mut hop_run);
+    restarts.push("logredact");
+    hop_run = hop(next_hop, Some((port, admin))).0;
+    // ...then the receiver.
+    wait_for_entries(&out, 3 * total / 5, Duration::from_secs(60));
+    kill(&mut receiver_run);
+    restarts.push("receiver");
+    receiver_run = receiver(next_hop, &out, &[]);
+    // The sender exits once every chunk is acknowledged.
+    let done = sender.read_for(Duration::from_secs(120));
+    assert!(
+        String::from_utf8_lossy(done).ends_with("done\n"),
+        "the sender did not finish: {}\n{}",
+        String::from_utf8_lossy(done),
+        hop_run.errors()
+    );
+    let lines = received(&out);
+    let mut seen: BTreeMap<String, usize> = BTreeMap::new();
+    for line in &lines {
+        let record = &line["entry"][1];
+        *seen
+            .entry(record["id"].as_str().unwrap().to_string())
+            .or_default() += 1;
+        assert!(record["log"].as_str().unwrap().ends_with("Bearer dapi****"));
+    }
+    let missing = (0..count)
+        .flat_map(|n| (0..per_message).map(move |e| format!("{n:05}-{e:03}")))
+        .filter(|id| !seen.contains_key(id))
+        .count();
+    let duplicates = lines.len() - seen.len();
+    eprintln!(
+        "restarts: {restarts:?}; entries sent: {total}; received: {}; lost: {missing}; duplicates: {duplicates}",
+        lines.len()
+    );
+    assert_eq!(missing, 0, "entries lost");
+    assert_eq!(seen.len(), total);
+    assert_no_raw_token(&std::fs::read(&out).unwrap(), "the receiver");
+    let (status, _, stderr) = hop_run.terminate();
+    assert!(status.success(), "{stderr}");
+    drop(receiver_run);
+}
+
+/// A forward input without a forward output, or the other way round, is
+/// refused before anything is read.
+#[test]
+fn forward_goes_with_forward_only() {
+    let output = binary()
+        .args(["--input", "forward://127.0.0.1:1", "--output", "-"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2), "{}", transcript(&output));
+    assert!(
+        String::from_utf8_lossy(&output.stderr).contains("its output must be forward://HOST:PORT"),
+        "{}",
+        transcript(&output)
+    );
+    let output = binary()
+        .args(["--input", "-", "--output", "forward://127.0.0.1:1"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2), "{}", transcript(&output));
+}
