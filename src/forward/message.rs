@@ -186,21 +186,28 @@ pub(crate) fn redact_message(
     if !is_array(input[0]) || !(2..=4).contains(&elements) {
         return Err(MessageError::Malformed("not an array of 2 to 4 elements"));
     }
-    let mut out = Vec::with_capacity(input.len() + 64);
-    // The header is written once the mode is known.
-    let mut tag = Vec::new();
-    match token(input, at)? {
+    let tag_end = match token(input, at)? {
         (
             Token::Payload {
                 kind: PayloadKind::Str,
                 ..
             },
-            _,
-        ) => at += redactor.redact(&input[at..], 1, &mut tag)?,
+            end,
+        ) => end,
         _ => return Err(MessageError::Malformed("the tag is not a string")),
-    }
+    };
+    // The mode decides the length of the array written: Message mode's is
+    // 4, the others' 3 (with logredact's option).
+    let (second, _) = token(input, tag_end)?;
+    let mut out = Vec::with_capacity(input.len() + 64);
+    let array_len = match second {
+        Token::Scalar => 4,
+        _ => 3,
+    };
+    let _ = rmp::encode::write_array_len(&mut out, array_len);
+    at += redactor.redact(&input[at..], 1, &mut out)?;
     let (second, second_end) = token(input, at)?;
-    let mut body = Vec::new();
+    let body = &mut out;
     let (records, option_at, option_elements) = match second {
         Token::Scalar => {
             if !(3..=4).contains(&elements) {
@@ -208,7 +215,7 @@ pub(crate) fn redact_message(
                     "a message of Message mode has 3 or 4 elements",
                 ));
             }
-            at += redactor.redact(&input[at..], 2, &mut body)?;
+            at += redactor.redact(&input[at..], 2, body)?;
             (1, at, elements - 3)
         }
         Token::Container(entries) if is_array(input[at]) => {
@@ -220,7 +227,7 @@ pub(crate) fn redact_message(
             body.extend_from_slice(&input[at..second_end]);
             at = second_end;
             for _ in 0..entries {
-                at += redactor.redact(&input[at..], 1, &mut body)?;
+                at += redactor.redact(&input[at..], 1, body)?;
             }
             (entries, at, elements - 2)
         }
@@ -243,7 +250,7 @@ pub(crate) fn redact_message(
             } else {
                 redact_entries(packed, redactor)?
             };
-            write_payload_header(&mut body, kind, entries.len());
+            write_payload_header(body, kind, entries.len());
             body.extend_from_slice(&entries);
             (records, option_at, elements - 2)
         }
@@ -260,13 +267,6 @@ pub(crate) fn redact_message(
     if option_at + option_len != input.len() {
         return Err(MessageError::Malformed("bytes after the last element"));
     }
-    let array_len = match second {
-        Token::Scalar => 4,
-        _ => 3,
-    };
-    let _ = rmp::encode::write_array_len(&mut out, array_len);
-    out.extend_from_slice(&tag);
-    out.extend_from_slice(&body);
     let _ = rmp::encode::write_map_len(&mut out, options.kept.len() as u32 + 1);
     for entry in &options.kept {
         out.extend_from_slice(entry);

@@ -12,7 +12,8 @@
 //!   token);
 //! - between two payloads a newline is fed *for the context only* (its output
 //!   is discarded), so that `bearer` in one string and a token in the next
-//!   are two words of one context;
+//!   are two words of one context (when matches are classified; a scanner
+//!   that only masks keeps no context, and skips it);
 //! - at the end of the record the context ends ([`Scanner::restart`], which
 //!   drops nothing since every text was ended): the next record is judged on
 //!   its own.
@@ -24,15 +25,15 @@
 //! unmasked strings and their headers — is copied unchanged.
 //!
 //! Offsets and line numbers of detections count the connection's strings as
-//! if each were a line of its own: the stream the scanner sees is every
-//! payload followed by a newline.
+//! if each were a line of its own: the stream a classifying scanner sees is
+//! every payload followed by a newline.
 
 use std::fmt;
 
 use rmp::Marker;
 
 use crate::scan::detection::Detection;
-use crate::scan::scanner::{ScanSink, Scanner};
+use crate::scan::scanner::{DetectionMode, ScanSink, Scanner};
 
 /// What is wrong with msgpack input.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -287,10 +288,12 @@ impl RecordRedactor {
             self.scanner
                 .feed(&input[payload.body..payload.end], &mut self.collect);
             self.scanner.end_text(&mut self.collect);
-            let redacted = self.collect.out.len();
-            self.scanner.feed(SEPARATOR, &mut self.collect);
-            self.scanner.end_text(&mut self.collect);
-            self.collect.out.truncate(redacted);
+            if self.scanner.mode() == DetectionMode::Classify {
+                let redacted = self.collect.out.len();
+                self.scanner.feed(SEPARATOR, &mut self.collect);
+                self.scanner.end_text(&mut self.collect);
+                self.collect.out.truncate(redacted);
+            }
             if self.scanner.stats().masked == masked_before {
                 // Unchanged (an allowed match is written as it was).
                 continue;
@@ -335,7 +338,6 @@ mod tests {
     use super::*;
     use crate::scan::fingerprint::FingerprintKey;
     use crate::scan::rule::{RuleSet, RuleSpec};
-    use crate::scan::scanner::DetectionMode;
 
     /// A msgpack value to encode.
     #[derive(Debug, Clone)]
@@ -440,12 +442,15 @@ mod tests {
 
     proptest! {
         /// Each payload is exactly its own redaction; every other byte and
-        /// the structure are unchanged, records one after another.
+        /// the structure are unchanged, records one after another, whether
+        /// matches are classified or only masked.
         #[test]
         fn every_payload_is_redacted_alone_and_nothing_else_changes(
-            records in proptest::collection::vec(value(), 1..4)
+            records in proptest::collection::vec(value(), 1..4),
+            classify in any::<bool>(),
         ) {
-            let mut redactor = RecordRedactor::new(Scanner::new(rules(), DetectionMode::Classify));
+            let mode = if classify { DetectionMode::Classify } else { DetectionMode::MaskOnly };
+            let mut redactor = RecordRedactor::new(Scanner::new(rules(), mode));
             for record in &records {
                 let mut input = Vec::new();
                 encode(record, &mut input, &|s| s.to_vec());

@@ -685,6 +685,11 @@ impl Scanner {
         self.held.len()
     }
 
+    /// Whether matches are classified.
+    pub fn mode(&self) -> DetectionMode {
+        self.mode
+    }
+
     /// Counters so far.
     pub fn stats(&self) -> ScanStats {
         self.stats
