@@ -154,6 +154,7 @@ impl Settings {
                     Some(crate::config::AuditTarget::File(path)) => Some(path.clone()),
                     _ => None,
                 },
+                forward: config.forward,
             },
             audit: config.audit,
             admin: config.admin,

@@ -11,6 +11,7 @@
 //! (`${VAR}`, `${VAR:-default}`, `$$` for `$`); see [`interpolate`].
 
 mod error;
+pub mod forward;
 mod interpolate;
 mod key;
 mod locate;
@@ -65,6 +66,7 @@ struct FileFormat {
     state_dir: Option<String>,
     admin: Option<AdminFormat>,
     limits: Option<LimitsFormat>,
+    forward: Option<forward::ForwardFormat>,
     #[serde(default)]
     tests: Vec<TestFormat>,
 }
@@ -310,6 +312,8 @@ pub struct Config {
     pub admin: Option<String>,
     /// Connection limits.
     pub limits: Limits,
+    /// The forward protocol's handshake settings.
+    pub forward: forward::ForwardSecurity,
     /// The rule tests of the file and of its packs (and the built-in ones
     /// when the built-in rules are used), in that order.
     pub tests: Vec<RuleTest>,
@@ -519,6 +523,7 @@ impl Config {
                 }
             }
         };
+        let forward = forward::settings(file.forward, at)?;
         Ok(Config {
             included,
             rules,
@@ -530,6 +535,7 @@ impl Config {
             state_dir: file.state_dir.map(PathBuf::from),
             admin,
             limits,
+            forward,
             tests,
             origin: origin.to_string(),
             text: source.clone(),
@@ -732,6 +738,9 @@ fn interpolate_file(
     if let Some(listen) = file.admin.as_mut().and_then(|admin| admin.listen.as_mut()) {
         values.push((listen, vec![Key("admin"), Key("listen")]));
     }
+    if let Some(section) = &mut file.forward {
+        forward::interpolate(section, interpolation, source, origin)?;
+    }
     for (value, path) in values {
         interpolation.value(value, source, origin, &path)?;
     }
@@ -881,7 +890,7 @@ mod tests {
             .unwrap_err();
         assert_eq!(
             error.to_string(),
-            "c.yaml:1:9: output: unknown output 'udp://${SECRET}': expected -, file:PATH or tcp://HOST:PORT"
+            "c.yaml:1:9: output: unknown output 'udp://${SECRET}': expected -, file:PATH, tcp://HOST:PORT or forward://HOST:PORT"
         );
         let text = "rules:\n  - id: r\n    pattern: '${SECRET}('\n";
         let config = Config::parse_with_env(text, "c.yaml", None, &env).unwrap();

@@ -29,7 +29,9 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
-use crate::forward::frame::Framer;
+use crate::config::forward::ForwardClientAuth;
+use crate::forward::frame::{Framer, read_frame};
+use crate::forward::handshake::ClientHandshake;
 use crate::forward::message::acknowledged;
 use crate::metrics::{ErrorKind, Metrics};
 
@@ -81,6 +83,7 @@ impl Downstream {
     /// delivered is sent to `acks`. Retries until `give_up` is cancelled.
     pub(crate) fn connect(
         address: String,
+        auth: Option<ForwardClientAuth>,
         acks: mpsc::Sender<Vec<u8>>,
         metrics: Arc<Metrics>,
         give_up: CancellationToken,
@@ -89,6 +92,7 @@ impl Downstream {
         metrics.output_down();
         let link = Link {
             address,
+            auth,
             connection: None,
             metrics,
             give_up,
@@ -228,6 +232,8 @@ fn gave_up(in_flight: VecDeque<InFlight>, mut receiver: mpsc::Receiver<Outgoing>
 /// The connection to the next hop, made and remade as needed.
 struct Link {
     address: String,
+    /// The handshake to make on each connection, if the next hop asks.
+    auth: Option<ForwardClientAuth>,
     connection: Option<Connection>,
     metrics: Arc<Metrics>,
     give_up: CancellationToken,
@@ -304,14 +310,28 @@ impl Link {
                 }
             };
             match attempt {
-                Ok(stream) => {
+                Ok(mut stream) => {
                     let _ = stream.set_nodelay(true);
+                    let mut buffer = BytesMut::new();
+                    if let Some(auth) = &self.auth {
+                        if let Err(why) = handshake(&mut stream, auth, &mut buffer).await {
+                            self.failures += 1;
+                            self.metrics.error(ErrorKind::Connect);
+                            tracing::warn!(
+                                output = %self.name(),
+                                error = %why,
+                                retry_in_ms = backoff(self.failures).as_millis() as u64,
+                                "forward handshake with the next hop failed"
+                            );
+                            continue;
+                        }
+                    }
                     tracing::info!(output = %self.name(), "connected to the next hop");
                     let (reader, writer) = stream.into_split();
                     self.connection = Some(Connection {
                         reader,
                         writer,
-                        buffer: BytesMut::new(),
+                        buffer,
                         framer: Framer::new(MAX_ACK),
                     });
                     self.failures = 0;
@@ -370,6 +390,27 @@ impl Link {
             self.metrics.output_up();
         }
     }
+}
+
+/// The client's side of the handshake: the next hop's HELO, logredact's
+/// PING, the next hop's PONG checked.
+async fn handshake(
+    stream: &mut TcpStream,
+    auth: &ForwardClientAuth,
+    buffer: &mut BytesMut,
+) -> Result<(), String> {
+    let helo = read_frame(stream, buffer, MAX_ACK, ACK_TIMEOUT)
+        .await
+        .map_err(|e| e.to_string())?;
+    let handshake = ClientHandshake::new(auth, &helo)?;
+    stream
+        .write_all(&handshake.ping())
+        .await
+        .map_err(|e| e.to_string())?;
+    let pong = read_frame(stream, buffer, MAX_ACK, ACK_TIMEOUT)
+        .await
+        .map_err(|e| e.to_string())?;
+    handshake.check_pong(&pong)
 }
 
 fn backoff(failures: u32) -> Duration {

@@ -7,7 +7,52 @@
 //! limit is refused as soon as its walked part passes the limit, before the
 //! rest is read.
 
+use std::io;
+use std::time::Duration;
+
+use bytes::BytesMut;
+use tokio::io::{AsyncRead, AsyncReadExt};
+
 use crate::scan::msgpack::{MsgpackError, Token, token};
+
+/// Reads one whole value of at most `limit` bytes from `reader`, within
+/// `wait`: the bytes of a handshake message. `buffer` keeps what was read
+/// past it.
+pub(crate) async fn read_frame<R: AsyncRead + Unpin>(
+    reader: &mut R,
+    buffer: &mut BytesMut,
+    limit: usize,
+    wait: Duration,
+) -> io::Result<BytesMut> {
+    let mut framer = Framer::new(limit);
+    let read = async {
+        loop {
+            match framer.frame(buffer) {
+                Ok(Some(len)) => return Ok(buffer.split_to(len)),
+                Ok(None) => {}
+                Err(_) => {
+                    return Err(io::Error::new(
+                        io::ErrorKind::InvalidData,
+                        "not a handshake message",
+                    ));
+                }
+            }
+            buffer.reserve(4096);
+            if reader.read_buf(buffer).await? == 0 {
+                return Err(io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    "the connection closed in the handshake",
+                ));
+            }
+        }
+    };
+    tokio::time::timeout(wait, read).await.unwrap_or_else(|_| {
+        Err(io::Error::new(
+            io::ErrorKind::TimedOut,
+            "no answer in the handshake",
+        ))
+    })
+}
 
 /// Why a value cannot be framed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

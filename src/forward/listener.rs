@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use tokio_util::task::TaskTracker;
 
+use crate::config::forward::ForwardSecurity;
 use crate::forward::server::Connection;
 use crate::forward::settings::ForwardLimits;
 use crate::pipeline::Context;
@@ -15,6 +16,8 @@ use crate::source::{Accepted, TcpInput};
 pub(crate) struct ForwardListener {
     /// The bound listener.
     pub(crate) input: TcpInput,
+    /// The handshake settings of both sides.
+    pub(crate) security: ForwardSecurity,
     /// The next hop (`HOST:PORT`).
     pub(crate) downstream: String,
     /// Limits on each connection.
@@ -49,6 +52,7 @@ impl ForwardListener {
                 stream,
                 place: permit,
                 downstream: self.downstream.clone(),
+                security: self.security.clone(),
                 limits: self.limits,
                 context: Arc::clone(&self.context),
             };

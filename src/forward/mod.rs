@@ -14,11 +14,13 @@
 //! - `server`: an inbound connection, read, redacted and acknowledged;
 //! - `client`: the connection to the next hop, with acknowledgements,
 //!   reconnection and sending again;
+//! - `handshake`: HELO, PING and PONG (shared key, users), when configured;
 //! - `listener`: the accept loop;
 //! - `settings`: limits, and which inputs and outputs go together.
 
 mod client;
 mod frame;
+mod handshake;
 mod listener;
 mod message;
 mod server;

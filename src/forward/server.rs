@@ -28,8 +28,10 @@ use tokio::sync::{mpsc, watch};
 use tracing::Instrument;
 
 use crate::audit::{AuditRecord, rfc3339_millis};
+use crate::config::forward::{ForwardSecurity, ForwardServerAuth};
 use crate::forward::client::{Downstream, Outgoing};
-use crate::forward::frame::{FrameError, Framer};
+use crate::forward::frame::{FrameError, Framer, read_frame};
+use crate::forward::handshake::ServerHandshake;
 use crate::forward::message::{self, MessageError, MessageLimits, is_ping};
 use crate::forward::settings::ForwardLimits;
 use crate::metrics::ErrorKind;
@@ -50,6 +52,8 @@ pub(crate) struct Connection {
     pub(crate) place: Place,
     /// The next hop (`HOST:PORT`).
     pub(crate) downstream: String,
+    /// The handshake settings of both sides.
+    pub(crate) security: ForwardSecurity,
     /// Limits on messages and on idle connections.
     pub(crate) limits: ForwardLimits,
     /// The run.
@@ -84,7 +88,7 @@ impl std::fmt::Display for Refused {
             }
             Refused::Message(e) => e.fmt(f),
             Refused::Ping => f.write_str(
-                "a handshake PING, but this input sends no HELO (no shared key is configured)",
+                "a handshake PING out of place (this input sends a HELO only with forward.input.shared_key)",
             ),
         }
     }
@@ -110,20 +114,35 @@ impl Connection {
     pub(crate) async fn run(self) {
         let Connection {
             id,
-            stream,
+            mut stream,
             mut place,
             downstream,
+            security,
             limits,
             context,
         } = self;
         let span = tracing::info_span!("stream", stream = %id);
         let metrics = Arc::clone(&context.env.metrics);
+        // What the sender sent after its PING: the first events.
+        let mut buffer = BytesMut::with_capacity(READ_CHUNK);
+        if let Some(auth) = &security.input {
+            let shaken = handshake(&mut stream, auth, &mut buffer, limits.idle)
+                .instrument(span.clone())
+                .await;
+            if let Err(why) = shaken {
+                metrics.error(ErrorKind::Protocol);
+                let _entered = span.enter();
+                tracing::warn!(reason = %why, "forward handshake failed; connection closed");
+                return;
+            }
+        }
         metrics.stream_started();
         let (reader, writer) = stream.into_split();
         let (acks, replies) = mpsc::channel(64);
         let output = span.in_scope(|| {
             Downstream::connect(
                 downstream.clone(),
+                security.output.clone(),
                 acks,
                 Arc::clone(&metrics),
                 context.shutdown.deadline.clone(),
@@ -138,7 +157,7 @@ impl Connection {
             output: output.sender(),
             rules: context.env.rules.clone(),
         };
-        let ended = inbound.read(reader).instrument(span.clone()).await;
+        let ended = inbound.read(reader, buffer).instrument(span.clone()).await;
         place.connection_closed();
         let outcome = output.close().await;
         let _ = acknowledger.await;
@@ -181,6 +200,31 @@ impl Connection {
     }
 }
 
+/// The longest handshake message read.
+const MAX_HANDSHAKE: usize = 64 * 1024;
+
+/// The server's side of the handshake: HELO, the client's PING checked, and
+/// PONG (saying no, with the reason, when the client is refused).
+async fn handshake(
+    stream: &mut TcpStream,
+    auth: &ForwardServerAuth,
+    buffer: &mut BytesMut,
+    idle: Option<Duration>,
+) -> Result<(), String> {
+    let handshake = ServerHandshake::new(auth);
+    let wait = idle.unwrap_or(Duration::from_secs(60));
+    stream
+        .write_all(&handshake.helo())
+        .await
+        .map_err(|e| e.to_string())?;
+    let ping = read_frame(stream, buffer, MAX_HANDSHAKE, wait)
+        .await
+        .map_err(|e| e.to_string())?;
+    let (pong, verdict) = handshake.answer(&ping);
+    stream.write_all(&pong).await.map_err(|e| e.to_string())?;
+    verdict.map_err(String::from)
+}
+
 /// Writes `{"ack": chunk}` for each chunk delivered, until the output ends.
 async fn acknowledge(mut writer: OwnedWriteHalf, mut replies: mpsc::Receiver<Vec<u8>>) {
     while let Some(chunk) = replies.recv().await {
@@ -204,8 +248,11 @@ struct Inbound<'a> {
 }
 
 impl Inbound<'_> {
-    async fn read(mut self, mut reader: OwnedReadHalf) -> Result<Ended, Refused> {
-        let mut buffer = BytesMut::with_capacity(READ_CHUNK);
+    async fn read(
+        mut self,
+        mut reader: OwnedReadHalf,
+        mut buffer: BytesMut,
+    ) -> Result<Ended, Refused> {
         let mut framer = Framer::new(self.limits.max_message);
         let shutdown = &self.context.shutdown;
         let mut stopping = false;

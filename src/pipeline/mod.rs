@@ -59,6 +59,8 @@ pub struct Topology {
     /// The audit file, if the audit stream goes to one: `follow:` patterns
     /// never match it (nor the output file, nor the state directory).
     pub audit_file: Option<PathBuf>,
+    /// The forward protocol's handshake settings.
+    pub forward: crate::config::forward::ForwardSecurity,
 }
 
 /// Runs the pipeline until every input has ended, or the shutdown is over.
@@ -102,6 +104,7 @@ pub async fn run(
     let output_done = output.map(|output| watch_output(output, Arc::clone(&context)));
     let tracker = TaskTracker::new();
     let start = Start {
+        forward: &topology.forward,
         shared: shared.as_ref(),
         context: &context,
         tracker: &tracker,
@@ -181,6 +184,8 @@ async fn wait_for_streams_and_output(
 
 /// Starts the streams of opened inputs, each routed as the plan says.
 struct Start<'a> {
+    /// The forward protocol's handshake settings.
+    forward: &'a crate::config::forward::ForwardSecurity,
     /// The shared output; present whenever the plan routes an input to it.
     shared: Option<&'a SharedOutput>,
     context: &'a Arc<Context>,
@@ -246,6 +251,7 @@ impl Start<'_> {
     fn forward(&self, input: source::TcpInput, downstream: &str) {
         let listener = crate::forward::ForwardListener {
             input,
+            security: self.forward.clone(),
             downstream: downstream.to_string(),
             limits: crate::forward::ForwardLimits::new(&self.limits),
             tracker: self.tracker.clone(),

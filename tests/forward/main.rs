@@ -22,15 +22,27 @@ use peers::*;
 /// on `next_hop`, its admin endpoint on a third port: (process, input port,
 /// admin port). `ports` gives the two ports to reuse them after a restart.
 fn hop(next_hop: u16, ports: Option<(u16, u16)>) -> (Running, u16, u16) {
+    hop_with(next_hop, ports, &[])
+}
+
+/// [`hop`] with more arguments.
+fn hop_with(next_hop: u16, ports: Option<(u16, u16)>, extra: &[&str]) -> (Running, u16, u16) {
     let (port, admin) = ports.unwrap_or_else(|| (free_port(), free_port()));
-    let mut run = Running::spawn(&[
+    let (input, output, admin_address) = (
+        format!("forward://127.0.0.1:{port}"),
+        format!("forward://127.0.0.1:{next_hop}"),
+        format!("127.0.0.1:{admin}"),
+    );
+    let mut args = vec![
         "--input",
-        &format!("forward://127.0.0.1:{port}"),
+        &input,
         "--output",
-        &format!("forward://127.0.0.1:{next_hop}"),
+        &output,
         "--admin",
-        &format!("127.0.0.1:{admin}"),
-    ]);
+        &admin_address,
+    ];
+    args.extend_from_slice(extra);
+    let mut run = Running::spawn(&args);
     run.wait_until_ready(admin);
     (run, port, admin)
 }
@@ -446,4 +458,136 @@ fn forward_goes_with_forward_only() {
         .output()
         .unwrap();
     assert_eq!(output.status.code(), Some(2), "{}", transcript(&output));
+}
+
+/// With `forward.input`, a sender must prove the shared key and its user
+/// (HELO, PING, PONG); with `forward.output`, logredact proves its own to the
+/// next hop. A sender that fails, or skips the handshake, is refused,
+/// closed and counted; no key or password is ever logged.
+#[test]
+fn the_handshake_checks_senders_and_proves_logredact_to_the_next_hop() {
+    let dir = scratch("handshake");
+    let out = dir.join("received.jsonl");
+    let next_hop = free_port();
+    let _receiver = receiver(
+        next_hop,
+        &out,
+        &[
+            "--shared-key",
+            "next hop key",
+            "--users",
+            "logredact:hop pw",
+        ],
+    );
+    let config = dir.join("logredact.yaml");
+    std::fs::write(
+        &config,
+        "forward:\n  input: { shared_key: 'sender key', self_hostname: logredact, users: [{ username: fluent, password: 'fluent pw' }] }\n  output: { shared_key: 'next hop key', username: logredact, password: 'hop pw' }\n",
+    )
+    .unwrap();
+    let (run, port, admin) = hop_with(next_hop, None, &["--config", config.to_str().unwrap()]);
+    let port_arg = port.to_string();
+    let mut tokens = TokenGen::new(6);
+    let record = json!({"log": format!("bearer {}", tokens.token())});
+    let messages =
+        json!([{"tag": "app", "entries": [[1_700_000_000u64, record]], "chunk": "shaken"}]);
+    let file = write_json(&dir, "messages.json", &messages);
+    let send_with = |key: &str, user: &str| {
+        send(&[
+            "send",
+            "--port",
+            &port_arg,
+            "--messages",
+            &file,
+            "--shared-key",
+            key,
+            "--user",
+            user,
+        ])
+    };
+    assert_eq!(
+        send_with("sender key", "fluent:fluent pw"),
+        [
+            json!({"pong": true, "reason": ""}),
+            json!({"ack": "shaken"})
+        ]
+    );
+    let got = wait_for_entries(&out, 1, Duration::from_secs(10));
+    assert_eq!(got[0]["entry"][1], redacted(&record));
+    for (key, user, reason) in [
+        ("wrong key", "fluent:fluent pw", "shared key mismatch"),
+        ("sender key", "fluent:wrong", "username/password mismatch"),
+    ] {
+        assert_eq!(
+            send_with(key, user),
+            [
+                json!({"pong": false, "reason": reason}),
+                json!({"closed": true})
+            ],
+            "{reason}"
+        );
+    }
+    // A sender that sends events without the handshake.
+    // ["app", 1, {}] in Message mode.
+    let replies = send(&[
+        "send",
+        "--port",
+        &port_arg,
+        "--raw",
+        "93a3617070cd000180",
+        "--linger",
+    ]);
+    assert_eq!(
+        replies.last(),
+        Some(&json!({"closed": true})),
+        "{replies:?}"
+    );
+    wait_for_metric(admin, "logredact_errors_total{kind=\"protocol\"} 3");
+    assert_eq!(received(&out).len(), 1, "nothing else went through");
+    let (status, _, stderr) = run.terminate();
+    assert!(status.success(), "{stderr}");
+    for secret in ["sender key", "fluent pw", "next hop key", "hop pw"] {
+        assert!(!stderr.contains(secret), "the log shows a secret: {stderr}");
+    }
+    assert!(stderr.contains("shared key mismatch"), "{stderr}");
+}
+
+/// A next hop whose shared key logredact does not have gets nothing, and
+/// logredact says why.
+#[test]
+fn a_next_hop_with_another_key_gets_nothing() {
+    let dir = scratch("handshake_out");
+    let out = dir.join("received.jsonl");
+    let next_hop = free_port();
+    let _receiver = receiver(next_hop, &out, &["--shared-key", "the right key"]);
+    let config = dir.join("logredact.yaml");
+    std::fs::write(
+        &config,
+        "forward: { output: { shared_key: 'a wrong key' } }\n",
+    )
+    .unwrap();
+    let (mut run, port, _) = hop_with(next_hop, None, &["--config", config.to_str().unwrap()]);
+    let messages =
+        json!([{"tag": "app", "entries": [[1_700_000_000u64, {"log": "x"}]], "chunk": "c"}]);
+    let file = write_json(&dir, "messages.json", &messages);
+    let replies = send(&[
+        "send",
+        "--port",
+        &port.to_string(),
+        "--messages",
+        &file,
+        "--ack-timeout",
+        "2",
+    ]);
+    assert_eq!(replies, [json!({"timeout": true})], "not acknowledged");
+    assert!(received(&out).is_empty());
+    let until = Instant::now() + Duration::from_secs(10);
+    while !run
+        .errors()
+        .contains("the next hop refused the handshake: shared key mismatch")
+    {
+        assert!(Instant::now() < until, "{}", run.errors());
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    run.read_for(Duration::from_millis(10));
 }

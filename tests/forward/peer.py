@@ -6,6 +6,7 @@
 # themselves; a map key that is not a string is written "bin:HEX".
 import argparse
 import gzip
+import hashlib
 import json
 import os
 import socket
@@ -49,6 +50,60 @@ def to_json(value):
     return value
 
 
+def sha512_hex(*parts):
+    digest = hashlib.sha512()
+    for part in parts:
+        digest.update(part if isinstance(part, bytes) else part.encode())
+    return digest.hexdigest()
+
+
+def next_message(connection, stream):
+    for message in stream:
+        return message
+    while True:
+        data = connection.recv(65536)
+        if not data:
+            raise OSError("closed in the handshake")
+        stream.feed(data)
+        for message in stream:
+            return message
+
+
+def server_handshake(connection, stream, args):
+    """HELO, the PING checked against --shared-key (and --users), PONG."""
+    nonce, user_salt = os.urandom(16), (os.urandom(16) if args.users else b"")
+    connection.sendall(msgpack.packb(["HELO", {"nonce": nonce, "auth": user_salt, "keepalive": True}]))
+    ping = next_message(connection, stream)
+    _, hostname, salt, key_digest, username, password_digest = ping
+    ok, reason = True, ""
+    if key_digest != sha512_hex(salt, hostname, nonce, args.shared_key):
+        ok, reason = False, "shared key mismatch"
+    elif args.users:
+        users = dict(u.split(":", 1) for u in args.users.split(","))
+        if username not in users or password_digest != sha512_hex(user_salt, username, users[username]):
+            ok, reason = False, "username/password mismatch"
+    proof = sha512_hex(salt, "receiver", nonce, args.shared_key) if ok else ""
+    connection.sendall(msgpack.packb(["PONG", ok, reason, "receiver", proof]))
+    return ok
+
+
+def client_handshake(connection, stream, args):
+    """The HELO read, a PING with --shared-key (and --user), the PONG
+    checked; prints it as {"pong": ok, "reason": ...}."""
+    helo = next_message(connection, stream)
+    nonce, user_salt = helo[1]["nonce"], helo[1].get("auth") or b""
+    salt = os.urandom(16).hex()
+    username, password = (args.user.split(":", 1) if args.user else ("", ""))
+    password_digest = sha512_hex(user_salt, username, password) if args.user else ""
+    connection.sendall(msgpack.packb(["PING", "sender", salt, sha512_hex(salt, "sender", nonce, args.shared_key),
+                                      username, password_digest]))
+    _, ok, reason, hostname, proof = next_message(connection, stream)
+    if ok and proof != sha512_hex(salt, hostname, nonce, args.shared_key):
+        ok, reason = False, "the server does not know the key"
+    print(json.dumps({"pong": ok, "reason": reason}), flush=True)
+    return ok
+
+
 def unpacker():
     return msgpack.Unpacker(raw=False, strict_map_key=False, max_buffer_size=256 << 20)
 
@@ -88,6 +143,14 @@ def receive(args):
     while True:
         connection, _ = server.accept()
         stream = unpacker()
+        if args.shared_key:
+            try:
+                if not server_handshake(connection, stream, args):
+                    connection.close()
+                    continue
+            except OSError:
+                connection.close()
+                continue
         while True:
             try:
                 data = connection.recv(65536)
@@ -146,6 +209,10 @@ def send(args):
 
 
 def send_on(connection, args):
+    stream = unpacker()
+    if args.shared_key and not client_handshake(connection, stream, args):
+        print(json.dumps({"closed": connection.recv(1) == b""}), flush=True)
+        return
     if args.raw:
         connection.sendall(bytes.fromhex(args.raw))
     if args.oversize:
@@ -164,7 +231,6 @@ def send_on(connection, args):
         if message.get("chunk"):
             wanted.append(message["chunk"])
     connection.settimeout(args.ack_timeout)
-    stream = unpacker()
     acked = 0
     try:
         while acked < len(wanted):
@@ -179,8 +245,14 @@ def send_on(connection, args):
     except socket.timeout:
         print(json.dumps({"timeout": True}), flush=True)
     if args.linger:
+        # Whatever else comes is read until the other side closes.
         connection.shutdown(socket.SHUT_WR)
-        print(json.dumps({"closed": connection.recv(1) == b""}), flush=True)
+        try:
+            while connection.recv(65536):
+                pass
+            print(json.dumps({"closed": True}), flush=True)
+        except socket.timeout:
+            print(json.dumps({"closed": False}), flush=True)
 
 
 def reliable(args):
@@ -276,6 +348,9 @@ def main():
     parser.add_argument("--entries", type=int, default=1)
     parser.add_argument("--pace", type=float, default=0.0)
     parser.add_argument("--tag", default="app")
+    parser.add_argument("--shared-key")
+    parser.add_argument("--users", help="user:password,... (receiver)")
+    parser.add_argument("--user", help="user:password (sender)")
     args = parser.parse_args()
     {"receive": receive, "send": send, "reliable": reliable, "logger": logger}[args.command](args)
 
