@@ -209,7 +209,7 @@ const SEPARATOR: &[u8] = b"\n";
 /// // {"log": "dapi0123…"} as msgpack: a one-entry map, two strings.
 /// let mut record = vec![0x81, 0xa3];
 /// record.extend_from_slice(b"log");
-/// record.push(0xa0 | 36);
+/// record.extend_from_slice(&[0xd9, 36]); // str8 of 36 bytes
 /// record.extend_from_slice(b"dapi0123456789abcdef0123456789abcdef");
 /// let mut out = Vec::new();
 /// assert_eq!(redactor.redact(&record, 1, &mut out)?, record.len());
