@@ -591,3 +591,42 @@ fn a_next_hop_with_another_key_gets_nothing() {
     }
     run.read_for(Duration::from_millis(10));
 }
+
+/// At SIGTERM, a chunk the next hop has not acknowledged by the end of the
+/// grace period is not acknowledged to its sender (it sends it again to the
+/// next logredact), and logredact exits 0: nothing its sender takes for
+/// delivered was lost.
+#[test]
+fn unacknowledged_chunks_at_shutdown_are_not_acknowledged() {
+    let dir = scratch("shutdown");
+    let out = dir.join("received.jsonl");
+    let never = dir.join("never");
+    let next_hop = free_port();
+    let _receiver = receiver(next_hop, &out, &["--hold-acks", never.to_str().unwrap()]);
+    let (mut run, port, _) = hop_with(next_hop, None, &["--shutdown-grace", "1"]);
+    let messages =
+        json!([{"tag": "app", "entries": [[1_700_000_000u64, {"log": "x"}]], "chunk": "late"}]);
+    let file = write_json(&dir, "late.json", &messages);
+    let mut sender = Running::start(
+        &mut peer(&["send", "--port", &port.to_string(), "--messages", &file]),
+        std::process::Stdio::null(),
+    );
+    assert_eq!(wait_for_entries(&out, 1, Duration::from_secs(10)).len(), 1);
+    let started = Instant::now();
+    signal(&run.child, "TERM");
+    let status = wait_with_deadline(&mut run.child, Duration::from_secs(15));
+    assert!(status.success(), "{}", run.errors());
+    assert!(started.elapsed() < Duration::from_secs(10));
+    let replies = sender.read_for(Duration::from_secs(10)).to_vec();
+    assert_eq!(
+        String::from_utf8_lossy(&replies),
+        "{\"closed\": true}\n",
+        "closed without an acknowledgement"
+    );
+    assert!(
+        run.errors()
+            .contains("messages not delivered to the next hop; not acknowledged to their sender"),
+        "{}",
+        run.errors()
+    );
+}
