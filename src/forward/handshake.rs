@@ -261,9 +261,10 @@ impl<'a> ClientHandshake<'a> {
         }
         if fields[1] != [0xc3] {
             let reason = bytes(fields[2]).unwrap_or_default();
+            // The reason is the next hop's text: masked like any message.
             return Err(format!(
                 "the next hop refused the handshake: {}",
-                String::from_utf8_lossy(reason)
+                crate::scrub::scrub(&String::from_utf8_lossy(reason))
             ));
         }
         let (Some(hostname), Some(proof)) = (bytes(fields[3]), bytes(fields[4])) else {

@@ -137,6 +137,12 @@ def receive(args):
     server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     server.bind(("127.0.0.1", args.port))
     server.listen(16)
+    # A receiver killed in the middle of a line left it unfinished: that
+    # message was not acknowledged, so it comes again; the line goes.
+    if os.path.exists(args.out):
+        with open(args.out, "rb+") as journal:
+            data = journal.read()
+            journal.truncate(data.rfind(b"\n") + 1)
     out = open(args.out, "a")
     print("listening", flush=True)
     received = 0

@@ -109,10 +109,12 @@ pub fn receiver(port: u16, out: &Path, extra: &[&str]) -> Running {
     run
 }
 
-/// The entries a receiver wrote to `out` so far.
+/// The entries a receiver wrote to `out` so far (whole lines only: the
+/// last one may be being written).
 pub fn received(out: &Path) -> Vec<Value> {
-    fs::read_to_string(out)
-        .unwrap_or_default()
+    let text = fs::read_to_string(out).unwrap_or_default();
+    let whole = text.rfind('\n').map_or("", |end| &text[..end]);
+    whole
         .lines()
         .map(|line| serde_json::from_str(line).expect("a JSON line"))
         .collect()
