@@ -147,6 +147,9 @@ pub struct Metrics {
     errors: Family<ErrorLabels, Counter>,
     reloads: Counter,
     reload_failures: Counter,
+    forward_records: Counter,
+    forward_acks: Counter,
+    forward_resent: Counter,
     /// 1 while `/readyz` answers 200, set at each scrape.
     ready: Gauge,
     /// Whether every input is open. False from the start, so that the admin
@@ -216,6 +219,24 @@ impl Metrics {
             "Reloads refused (invalid configuration, or a change that takes a restart); the running configuration stayed",
             reload_failures.clone(),
         );
+        let forward_records = Counter::default();
+        registry.register(
+            "logredact_forward_records",
+            "Records (entries) read from forward inputs",
+            forward_records.clone(),
+        );
+        let forward_acks = Counter::default();
+        registry.register(
+            "logredact_forward_acks",
+            "Chunks acknowledged to forward senders, each once the next hop had acknowledged it",
+            forward_acks.clone(),
+        );
+        let forward_resent = Counter::default();
+        registry.register(
+            "logredact_forward_resent",
+            "Messages sent again to the next hop after a reconnection; each may arrive twice",
+            forward_resent.clone(),
+        );
         for kind in ErrorKind::ALL {
             drop(errors.get_or_create(&ErrorLabels { kind: kind.label() }));
         }
@@ -248,6 +269,9 @@ impl Metrics {
             errors,
             reloads,
             reload_failures,
+            forward_records,
+            forward_acks,
+            forward_resent,
             ready,
             inputs_open: AtomicBool::new(false),
             outputs_down: AtomicI64::new(0),
@@ -325,6 +349,21 @@ impl Metrics {
     /// A reload was refused.
     pub fn reload_failed(&self) {
         self.reload_failures.inc();
+    }
+
+    /// Records read from a forward input.
+    pub fn forward_records(&self, records: u64) {
+        self.forward_records.inc_by(records);
+    }
+
+    /// A chunk acknowledged to its forward sender.
+    pub fn forward_acked(&self) {
+        self.forward_acks.inc();
+    }
+
+    /// Messages sent again to the next hop after a reconnection.
+    pub fn forward_resent(&self, messages: usize) {
+        self.forward_resent.inc_by(messages as u64);
     }
 
     /// Every input is open (listening, or its file opened or awaited).

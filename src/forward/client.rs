@@ -145,6 +145,7 @@ async fn run(
                 return gave_up(in_flight, receiver);
             }
             if !in_flight.is_empty() {
+                link.metrics.forward_resent(in_flight.len());
                 tracing::info!(
                     output = %link.name(),
                     messages = in_flight.len(),

@@ -34,7 +34,7 @@ use crate::forward::frame::{FrameError, Framer, read_frame};
 use crate::forward::handshake::ServerHandshake;
 use crate::forward::message::{self, MessageError, MessageLimits, is_ping};
 use crate::forward::settings::ForwardLimits;
-use crate::metrics::ErrorKind;
+use crate::metrics::{ErrorKind, Metrics};
 use crate::pipeline::{Context, PipelineError, PublishedRules};
 use crate::scan::detection::Detection;
 use crate::scan::msgpack::RecordRedactor;
@@ -148,7 +148,9 @@ impl Connection {
                 context.shutdown.deadline.clone(),
             )
         });
-        let acknowledger = tokio::spawn(acknowledge(writer, replies).instrument(span.clone()));
+        let acknowledger = tokio::spawn(
+            acknowledge(writer, replies, Arc::clone(&metrics)).instrument(span.clone()),
+        );
         let inbound = Inbound {
             id: &id,
             context: &context,
@@ -226,12 +228,17 @@ async fn handshake(
 }
 
 /// Writes `{"ack": chunk}` for each chunk delivered, until the output ends.
-async fn acknowledge(mut writer: OwnedWriteHalf, mut replies: mpsc::Receiver<Vec<u8>>) {
+async fn acknowledge(
+    mut writer: OwnedWriteHalf,
+    mut replies: mpsc::Receiver<Vec<u8>>,
+    metrics: Arc<Metrics>,
+) {
     while let Some(chunk) = replies.recv().await {
         if let Err(e) = writer.write_all(&message::ack(&chunk)).await {
             tracing::debug!(error = %e, "the sender is gone; its acknowledgements are not sent");
             return;
         }
+        metrics.forward_acked();
     }
     let _ = writer.shutdown().await;
 }
@@ -313,7 +320,7 @@ impl Inbound<'_> {
         let detections = self.redactor.take_detections();
         self.record(detections);
         let redacted = redacted.map_err(Refused::Message)?;
-        tracing::trace!(records = redacted.records, "message redacted");
+        self.context.env.metrics.forward_records(redacted.records);
         let outgoing = Outgoing {
             message: redacted.message.into(),
             chunk,

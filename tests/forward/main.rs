@@ -304,6 +304,9 @@ fn bad_input_closes_only_its_connection() {
         }
     }
     wait_for_metric(admin, "logredact_errors_total{kind=\"protocol\"} 4");
+    // The good sender's 60 messages of 2 records, each acknowledged.
+    wait_for_metric(admin, "logredact_forward_records_total 120");
+    wait_for_metric(admin, "logredact_forward_acks_total 60");
     let done = good.read_for(Duration::from_secs(60));
     assert_eq!(
         String::from_utf8_lossy(done),
