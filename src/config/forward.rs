@@ -12,6 +12,8 @@
 //!     shared_key: ${COLLECTOR_SHARED_KEY}
 //!     username: logredact               # with password, if the next hop has users
 //!     password: ${COLLECTOR_PASSWORD}
+//!   max_message_bytes: 16777216         # the longest message read (default 16 MiB)
+//!   max_decompressed_bytes: 67108864    # gzipped entries inflate to at most this (default 64 MiB)
 //! ```
 //!
 //! Keys and passwords are secrets: they are never printed (their `Debug` is
@@ -64,14 +66,37 @@ pub struct ForwardClientAuth {
     pub user: Option<(String, Secret)>,
 }
 
-/// The handshake settings of forward inputs and output; `None`: no
-/// handshake on that side.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+/// The default of `forward.max_message_bytes` (16 MiB): above Fluent Bit's
+/// chunks (about 2 MB) and Fluentd's memory buffer chunks (8 MB by default).
+pub const DEFAULT_MAX_MESSAGE: usize = 16 * 1024 * 1024;
+
+/// The default of `forward.max_decompressed_bytes` (64 MiB): a small
+/// message must not become gigabytes in memory.
+pub const DEFAULT_MAX_DECOMPRESSED: usize = 64 * 1024 * 1024;
+
+/// The forward section: the handshake of forward inputs and output (`None`:
+/// no handshake on that side), and the limits on a message.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ForwardSecurity {
     /// Forward inputs.
     pub input: Option<ForwardServerAuth>,
     /// The forward output.
     pub output: Option<ForwardClientAuth>,
+    /// The longest message a forward input reads, in bytes.
+    pub max_message: usize,
+    /// The most bytes the gzipped entries of one message may inflate to.
+    pub max_decompressed: usize,
+}
+
+impl Default for ForwardSecurity {
+    fn default() -> ForwardSecurity {
+        ForwardSecurity {
+            input: None,
+            output: None,
+            max_message: DEFAULT_MAX_MESSAGE,
+            max_decompressed: DEFAULT_MAX_DECOMPRESSED,
+        }
+    }
 }
 
 #[derive(Deserialize)]
@@ -79,6 +104,8 @@ pub struct ForwardSecurity {
 pub(super) struct ForwardFormat {
     input: Option<InputFormat>,
     output: Option<OutputFormat>,
+    max_message_bytes: Option<usize>,
+    max_decompressed_bytes: Option<usize>,
 }
 
 #[derive(Deserialize)]
@@ -213,7 +240,28 @@ pub(super) fn settings(
             })
         }
     };
-    Ok(ForwardSecurity { input, output })
+    let limit = |value: Option<usize>, key: &'static str, default: usize| match value {
+        None => Ok(default),
+        Some(bytes) if bytes >= 1024 => Ok(bytes),
+        Some(_) => Err(at(
+            &[Key("forward"), Key(key)],
+            format!("forward.{key} must be at least 1024"),
+        )),
+    };
+    Ok(ForwardSecurity {
+        input,
+        output,
+        max_message: limit(
+            format.max_message_bytes,
+            "max_message_bytes",
+            DEFAULT_MAX_MESSAGE,
+        )?,
+        max_decompressed: limit(
+            format.max_decompressed_bytes,
+            "max_decompressed_bytes",
+            DEFAULT_MAX_DECOMPRESSED,
+        )?,
+    })
 }
 
 /// The host's name, or `logredact` if it has none.
@@ -266,5 +314,19 @@ mod tests {
             assert_eq!(e.to_string(), error);
         }
         assert!(Config::parse("forward: { input: { key: k } }\n", "f.yaml", None).is_err());
+        let limits = Config::parse(
+            "forward: { max_message_bytes: 2048, max_decompressed_bytes: 4096 }\n",
+            "f.yaml",
+            None,
+        )
+        .unwrap()
+        .forward;
+        assert_eq!((limits.max_message, limits.max_decompressed), (2048, 4096));
+        assert_eq!(
+            Config::parse("forward: { max_message_bytes: 10 }\n", "f.yaml", None)
+                .unwrap_err()
+                .to_string(),
+            "f.yaml:1:31: forward.max_message_bytes must be at least 1024"
+        );
     }
 }

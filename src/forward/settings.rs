@@ -3,15 +3,8 @@
 
 use std::time::Duration;
 
+use crate::config::forward::ForwardSecurity;
 use crate::config::{InputSpec, Limits, OutputSpec};
-
-/// The longest message a forward input reads (16 MiB): above Fluent Bit's
-/// chunks (about 2 MB) and Fluentd's memory buffer chunks (8 MB by default).
-pub(crate) const MAX_MESSAGE: usize = 16 * 1024 * 1024;
-
-/// The most bytes the gzipped entries of one message may inflate to
-/// (64 MiB): a small message must not become gigabytes in memory.
-pub(crate) const MAX_DECOMPRESSED: usize = 64 * 1024 * 1024;
 
 /// Limits on a forward connection.
 #[derive(Debug, Clone, Copy)]
@@ -25,11 +18,11 @@ pub(crate) struct ForwardLimits {
 }
 
 impl ForwardLimits {
-    /// The limits of a run with `limits`.
-    pub(crate) fn new(limits: &Limits) -> ForwardLimits {
+    /// The limits of a run with `limits` and the `forward:` section.
+    pub(crate) fn new(limits: &Limits, forward: &ForwardSecurity) -> ForwardLimits {
         ForwardLimits {
-            max_message: MAX_MESSAGE,
-            max_decompressed: MAX_DECOMPRESSED,
+            max_message: forward.max_message,
+            max_decompressed: forward.max_decompressed,
             idle: limits.idle_timeout,
         }
     }

@@ -253,7 +253,7 @@ impl Start<'_> {
             input,
             security: self.forward.clone(),
             downstream: downstream.to_string(),
-            limits: crate::forward::ForwardLimits::new(&self.limits),
+            limits: crate::forward::ForwardLimits::new(&self.limits, self.forward),
             tracker: self.tracker.clone(),
             context: Arc::clone(self.context),
         };

@@ -8,22 +8,22 @@ use crate::fluent::{Fluentd, fluent_bit_config, header_command, plugin, property
 use crate::invocation::{args_in_shell, cli_options, installed_config, option};
 
 /// The command line of a header comment, as (input, output), checked to be
-/// accepted by `logredact check-config` with the configuration it names.
+/// accepted by logredact with the configuration it names: the settings a
+/// run would resolve (without the deployment checks of `check-config`,
+/// which would bind the ports on this machine).
 fn forward_command(file: &str, text: &str) -> (String, String) {
     let args = cli_options(&args_in_shell(text));
     let (input, output) = (option(&args, "--input"), option(&args, "--output"));
-    let config = installed_config(option(&args, "--config"));
-    let checked = crate::common::binary()
-        .arg("check-config")
-        .arg(&config)
-        .args(["--input", input, "--output", output])
-        .output()
-        .unwrap();
-    assert!(
-        checked.status.success(),
-        "{file}: logredact refuses its command line\n{}",
-        crate::common::transcript(&checked)
-    );
+    let config = logredact::config::Config::load(&installed_config(option(&args, "--config")))
+        .unwrap_or_else(|e| panic!("{file}: {e}"));
+    let overrides = logredact::app::Overrides {
+        inputs: vec![input.parse().unwrap()],
+        output: Some(output.parse().unwrap()),
+        ..Default::default()
+    };
+    if let Err(e) = logredact::app::Settings::resolve(overrides, config, None) {
+        panic!("{file}: logredact refuses its command line: {e}");
+    }
     (input.to_string(), output.to_string())
 }
 
@@ -79,6 +79,13 @@ fn fluentd_forward_hop_asks_for_acknowledgements_and_routes_without_a_loop() {
     let buffer = format!("{to_logredact}/buffer");
     assert_eq!(fluentd.value(&buffer, "@type"), "file");
     assert_eq!(fluentd.value(&buffer, "retry_forever"), "true");
+    // A chunk is one message: it must fit logredact's default limit.
+    let chunk = fluentd.value(&buffer, "chunk_limit_size");
+    let megabytes: u64 = chunk.trim_end_matches('m').parse().unwrap();
+    assert!(
+        chunk.ends_with('m') && megabytes * 1024 * 1024 < 16 * 1024 * 1024,
+        "chunk_limit_size {chunk} must stay below forward.max_message_bytes"
+    );
     let server = format!("{to_logredact}/server");
     let text = crate::common::read(&crate::common::repo_path("deploy/fluentd/forward-hop.conf"));
     let (input, output) = forward_command(
