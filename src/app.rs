@@ -150,6 +150,8 @@ impl Settings {
         config.audit = overrides.audit.or(config.audit);
         config.admin = overrides.admin.or(config.admin);
         config.state_dir = overrides.state_dir.or(config.state_dir);
+        crate::forward::check_topology(&config.inputs, &config.output)
+            .map_err(|message| ConfigError::new(config.origin(), message))?;
         let key_file = overrides.fingerprint_key_file.as_deref();
         let (key, key_origin) = match (fingerprint_key(key_file, &config, key_env)?, random) {
             ((_, KeyOrigin::Random), Some(kept)) => (kept.clone(), KeyOrigin::Random),
@@ -180,6 +182,7 @@ impl Settings {
                     Some(crate::config::AuditTarget::File(path)) => Some(path.clone()),
                     _ => None,
                 },
+                forward: config.forward,
             },
             audit: config.audit,
             admin: config.admin,

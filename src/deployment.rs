@@ -19,7 +19,7 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
 use crate::app::Settings;
-use crate::config::AuditTarget;
+use crate::config::{AuditTarget, InputSpec, OutputSpec};
 use crate::source::checkpoint::CheckpointStore;
 
 /// What was checked, and every problem found (one message each).
@@ -52,11 +52,20 @@ pub fn check(settings: &Settings) -> Report {
         note(format!("admin address {address}"), can_listen(address));
     }
     for input in &settings.topology.inputs {
-        if let Some(address) = input.listen_address() {
+        let forward = match input {
+            InputSpec::Forward(address) => Some(address.as_str()),
+            _ => None,
+        };
+        if let Some(address) = input.listen_address().or(forward) {
             note(format!("input {input}"), can_listen(address));
         }
     }
-    if let Some(address) = settings.topology.output.upstream_address() {
+    let output = &settings.topology.output;
+    let forward = match output {
+        OutputSpec::Forward(address) => Some(address.as_str()),
+        _ => None,
+    };
+    if let Some(address) = output.upstream_address().or(forward) {
         let what = format!("output {}", settings.topology.output);
         note(what, resolves(address));
     }

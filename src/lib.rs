@@ -20,6 +20,7 @@
 //! | `source`   | stdin, files, followed files and their checkpoints, TCP listeners: each opens itself from its spec |
 //! | `sink`     | batches, ports (direct or merged a line at a time), stdout/file and TCP outputs |
 //! | `tls`      | TLS for `tls://` inputs and outputs: the settings, loaded into rustls, and the connection both sides read and write |
+//! | `forward`  | the Fluent forward protocol: records in, redacted records out, acknowledged once the next hop has them |
 //! | `progress` | what has been delivered, for checkpoints |
 //! | `shutdown` | signals, the grace period and the last flush allowance |
 //! | `reload`   | SIGHUP and `--watch-config`: the configuration read again, new rules published to every stream, other changes refused |
@@ -42,6 +43,7 @@ pub mod config;
 pub mod defaults;
 pub mod deployment;
 pub mod export;
+pub(crate) mod forward;
 pub(crate) mod metrics;
 pub(crate) mod pipeline;
 pub(crate) mod progress;

@@ -62,16 +62,19 @@ struct Cli {
 struct RunFlags {
     /// A stream to read: `-` (stdin, the default), `file:PATH` (read to the
     /// end), `follow:PATH` (like tail -F, checkpointed in --state-dir),
-    /// `tcp://HOST:PORT` (listen; each connection is a stream) or
+    /// `tcp://HOST:PORT` (listen; each connection is a stream),
     /// `tls://HOST:PORT` (the same over TLS, with the configuration's
-    /// tls.server). Repeatable; replaces the configuration's inputs.
+    /// tls.server) or `forward://HOST:PORT` (listen for Fluent forward peers;
+    /// their records go to a forward:// output). Repeatable; replaces the
+    /// configuration's inputs.
     #[arg(long, value_name = "SPEC")]
     input: Vec<InputSpec>,
 
     /// Where the redacted output goes: `-` (stdout, the default), `file:PATH`
     /// (append), `tcp://HOST:PORT` (connect; with a TCP input, one upstream
-    /// connection per inbound connection) or `tls://HOST:PORT` (the same over
-    /// TLS, with the configuration's tls.client).
+    /// connection per inbound connection), `tls://HOST:PORT` (the same over
+    /// TLS, with the configuration's tls.client) or `forward://HOST:PORT` (the
+    /// next Fluent forward hop, for forward:// inputs).
     #[arg(long, value_name = "SPEC")]
     output: Option<OutputSpec>,
 

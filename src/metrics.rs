@@ -105,12 +105,15 @@ pub enum ErrorKind {
     /// of a `tls://` output (a certificate the CA bundle does not sign, or
     /// for another name).
     TlsHandshake,
+    /// A forward connection sent what the protocol does not allow (not
+    /// msgpack, an unknown mode, a message too long): it was closed.
+    Protocol,
 }
 
 impl ErrorKind {
     /// Every kind: each is shown from the start, at 0, so that an alert on
     /// its rate has a series to work on before the first error.
-    const ALL: [ErrorKind; 9] = [
+    const ALL: [ErrorKind; 10] = [
         ErrorKind::Read,
         ErrorKind::Write,
         ErrorKind::Connect,
@@ -120,6 +123,7 @@ impl ErrorKind {
         ErrorKind::Truncated,
         ErrorKind::RotatedAway,
         ErrorKind::TlsHandshake,
+        ErrorKind::Protocol,
     ];
 
     fn label(self) -> &'static str {
@@ -133,6 +137,7 @@ impl ErrorKind {
             ErrorKind::Truncated => "truncated",
             ErrorKind::RotatedAway => "rotated_away",
             ErrorKind::TlsHandshake => "tls_handshake",
+            ErrorKind::Protocol => "protocol",
         }
     }
 }
@@ -149,6 +154,9 @@ pub struct Metrics {
     errors: Family<ErrorLabels, Counter>,
     reloads: Counter,
     reload_failures: Counter,
+    forward_records: Counter,
+    forward_acks: Counter,
+    forward_resent: Counter,
     /// 1 while `/readyz` answers 200, set at each scrape.
     ready: Gauge,
     /// Whether every input is open. False from the start, so that the admin
@@ -218,6 +226,24 @@ impl Metrics {
             "Reloads refused (invalid configuration, or a change that takes a restart); the running configuration stayed",
             reload_failures.clone(),
         );
+        let forward_records = Counter::default();
+        registry.register(
+            "logredact_forward_records",
+            "Records (entries) read from forward inputs",
+            forward_records.clone(),
+        );
+        let forward_acks = Counter::default();
+        registry.register(
+            "logredact_forward_acks",
+            "Chunks acknowledged to forward senders, each once the next hop had acknowledged it",
+            forward_acks.clone(),
+        );
+        let forward_resent = Counter::default();
+        registry.register(
+            "logredact_forward_resent",
+            "Messages sent again to the next hop after a reconnection; each may arrive twice",
+            forward_resent.clone(),
+        );
         for kind in ErrorKind::ALL {
             drop(errors.get_or_create(&ErrorLabels { kind: kind.label() }));
         }
@@ -250,6 +276,9 @@ impl Metrics {
             errors,
             reloads,
             reload_failures,
+            forward_records,
+            forward_acks,
+            forward_resent,
             ready,
             inputs_open: AtomicBool::new(false),
             outputs_down: AtomicI64::new(0),
@@ -327,6 +356,21 @@ impl Metrics {
     /// A reload was refused.
     pub fn reload_failed(&self) {
         self.reload_failures.inc();
+    }
+
+    /// Records read from a forward input.
+    pub fn forward_records(&self, records: u64) {
+        self.forward_records.inc_by(records);
+    }
+
+    /// A chunk acknowledged to its forward sender.
+    pub fn forward_acked(&self) {
+        self.forward_acks.inc();
+    }
+
+    /// Messages sent again to the next hop after a reconnection.
+    pub fn forward_resent(&self, messages: usize) {
+        self.forward_resent.inc_by(messages as u64);
     }
 
     /// Every input is open (listening, or its file opened or awaited).

@@ -7,7 +7,7 @@
 //! fingerprint key: they are published to every stream, which switches at a
 //! point of its own, logged (see [`crate::Scanner::switch_rules`]). What it
 //! may not change — inputs, output, audit stream, admin address, state
-//! directory, limits, TLS settings — is refused as a whole: a configuration is either in
+//! directory, limits, TLS settings, the forward handshake — is refused as a whole: a configuration is either in
 //! force entirely or not at all, never half. A configuration that does not
 //! load is refused the same way. Either refusal is logged with its reason and
 //! counted (`logredact_reload_failures_total`); the process goes on with what
@@ -195,6 +195,7 @@ fn fixed_changes(running: &Settings, next: &Settings) -> Vec<&'static str> {
         ("state_dir", a.state_dir != b.state_dir),
         ("limits", a.limits != b.limits),
         ("tls", running.tls_settings != next.tls_settings),
+        ("forward", a.forward != b.forward),
     ]
     .into_iter()
     .filter_map(|(name, differs)| differs.then_some(name))

@@ -46,6 +46,11 @@ fn config_corpus_replays_clean() {
 }
 
 #[test]
+fn msgpack_corpus_replays_clean() {
+    replay("msgpack", fuzz_support::check_msgpack, 10);
+}
+
+#[test]
 fn audit_summary_corpus_replays_clean() {
     replay("audit_summary", fuzz_support::check_audit_summary, 1);
 }

@@ -11,6 +11,7 @@
 //! (`${VAR}`, `${VAR:-default}`, `$$` for `$`); see [`interpolate`].
 
 mod error;
+pub mod forward;
 mod interpolate;
 mod key;
 mod locate;
@@ -68,6 +69,7 @@ struct FileFormat {
     admin: Option<AdminFormat>,
     limits: Option<LimitsFormat>,
     tls: Option<tls::TlsFormat>,
+    forward: Option<forward::ForwardFormat>,
     #[serde(default)]
     tests: Vec<TestFormat>,
 }
@@ -316,6 +318,8 @@ pub struct Config {
     /// TLS settings of `tls://` inputs and outputs (loaded by
     /// [`Config::load_tls`]).
     pub tls: TlsSettings,
+    /// The forward protocol's handshake settings.
+    pub forward: forward::ForwardSecurity,
     /// The rule tests of the file and of its packs (and the built-in ones
     /// when the built-in rules are used), in that order.
     pub tests: Vec<RuleTest>,
@@ -529,6 +533,7 @@ impl Config {
             None => TlsSettings::default(),
             Some(tls) => tls.settings(&at)?,
         };
+        let forward = forward::settings(file.forward, at)?;
         Ok(Config {
             included,
             rules,
@@ -541,6 +546,7 @@ impl Config {
             admin,
             limits,
             tls,
+            forward,
             tests,
             origin: origin.to_string(),
             text: source.clone(),
@@ -753,6 +759,9 @@ fn interpolate_file(
     if let Some(listen) = file.admin.as_mut().and_then(|admin| admin.listen.as_mut()) {
         values.push((listen, vec![Key("admin"), Key("listen")]));
     }
+    if let Some(section) = &mut file.forward {
+        forward::interpolate(section, interpolation, source, origin)?;
+    }
     for (value, path) in values {
         interpolation.value(value, source, origin, &path)?;
     }
@@ -905,7 +914,7 @@ mod tests {
             .unwrap_err();
         assert_eq!(
             error.to_string(),
-            "c.yaml:1:9: output: unknown output 'udp://${SECRET}': expected -, file:PATH, tcp://HOST:PORT or tls://HOST:PORT"
+            "c.yaml:1:9: output: unknown output 'udp://${SECRET}': expected -, file:PATH, tcp://HOST:PORT, tls://HOST:PORT or forward://HOST:PORT"
         );
         let text = "rules:\n  - id: r\n    pattern: '${SECRET}('\n";
         let config = Config::parse_with_env(text, "c.yaml", None, &env).unwrap();

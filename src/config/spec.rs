@@ -23,6 +23,8 @@ pub enum InputSpec {
     /// `tls://HOST:PORT`: listen for TLS connections (with the settings of
     /// `tls.server`); each connection is a stream, as for `tcp://`.
     Tls(String),
+    /// `forward://HOST:PORT`: listen for Fluent forward peers.
+    Forward(String),
 }
 
 /// How the rotated generations of a followed file are named, in its
@@ -79,6 +81,8 @@ pub enum OutputSpec {
     /// `tls://HOST:PORT`: connect with TLS (with the settings of
     /// `tls.client`); otherwise as `tcp://`.
     Tls(String),
+    /// `forward://HOST:PORT`: connect to a Fluent forward peer.
+    Forward(String),
 }
 
 impl InputSpec {
@@ -143,8 +147,11 @@ impl FromStr for InputSpec {
         if let Some(address) = text.strip_prefix("tls://") {
             return Ok(InputSpec::Tls(host_port(text, address)?));
         }
+        if let Some(address) = text.strip_prefix("forward://") {
+            return Ok(InputSpec::Forward(host_port(text, address)?));
+        }
         Err(SpecError(format!(
-            "unknown input '{text}': expected -, file:PATH, follow:PATH, tcp://HOST:PORT or tls://HOST:PORT"
+            "unknown input '{text}': expected -, file:PATH, follow:PATH, tcp://HOST:PORT, tls://HOST:PORT or forward://HOST:PORT"
         )))
     }
 }
@@ -165,8 +172,11 @@ impl FromStr for OutputSpec {
         if let Some(address) = text.strip_prefix("tls://") {
             return Ok(OutputSpec::Tls(host_port(text, address)?));
         }
+        if let Some(address) = text.strip_prefix("forward://") {
+            return Ok(OutputSpec::Forward(host_port(text, address)?));
+        }
         Err(SpecError(format!(
-            "unknown output '{text}': expected -, file:PATH, tcp://HOST:PORT or tls://HOST:PORT"
+            "unknown output '{text}': expected -, file:PATH, tcp://HOST:PORT, tls://HOST:PORT or forward://HOST:PORT"
         )))
     }
 }
@@ -204,6 +214,7 @@ impl fmt::Display for InputSpec {
             InputSpec::FollowGlob(pattern, _) => write!(f, "follow:{pattern}"),
             InputSpec::Tcp(address) => write!(f, "tcp://{address}"),
             InputSpec::Tls(address) => write!(f, "tls://{address}"),
+            InputSpec::Forward(address) => write!(f, "forward://{address}"),
         }
     }
 }
@@ -215,6 +226,7 @@ impl fmt::Display for OutputSpec {
             OutputSpec::File(path) => write!(f, "file:{}", path.display()),
             OutputSpec::Tcp(address) => write!(f, "tcp://{address}"),
             OutputSpec::Tls(address) => write!(f, "tls://{address}"),
+            OutputSpec::Forward(address) => write!(f, "forward://{address}"),
         }
     }
 }
@@ -315,7 +327,7 @@ mod tests {
         let e = "udp://x:1".parse::<InputSpec>().unwrap_err();
         assert_eq!(
             e.to_string(),
-            "unknown input 'udp://x:1': expected -, file:PATH, follow:PATH, tcp://HOST:PORT or tls://HOST:PORT"
+            "unknown input 'udp://x:1': expected -, file:PATH, follow:PATH, tcp://HOST:PORT, tls://HOST:PORT or forward://HOST:PORT"
         );
         let e = "tls://host".parse::<OutputSpec>().unwrap_err();
         assert_eq!(e.to_string(), "'tls://host': expected HOST:PORT");

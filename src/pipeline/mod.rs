@@ -62,6 +62,8 @@ pub struct Topology {
     /// The audit file, if the audit stream goes to one: `follow:` patterns
     /// never match it (nor the output file, nor the state directory).
     pub audit_file: Option<PathBuf>,
+    /// The forward protocol's handshake settings.
+    pub forward: crate::config::forward::ForwardSecurity,
 }
 
 /// Runs the pipeline until every input has ended, or the shutdown is over.
@@ -114,6 +116,7 @@ pub async fn run(
     let output_done = output.map(|output| watch_output(output, Arc::clone(&context)));
     let tracker = TaskTracker::new();
     let start = Start {
+        forward: &topology.forward,
         shared: shared.as_ref(),
         upstream: upstream.as_ref(),
         context: &context,
@@ -195,6 +198,8 @@ async fn wait_for_streams_and_output(
 
 /// Starts the streams of opened inputs, each routed as the plan says.
 struct Start<'a> {
+    /// The forward protocol's handshake settings.
+    forward: &'a crate::config::forward::ForwardSecurity,
     /// The shared output; present whenever the plan routes an input to it.
     shared: Option<&'a SharedOutput>,
     /// The output's upstream, if it is a `tcp://` or `tls://` output: each
@@ -223,6 +228,12 @@ impl Start<'_> {
             }
             (Input::Stream(opened), _, Some(shared)) => self.stream(opened, Port::merged(shared)),
             (Input::Pattern(pattern), _, Some(_)) => self.pattern(pattern),
+            (Input::Forward(input), Route::Forward(downstream), _) => {
+                self.forward(input, downstream)
+            }
+            (Input::Forward(_), _, _) => {
+                unreachable!("a forward input is refused at start-up without a forward output")
+            }
             (_, _, None) => {
                 unreachable!("the plan opens the shared output whenever it routes an input there")
             }
@@ -255,6 +266,18 @@ impl Start<'_> {
             context: Arc::clone(self.context),
         };
         self.tracker.spawn(follower.run());
+    }
+
+    fn forward(&self, input: source::TcpInput, downstream: &str) {
+        let listener = crate::forward::ForwardListener {
+            input,
+            security: self.forward.clone(),
+            downstream: downstream.to_string(),
+            limits: crate::forward::ForwardLimits::new(&self.limits, self.forward),
+            tracker: self.tracker.clone(),
+            context: Arc::clone(self.context),
+        };
+        self.tracker.spawn(listener.run());
     }
 
     fn listener(&self, input: source::TcpInput, upstream: Upstream, proxy: bool) {

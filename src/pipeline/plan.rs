@@ -14,6 +14,12 @@ pub(crate) enum Plan {
     /// Several streams (or the connections of a listener) share the output,
     /// a whole line at a time, so that lines never interleave.
     Merged,
+    /// Forward inputs with a forward output: every inbound connection gets
+    /// its own connection to `downstream`, and nothing shares an output.
+    Forward {
+        /// The next hop's address (`HOST:PORT`).
+        downstream: String,
+    },
     /// A TCP input with a TCP output (plaintext or TLS, either of them):
     /// every inbound connection gets its own upstream connection to
     /// `upstream`. Inputs that are not listeners, if
@@ -35,6 +41,8 @@ pub(crate) enum Route<'a> {
     Merged,
     /// A new upstream connection (to this `HOST:PORT`) per inbound connection.
     PerConnection(&'a str),
+    /// A new forward connection (to this `HOST:PORT`) per inbound connection.
+    Forward(&'a str),
 }
 
 impl Plan {
@@ -42,6 +50,12 @@ impl Plan {
     pub(crate) fn new(inputs: &[InputSpec], output: &OutputSpec) -> Plan {
         let is_listener = |input: &InputSpec| input.listen_address().is_some();
         let is_pattern = |input: &InputSpec| matches!(input, InputSpec::FollowGlob(..));
+        if let OutputSpec::Forward(downstream) = output {
+            // Only forward inputs go with it (`forward::check_topology`).
+            return Plan::Forward {
+                downstream: downstream.clone(),
+            };
+        }
         match output.upstream_address() {
             Some(upstream) if inputs.iter().any(is_listener) => Plan::Proxy {
                 upstream: upstream.to_string(),
@@ -59,6 +73,7 @@ impl Plan {
     pub(crate) fn opens_shared_output(&self) -> bool {
         match self {
             Plan::Direct | Plan::Merged => true,
+            Plan::Forward { .. } => false,
             Plan::Proxy {
                 shared_by_others, ..
             } => *shared_by_others,
@@ -68,6 +83,7 @@ impl Plan {
     /// Where the streams of `input` go.
     pub(crate) fn route(&self, input: &InputSpec) -> Route<'_> {
         match (self, input) {
+            (Plan::Forward { downstream }, _) => Route::Forward(downstream),
             (Plan::Direct, _) => Route::Direct,
             (Plan::Proxy { upstream, .. }, InputSpec::Tcp(_) | InputSpec::Tls(_)) => {
                 Route::PerConnection(upstream)
@@ -92,6 +108,7 @@ mod tests {
             "glob" => InputSpec::FollowGlob("pods/*/*.log".into(), RotatedNames::Builtin),
             "tcp" => InputSpec::Tcp("127.0.0.1:5170".into()),
             "tls" => InputSpec::Tls("127.0.0.1:6514".into()),
+            "forward" => InputSpec::Forward("127.0.0.1:24224".into()),
             other => panic!("no input kind {other}"),
         }
     }
@@ -102,6 +119,7 @@ mod tests {
             "file" => OutputSpec::File(PathBuf::from("out.log")),
             "tcp" => OutputSpec::Tcp("collector:5170".into()),
             "tls" => OutputSpec::Tls("collector:5170".into()),
+            "forward" => OutputSpec::Forward("collector:24224".into()),
             other => panic!("no output kind {other}"),
         }
     }
@@ -162,6 +180,12 @@ mod tests {
                 "tls",
                 "proxy shared [per-connection per-connection merged]",
             ),
+            (&["forward"], "forward", "forward own [forward]"),
+            (
+                &["forward", "forward"],
+                "forward",
+                "forward own [forward forward]",
+            ),
         ];
         for (inputs, out, expected) in cases {
             let inputs: Vec<InputSpec> = inputs.iter().map(|name| input(name)).collect();
@@ -170,6 +194,7 @@ mod tests {
                 Plan::Direct => "direct",
                 Plan::Merged => "merged",
                 Plan::Proxy { .. } => "proxy",
+                Plan::Forward { .. } => "forward",
             };
             let shared = if plan.opens_shared_output() {
                 "shared"
@@ -185,6 +210,7 @@ mod tests {
                         assert_eq!(upstream, "collector:5170");
                         "per-connection"
                     }
+                    Route::Forward(_) => "forward",
                 })
                 .collect();
             let got = format!("{kind} {shared} [{}]", routes.join(" "));

@@ -7,6 +7,7 @@ pub(crate) mod classify;
 pub mod detection;
 pub mod fingerprint;
 pub mod mask;
+pub mod msgpack;
 pub mod rule;
 pub mod scanner;
 pub(crate) mod window;

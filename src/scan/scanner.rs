@@ -609,6 +609,63 @@ impl Scanner {
         dropped
     }
 
+    /// Ends a text inside the stream: the held bytes are decided as at the
+    /// end of the stream (a match cannot go on past here, and `\b` holds
+    /// here) and written, and the next byte fed starts a new text, as at the
+    /// start of a stream (`\b` holds before it). Unlike [`Scanner::restart`]
+    /// nothing is dropped and the context window goes on: texts ended this
+    /// way are one another's context, while no match spans two of them. For
+    /// the strings of a structured record (Fluent forward), each masked on
+    /// its own with the record as context. Stream offsets, line numbers and
+    /// counters go on; a pending switch of rules is made here, where nothing
+    /// can straddle.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use logredact::{DetectionMode, FingerprintKey, RuleSet, RuleSpec, Scanner};
+    ///
+    /// let rule = RuleSpec { mask: "dapi****".into(), ..RuleSpec::new("databricks-pat", r"\bdapi[0-9a-f]{32}\b") };
+    /// let rules = Arc::new(RuleSet::new(vec![rule], FingerprintKey::derive(b"k"))?);
+    /// let mut scanner = Scanner::new(rules, DetectionMode::MaskOnly);
+    /// let mut out = Vec::new();
+    /// // A token that ends a text is masked at once...
+    /// scanner.feed(b"key=dapi0123456789abcdef0123456789abcdef", &mut out);
+    /// scanner.end_text(&mut out);
+    /// assert_eq!(out, b"key=dapi****");
+    /// // ...and one text never completes a token begun in another.
+    /// scanner.feed(b"dapi0123456789abcdef", &mut out);
+    /// scanner.end_text(&mut out);
+    /// scanner.feed(b"0123456789abcdef", &mut out);
+    /// scanner.finish(&mut out);
+    /// assert_eq!(out, b"key=dapi****dapi0123456789abcdef0123456789abcdef");
+    /// # Ok::<(), logredact::RuleError>(())
+    /// ```
+    pub fn end_text<S: ScanSink>(&mut self, sink: &mut S) {
+        let held = std::mem::take(&mut self.held);
+        let segment = Segment {
+            bytes: &held,
+            base: self.hold_from,
+            byte_before: self.byte_before_hold,
+        };
+        self.scan(segment, SegmentEnd::Stream, sink);
+        debug_assert_eq!(self.hold_from, self.search.pos);
+        self.held = held;
+        self.held.clear();
+        let at = self.search.pos;
+        self.search = Search {
+            state: self.rules.forward_start(None),
+            pos: at,
+            start: at,
+            pending_since: at,
+            candidate: None,
+        };
+        self.byte_before_hold = None;
+        self.last_byte = None;
+        if let Some(switch) = self.switch.take() {
+            self.take_rules(Arc::clone(&switch.shadow.rules));
+        }
+    }
+
     /// The point up to which everything is decided and written.
     pub fn decided(&self) -> Mark {
         Mark {
@@ -621,6 +678,11 @@ impl Scanner {
     /// Bytes received but not yet written, because a match may begin among them.
     pub fn held_len(&self) -> usize {
         self.held.len()
+    }
+
+    /// Whether matches are classified.
+    pub fn mode(&self) -> DetectionMode {
+        self.mode
     }
 
     /// Counters so far.

@@ -38,7 +38,7 @@ pub(crate) fn endpoint(spec: &OutputSpec, tls: &Tls) -> io::Result<Option<Endpoi
                 io::Error::new(io::ErrorKind::InvalidInput, "no TLS client settings")
             })?),
         }),
-        OutputSpec::Stdout | OutputSpec::File(_) => None,
+        OutputSpec::Stdout | OutputSpec::File(_) | OutputSpec::Forward(_) => None,
     })
 }
 
@@ -63,6 +63,13 @@ pub(crate) fn open(
             Arc::clone(metrics),
             deadline.clone(),
         )),
+        // Each forward connection has a connection of its own to the next
+        // hop; there is no shared output (see `crate::forward`).
+        (OutputSpec::Forward(_), None) => {
+            return Err(io::Error::other(
+                "a forward:// output is not shared; it takes forward:// inputs only",
+            ));
+        }
         (OutputSpec::File(path), None) => Output::Writer(WriterSink::file(path, batches)?),
         // Standard output: every other kind has an endpoint.
         (_, None) => Output::Writer(WriterSink::stdout(batches)?),

@@ -37,6 +37,8 @@ pub(crate) enum Input {
     Listener(TcpInput),
     /// A `follow:` pattern: each file it matches is a stream.
     Pattern(FilePattern),
+    /// A forward listener: each connection's records go to a forward output.
+    Forward(TcpInput),
 }
 
 /// The source of a stream that is not a connection.
@@ -155,6 +157,12 @@ pub(crate) async fn open(spec: &InputSpec, context: OpenContext<'_>) -> Result<I
             TcpInput::bind(address, tls, context.limits, Arc::clone(context.metrics))
                 .await
                 .map(Input::Listener)
+                .map_err(failed(format!("listening on {spec}")))
+        }
+        InputSpec::Forward(address) => {
+            TcpInput::bind(address, None, context.limits, Arc::clone(context.metrics))
+                .await
+                .map(Input::Forward)
                 .map_err(failed(format!("listening on {spec}")))
         }
     }

@@ -37,6 +37,8 @@ const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
 /// A listening TCP input.
 pub struct TcpInput {
     listener: TcpListener,
+    /// The address bound (`HOST:PORT`).
+    address: String,
     /// The input as messages name it (`tcp://…` or `tls://…`, the address
     /// bound).
     name: String,
@@ -109,6 +111,7 @@ impl TcpInput {
         Ok(TcpInput {
             listener,
             name: format!("{scheme}://{address}"),
+            address,
             tls,
             permits: Arc::new(Semaphore::new(limits.max_connections)),
             closed_holding: Arc::new(AtomicUsize::new(0)),
@@ -126,6 +129,11 @@ impl TcpInput {
     /// address.
     pub fn name(&self) -> &str {
         &self.name
+    }
+
+    /// The address bound (`HOST:PORT`).
+    pub fn address(&self) -> &str {
+        &self.address
     }
 
     /// The server side of TLS, for a `tls://` input.

@@ -169,7 +169,12 @@ pub struct Fluentd(Vec<(String, String, String)>);
 impl Fluentd {
     /// `deploy/fluentd/fluent.conf`.
     pub fn shipped() -> Fluentd {
-        let text = read(&repo_path("deploy/fluentd/fluent.conf"));
+        Fluentd::file("fluent.conf")
+    }
+
+    /// The configuration `name` in `deploy/fluentd`.
+    pub fn file(name: &str) -> Fluentd {
+        let text = read(&repo_path("deploy/fluentd").join(name));
         let mut path: Vec<String> = Vec::new();
         let mut parameters = Vec::new();
         for line in text.lines() {

@@ -10,7 +10,10 @@
 //! - `image`: the Dockerfile (hadolint, its final stage), the static build
 //!   and the image's file layout run under `chroot`;
 //! - `integrations`: each integration played end to end, logredact started
-//!   with the command line read from the deployment file.
+//!   with the command line read from the deployment file;
+//! - `forward_hop`: the forward-protocol hop of Fluent Bit and Fluentd, its
+//!   ports, routes and acknowledgements consistent with logredact's command
+//!   line (the protocol itself is played by `tests/forward`).
 //!
 //! The other modules read what those share: YAML (with serde_yaml) and
 //! logredact's configuration (with logredact's own reader), the Dockerfile,
@@ -22,6 +25,7 @@ mod common;
 
 mod dockerfile;
 mod fluent;
+mod forward_hop;
 mod image;
 mod integrations;
 mod invocation;

@@ -126,3 +126,56 @@ pub fn check_audit_summary(data: &[u8]) {
         summary.write_json(&mut sink).unwrap();
     }
 }
+
+/// Any bytes as a msgpack record: an error, or a copy in which every `str`
+/// and `bin` payload is the whole-input reference of that payload alone and
+/// every other token is unchanged (the record read again has the same
+/// structure), in both detection modes. Never a panic.
+pub fn check_msgpack(data: &[u8]) {
+    use logredact::scan::msgpack::{RecordRedactor, Token, token, walk};
+    let (rules, _) = rule_set();
+    for mode in [DetectionMode::MaskOnly, DetectionMode::Classify] {
+        let mut redactor = RecordRedactor::new(Scanner::new(Arc::clone(rules), mode));
+        let mut out = Vec::new();
+        let Ok(len) = redactor.redact(data, 1, &mut out) else {
+            assert!(out.is_empty(), "nothing is written for a value refused");
+            continue;
+        };
+        assert_eq!(
+            walk(&out, 1, |_, _, _, _| {}),
+            Ok(out.len()),
+            "one whole value"
+        );
+        // Token by token: payloads redacted alone, everything else equal.
+        let (mut at_in, mut at_out) = (0, 0);
+        while at_in < len {
+            let (token_in, end_in) = token(data, at_in).unwrap();
+            let (token_out, end_out) = token(&out, at_out).unwrap();
+            match (token_in, token_out) {
+                (
+                    Token::Payload {
+                        kind,
+                        body: body_in,
+                    },
+                    Token::Payload {
+                        kind: kind_out,
+                        body: body_out,
+                    },
+                ) => {
+                    assert_eq!(kind, kind_out);
+                    assert!(
+                        out[body_out..end_out] == reference(&data[body_in..end_in]),
+                        "a payload differs from its reference"
+                    );
+                }
+                (token_in, token_out) => {
+                    assert_eq!(token_in, token_out);
+                    assert_eq!(data[at_in..end_in], out[at_out..end_out]);
+                }
+            }
+            at_in = end_in;
+            at_out = end_out;
+        }
+        assert_eq!(at_out, out.len());
+    }
+}

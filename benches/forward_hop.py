@@ -1,0 +1,230 @@
+#!/usr/bin/env python3
+"""Forward-hop benchmark: records per second and CPU per record through
+logredact's forward hop, against a non-redacting relay on the same path.
+
+    sender -> [logredact --input forward:// --output forward://] -> receiver
+    sender -> [examples/forward_relay: bytes copied both ways]  -> receiver
+
+The sender sends PackedForward messages (what Fluent Bit's and Fluentd's
+forward outputs send) of --records records each, each record four fields of
+200 bytes, one record in ten with a token; it keeps --window messages in
+flight and waits for each acknowledgement, as Fluent Bit does with
+require_ack_response. The receiver acknowledges each message; with
+logredact, it first checks (in the first message of each run) that no raw
+token went through and that the tokens are masked.
+
+Each round runs both relays, alternating; printed: median records/s and the
+relay's CPU time (user + system, from /proc) per record, and logredact's
+figures over the relay's. The sender and the receiver are Python, in a venv
+under target/ (msgpack from PyPI); their cost is the same on both paths, and
+the CPU figure counts the relay process alone.
+
+usage: benches/forward_hop.py [--messages 200] [--records 1000] [--rounds 5]
+                              [--window 8]
+"""
+import argparse
+import json
+import os
+import re
+import socket
+import statistics
+import subprocess
+import sys
+import threading
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+BINARY = os.path.join(ROOT, "target", "release", "logredact")
+RELAY = os.path.join(ROOT, "target", "release", "examples", "forward_relay")
+VENV = os.path.join(ROOT, "target", "bench-forward-venv")
+TOKEN = re.compile(rb"(?<![0-9A-Za-z_])dapi[0-9a-f]{32}(?![0-9A-Za-z_])")
+
+
+def ensure_venv():
+    python = os.path.join(VENV, "bin", "python")
+    if not os.path.exists(python):
+        subprocess.run([sys.executable, "-m", "venv", VENV], check=True)
+        subprocess.run([python, "-m", "pip", "install", "-q", "-r",
+                        os.path.join(ROOT, "tests", "forward", "requirements.txt")], check=True)
+    if os.path.realpath(sys.prefix) != os.path.realpath(VENV):
+        os.execv(python, [python] + sys.argv)
+
+
+def build():
+    subprocess.run(["cargo", "build", "--release", "--quiet"], cwd=ROOT, check=True)
+    subprocess.run(["cargo", "build", "--release", "--quiet", "--example", "forward_relay"],
+                   cwd=ROOT, check=True)
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def cpu_seconds(pid):
+    fields = open("/proc/%d/stat" % pid).read().rsplit(")", 1)[1].split()
+    ticks = os.sysconf("SC_CLK_TCK")
+    return (int(fields[11]) + int(fields[12])) / ticks
+
+
+def entries_blob(records, seed):
+    import msgpack
+    rng = __import__("random").Random(seed)
+    hexdigits = "0123456789abcdef"
+    out = []
+    for n in range(records):
+        fields = {}
+        for name in ("log", "pod", "request", "detail"):
+            fields[name] = "".join(rng.choice("abcdefghij klmnopqrstuvwxyz=,:") for _ in range(200))
+        if n % 10 == 0:
+            token = "dapi" + "".join(rng.choice(hexdigits) for _ in range(32))
+            fields["log"] = "Authorization: Bearer " + token + " " + fields["log"][: 200 - 59]
+        out.append(msgpack.packb([msgpack.ExtType(0, (1700000000 + n).to_bytes(4, "big") + bytes(4)), fields]))
+    return b"".join(out)
+
+
+class Receiver:
+    """Acknowledges every message; counts records from option.size."""
+
+    def __init__(self, port, check):
+        import msgpack
+        self.msgpack = msgpack
+        self.server = socket.socket()
+        self.server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.server.bind(("127.0.0.1", port))
+        self.server.listen(16)
+        self.check = check
+        self.records = 0
+        self.checked = None
+        threading.Thread(target=self.serve, daemon=True).start()
+
+    def serve(self):
+        while True:
+            try:
+                connection, _ = self.server.accept()
+            except OSError:
+                return
+            threading.Thread(target=self.connection, args=(connection,), daemon=True).start()
+
+    def connection(self, connection):
+        import gzip
+        unpacker = self.msgpack.Unpacker(raw=False, max_buffer_size=512 << 20)
+        while True:
+            data = connection.recv(1 << 20)
+            if not data:
+                return
+            unpacker.feed(data)
+            for tag, packed, option in unpacker:
+                self.records += option["size"]
+                if self.check and self.checked is None:
+                    self.checked = (not TOKEN.search(packed)) and b"Bearer dapi****" in packed
+                connection.sendall(self.msgpack.packb({"ack": option["chunk"]}))
+
+    def close(self):
+        self.server.close()
+
+
+def send(port, blob, records, messages, window):
+    import msgpack
+    connection = socket.create_connection(("127.0.0.1", port))
+    connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    unpacker = msgpack.Unpacker(raw=False)
+    in_flight, sent = 0, 0
+    started = time.perf_counter()
+    while sent < messages or in_flight:
+        while sent < messages and in_flight < window:
+            option = {"chunk": "m%d" % sent, "size": records}
+            connection.sendall(msgpack.packb(["bench", blob, option], use_bin_type=True))
+            sent += 1
+            in_flight += 1
+        data = connection.recv(65536)
+        if not data:
+            raise SystemExit("the relay closed the connection")
+        unpacker.feed(data)
+        for _ in unpacker:
+            in_flight -= 1
+    elapsed = time.perf_counter() - started
+    connection.close()
+    return elapsed
+
+
+def run(kind, args, blob):
+    receiver_port, relay_port = free_port(), free_port()
+    receiver = Receiver(receiver_port, check=(kind == "logredact"))
+    if kind == "logredact":
+        command = [BINARY, "--input", "forward://127.0.0.1:%d" % relay_port,
+                   "--output", "forward://127.0.0.1:%d" % receiver_port]
+    else:
+        command = [RELAY, "127.0.0.1:%d" % relay_port, "127.0.0.1:%d" % receiver_port]
+    process = subprocess.Popen(command, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL)
+    try:
+        for _ in range(200):
+            try:
+                socket.create_connection(("127.0.0.1", relay_port)).close()
+                break
+            except OSError:
+                time.sleep(0.02)
+        cpu_before = cpu_seconds(process.pid)
+        elapsed = send(relay_port, blob, args.records, args.messages, args.window)
+        cpu = cpu_seconds(process.pid) - cpu_before
+    finally:
+        process.terminate()
+        process.wait()
+        receiver.close()
+    total = args.records * args.messages
+    if receiver.records != total:
+        raise SystemExit("%s: %d records received of %d" % (kind, receiver.records, total))
+    if kind == "logredact" and not receiver.checked:
+        raise SystemExit("logredact: a raw token went through, or no token was masked")
+    return total / elapsed, cpu / total * 1e6
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--messages", type=int, default=200)
+    parser.add_argument("--records", type=int, default=1000)
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--window", type=int, default=8)
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args()
+    ensure_venv()
+    build()
+    blob = entries_blob(args.records, 1)
+    results = {"logredact": [], "relay": []}
+    for _ in range(args.rounds):
+        for kind in ("relay", "logredact"):
+            results[kind].append(run(kind, args, blob))
+    summary = {}
+    for kind, rows in results.items():
+        rates = [r for r, _ in rows]
+        cpus = [c for _, c in rows]
+        summary[kind] = {
+            "records_per_s": statistics.median(rates),
+            "records_per_s_range": [min(rates), max(rates)],
+            "cpu_us_per_record": statistics.median(cpus),
+            "cpu_us_per_record_range": [min(cpus), max(cpus)],
+        }
+    summary["ratio"] = {
+        "throughput": summary["logredact"]["records_per_s"] / summary["relay"]["records_per_s"],
+        "cpu_per_record": summary["logredact"]["cpu_us_per_record"] / summary["relay"]["cpu_us_per_record"],
+    }
+    summary["setup"] = {"messages": args.messages, "records_per_message": args.records,
+                        "fields": "4 x 200 bytes, a token in 1 record of 10",
+                        "rounds": args.rounds, "window": args.window,
+                        "message_bytes": len(blob)}
+    if args.json:
+        print(json.dumps(summary, indent=2))
+        return
+    print("%-10s %14s %22s %16s %22s" % ("relay", "records/s", "(min-max)", "CPU us/record", "(min-max)"))
+    for kind in ("relay", "logredact"):
+        s = summary[kind]
+        print("%-10s %14.0f %10.0f-%-11.0f %16.2f %10.2f-%-11.2f" % (
+            kind, s["records_per_s"], s["records_per_s_range"][0], s["records_per_s_range"][1],
+            s["cpu_us_per_record"], s["cpu_us_per_record_range"][0], s["cpu_us_per_record_range"][1]))
+    print("logredact / relay: throughput %.2f, CPU per record %.2f" % (
+        summary["ratio"]["throughput"], summary["ratio"]["cpu_per_record"]))
+
+
+if __name__ == "__main__":
+    main()

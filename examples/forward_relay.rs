@@ -1,0 +1,31 @@
+//! A non-redacting relay for the forward-hop benchmark
+//! (`benches/forward_hop.py`): listens on the first address and copies every
+//! connection's bytes to a connection of its own to the second address, and
+//! the replies (acknowledgements) back, unchanged. The least any relay on
+//! the same path can cost: logredact's forward hop is measured against it.
+//!
+//! usage: cargo run --release --example forward_relay -- LISTEN_ADDR NEXT_HOP_ADDR
+
+use tokio::net::{TcpListener, TcpStream};
+
+#[tokio::main(flavor = "multi_thread")]
+async fn main() -> std::io::Result<()> {
+    let mut args = std::env::args().skip(1);
+    let (Some(listen), Some(next_hop)) = (args.next(), args.next()) else {
+        eprintln!("usage: forward_relay LISTEN_ADDR NEXT_HOP_ADDR");
+        std::process::exit(2);
+    };
+    let listener = TcpListener::bind(&listen).await?;
+    loop {
+        let (mut inbound, _) = listener.accept().await?;
+        let next_hop = next_hop.clone();
+        tokio::spawn(async move {
+            let Ok(mut outbound) = TcpStream::connect(&next_hop).await else {
+                return;
+            };
+            let _ = inbound.set_nodelay(true);
+            let _ = outbound.set_nodelay(true);
+            let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+        });
+    }
+}

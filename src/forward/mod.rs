@@ -1,0 +1,31 @@
+//! The Fluent forward protocol (v1): logredact as a hop between Fluent Bit
+//! or Fluentd peers, listening on `forward://HOST:PORT` and connecting to
+//! the next hop's `forward://HOST:PORT`.
+//!
+//! Records go in and records come out: every string inside a record (map
+//! keys, nested values, the tag) is redacted as
+//! [`crate::scan::msgpack`] describes, and every other byte goes on
+//! unchanged. A chunk is acknowledged to its sender only once the next hop
+//! has acknowledged it.
+//!
+//! - `frame`: where a msgpack value ends in bytes as they arrive;
+//! - `message`: the four modes of event messages, redacted, and
+//!   acknowledgements;
+//! - `server`: an inbound connection, read, redacted and acknowledged;
+//! - `client`: the connection to the next hop, with acknowledgements,
+//!   reconnection and sending again;
+//! - `handshake`: HELO, PING and PONG (shared key, users), when configured;
+//! - `listener`: the accept loop;
+//! - `settings`: limits, and which inputs and outputs go together.
+
+mod client;
+mod frame;
+mod handshake;
+mod listener;
+mod message;
+mod server;
+mod settings;
+
+pub(crate) use listener::ForwardListener;
+pub(crate) use settings::ForwardLimits;
+pub(crate) use settings::check_topology;

@@ -1,0 +1,73 @@
+//! What a forward input runs under: the limits on one message, and which
+//! inputs and outputs the protocol can be combined with.
+
+use std::time::Duration;
+
+use crate::config::forward::ForwardSecurity;
+use crate::config::{InputSpec, Limits, OutputSpec};
+
+/// Limits on a forward connection.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ForwardLimits {
+    /// The longest message, in bytes.
+    pub(crate) max_message: usize,
+    /// The most bytes gzipped entries may inflate to.
+    pub(crate) max_decompressed: usize,
+    /// Connections idle this long are closed.
+    pub(crate) idle: Option<Duration>,
+}
+
+impl ForwardLimits {
+    /// The limits of a run with `limits` and the `forward:` section.
+    pub(crate) fn new(limits: &Limits, forward: &ForwardSecurity) -> ForwardLimits {
+        ForwardLimits {
+            max_message: forward.max_message,
+            max_decompressed: forward.max_decompressed,
+            idle: limits.idle_timeout,
+        }
+    }
+}
+
+/// Checks that forward inputs and outputs are used together: records in,
+/// records out. A forward input writes to a forward output only (its
+/// records are not lines), and a forward output takes forward inputs only.
+pub(crate) fn check_topology(inputs: &[InputSpec], output: &OutputSpec) -> Result<(), String> {
+    let forward_in = inputs
+        .iter()
+        .filter(|i| matches!(i, InputSpec::Forward(_)))
+        .count();
+    let forward_out = matches!(output, OutputSpec::Forward(_));
+    if forward_in > 0 && !forward_out {
+        return Err(format!(
+            "a forward:// input carries records, not lines: its output must be forward://HOST:PORT, not '{output}'"
+        ));
+    }
+    if forward_out && forward_in < inputs.len() {
+        return Err(
+            "a forward:// output takes records from forward:// inputs only: every input must be forward://HOST:PORT"
+                .into(),
+        );
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn forward_goes_with_forward_only() {
+        let forward_in: InputSpec = "forward://127.0.0.1:24224".parse().unwrap();
+        let forward_out: OutputSpec = "forward://collector:24224".parse().unwrap();
+        assert!(check_topology(std::slice::from_ref(&forward_in), &forward_out).is_ok());
+        let error =
+            check_topology(std::slice::from_ref(&forward_in), &OutputSpec::Stdout).unwrap_err();
+        assert_eq!(
+            error,
+            "a forward:// input carries records, not lines: its output must be forward://HOST:PORT, not '-'"
+        );
+        assert!(check_topology(&[forward_in, InputSpec::Stdin], &forward_out).is_err());
+        assert!(check_topology(&[InputSpec::Stdin], &forward_out).is_err());
+        assert!(check_topology(&[InputSpec::Stdin], &OutputSpec::Stdout).is_ok());
+    }
+}
