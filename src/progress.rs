@@ -165,20 +165,30 @@ impl StreamProgress {
     }
 }
 
-/// "The stream's output is written up to `mark`": carried by a batch and
-/// confirmed by the output after writing it.
+/// What an output confirms once it has written the bytes a batch holds so
+/// far: carried by the batch.
 #[derive(Clone)]
-pub struct Ack {
-    /// Whose progress.
-    pub progress: Arc<StreamProgress>,
-    /// Decided position after the batch.
-    pub mark: Mark,
+pub enum Ack {
+    /// "The stream's output is written up to `mark`" (for checkpoints).
+    Progress {
+        /// Whose progress.
+        progress: Arc<StreamProgress>,
+        /// Decided position after the batch.
+        mark: Mark,
+    },
+    /// Someone waits for these bytes to be written (a forward sender's
+    /// acknowledgement): called once they are. If the batch is dropped
+    /// unwritten, it is dropped uncalled.
+    Written(Arc<dyn Fn() + Send + Sync>),
 }
 
 impl Ack {
     /// Confirms delivery.
     pub fn confirm(&self) {
-        self.progress.delivered(self.mark);
+        match self {
+            Ack::Progress { progress, mark } => progress.delivered(*mark),
+            Ack::Written(written) => written(),
+        }
     }
 }
 

@@ -84,7 +84,7 @@ impl Downstream {
     pub(crate) fn connect(
         address: String,
         auth: Option<ForwardClientAuth>,
-        acks: mpsc::Sender<Vec<u8>>,
+        acks: mpsc::UnboundedSender<Vec<u8>>,
         metrics: Arc<Metrics>,
         give_up: CancellationToken,
     ) -> Downstream {
@@ -130,7 +130,7 @@ struct InFlight {
 async fn run(
     mut link: Link,
     mut receiver: mpsc::Receiver<Outgoing>,
-    acks: mpsc::Sender<Vec<u8>>,
+    acks: mpsc::UnboundedSender<Vec<u8>>,
 ) -> Outcome {
     let mut in_flight: VecDeque<InFlight> = VecDeque::new();
     let mut closed = false;
@@ -181,7 +181,7 @@ async fn run(
                     let delivered = in_flight.remove(at);
                     if let Some(reply) = delivered.and_then(|m| m.outgoing.reply_chunk) {
                         // The inbound side may be gone: then there is no one to tell.
-                        let _ = acks.send(reply).await;
+                        let _ = acks.send(reply);
                     }
                 }
                 Err(e) => link.lose(&e),

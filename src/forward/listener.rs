@@ -1,5 +1,6 @@
 //! A forward input's accept loop: each accepted connection runs as a
-//! [`Connection`] with a connection of its own to the next hop, its place
+//! [`Connection`] with a connection of its own to the next forward hop (or
+//! a share of the run's output), its place
 //! among `limits.max_connections` held until its messages are delivered.
 
 use std::sync::Arc;
@@ -7,6 +8,7 @@ use std::sync::Arc;
 use tokio_util::task::TaskTracker;
 
 use crate::config::forward::ForwardSecurity;
+use crate::forward::next_hop::NextHop;
 use crate::forward::server::Connection;
 use crate::forward::settings::ForwardLimits;
 use crate::pipeline::Context;
@@ -18,8 +20,8 @@ pub(crate) struct ForwardListener {
     pub(crate) input: TcpInput,
     /// The handshake settings of both sides.
     pub(crate) security: ForwardSecurity,
-    /// The next hop (`HOST:PORT`).
-    pub(crate) downstream: String,
+    /// Where its connections' records go.
+    pub(crate) next: NextHop,
     /// Limits on each connection.
     pub(crate) limits: ForwardLimits,
     /// Tracks each connection's task, so the run waits for them all.
@@ -33,7 +35,7 @@ impl ForwardListener {
     pub(crate) async fn run(mut self) {
         tracing::info!(
             input = %format!("forward://{}", self.input.address()),
-            output = %format!("forward://{}", self.downstream),
+            output = %self.next.name(),
             "listening"
         );
         loop {
@@ -51,7 +53,7 @@ impl ForwardListener {
                 id: format!("forward:{peer}"),
                 stream,
                 place: permit,
-                downstream: self.downstream.clone(),
+                next: self.next.clone(),
                 security: self.security.clone(),
                 limits: self.limits,
                 context: Arc::clone(&self.context),

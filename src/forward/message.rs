@@ -95,23 +95,23 @@ pub(crate) fn is_ping(message: &[u8]) -> bool {
     message.len() > 6 && is_array(message[0]) && message[1..].starts_with(b"\xa4PING")
 }
 
-fn is_array(marker: u8) -> bool {
+pub(super) fn is_array(marker: u8) -> bool {
     matches!(marker, 0x90..=0x9f | 0xdc | 0xdd)
 }
 
-fn is_map(marker: u8) -> bool {
+pub(super) fn is_map(marker: u8) -> bool {
     matches!(marker, 0x80..=0x8f | 0xde | 0xdf)
 }
 
 /// The option map of a message: its entries, raw, and what is read from it.
 #[derive(Default)]
-struct Options<'a> {
+pub(super) struct Options<'a> {
     /// Every entry but `chunk`, key and value as sent, back to back.
     kept: Vec<&'a [u8]>,
     /// The sender's `chunk` value (a msgpack `str`).
     chunk: Option<&'a [u8]>,
     /// Whether the entries are gzipped.
-    gzip: bool,
+    pub(super) gzip: bool,
 }
 
 /// The payload of a msgpack `str` value that starts `value`, if it is one.
@@ -128,7 +128,7 @@ fn str_payload(value: &[u8]) -> Option<&[u8]> {
     }
 }
 
-fn read_options(option: &[u8]) -> Result<Options<'_>, MessageError> {
+pub(super) fn read_options(option: &[u8]) -> Result<Options<'_>, MessageError> {
     let mut options = Options::default();
     let (header, mut at) = token(option, 0)?;
     match header {
@@ -304,7 +304,7 @@ fn write_payload_header(out: &mut Vec<u8>, kind: PayloadKind, len: usize) {
 
 /// The gzip members of `compressed`, decompressed, refused past `limit`
 /// bytes (a small message must not become gigabytes in memory).
-fn gunzip(compressed: &[u8], limit: usize) -> Result<Vec<u8>, MessageError> {
+pub(super) fn gunzip(compressed: &[u8], limit: usize) -> Result<Vec<u8>, MessageError> {
     let mut inflated = Vec::new();
     MultiGzDecoder::new(compressed)
         .take(limit as u64 + 1)

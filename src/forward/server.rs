@@ -29,10 +29,10 @@ use tracing::Instrument;
 
 use crate::audit::{AuditRecord, rfc3339_millis};
 use crate::config::forward::{ForwardSecurity, ForwardServerAuth};
-use crate::forward::client::{Downstream, Outgoing};
 use crate::forward::frame::{FrameError, Framer, read_frame};
 use crate::forward::handshake::ServerHandshake;
 use crate::forward::message::{self, MessageError, MessageLimits, is_ping};
+use crate::forward::next_hop::{HopSink, NextHop};
 use crate::forward::settings::ForwardLimits;
 use crate::metrics::{ErrorKind, Metrics};
 use crate::pipeline::{Context, PipelineError, PublishedRules};
@@ -50,8 +50,8 @@ pub(crate) struct Connection {
     /// Its place among `limits.max_connections`, held until its messages
     /// are delivered.
     pub(crate) place: Place,
-    /// The next hop (`HOST:PORT`).
-    pub(crate) downstream: String,
+    /// Where its records go.
+    pub(crate) next: NextHop,
     /// The handshake settings of both sides.
     pub(crate) security: ForwardSecurity,
     /// Limits on messages and on idle connections.
@@ -116,7 +116,7 @@ impl Connection {
             id,
             mut stream,
             mut place,
-            downstream,
+            next,
             security,
             limits,
             context,
@@ -138,14 +138,17 @@ impl Connection {
         }
         metrics.stream_started();
         let (reader, writer) = stream.into_split();
-        let (acks, replies) = mpsc::channel(64);
-        let output = span.in_scope(|| {
-            Downstream::connect(
-                downstream.clone(),
+        // Unbounded, but never longer than the messages delivered and not
+        // yet acknowledged, which the next hop's window bounds.
+        let (acks, replies) = mpsc::unbounded_channel();
+        let mut sink = span.in_scope(|| {
+            HopSink::open(
+                &next,
                 security.output.clone(),
                 acks,
-                Arc::clone(&metrics),
-                context.shutdown.deadline.clone(),
+                &metrics,
+                &context.shutdown.deadline,
+                limits.max_decompressed,
             )
         });
         let acknowledger = tokio::spawn(
@@ -156,12 +159,12 @@ impl Connection {
             context: &context,
             limits,
             redactor: RecordRedactor::new(context.scanner(None)),
-            output: output.sender(),
+            sink: &mut sink,
             rules: context.env.rules.clone(),
         };
         let ended = inbound.read(reader, buffer).instrument(span.clone()).await;
         place.connection_closed();
-        let outcome = output.close().await;
+        let outcome = sink.close(&context.give_up).await;
         let _ = acknowledger.await;
         metrics.stream_ended();
         let _entered = span.enter();
@@ -178,7 +181,7 @@ impl Connection {
         if outcome.undelivered > 0 {
             metrics.error(ErrorKind::Write);
             tracing::error!(
-                output = %format!("forward://{downstream}"),
+                output = %next.name(),
                 messages = outcome.undelivered,
                 lost = outcome.lost,
                 "messages not delivered to the next hop; not acknowledged to their sender"
@@ -187,7 +190,7 @@ impl Connection {
                 // Their sender asked for no acknowledgement and takes them
                 // for delivered: the run has failed.
                 context.record(PipelineError::Write {
-                    output: format!("forward://{downstream}"),
+                    output: next.name(),
                     source: io::Error::new(
                         io::ErrorKind::TimedOut,
                         format!(
@@ -230,7 +233,7 @@ async fn handshake(
 /// Writes `{"ack": chunk}` for each chunk delivered, until the output ends.
 async fn acknowledge(
     mut writer: OwnedWriteHalf,
-    mut replies: mpsc::Receiver<Vec<u8>>,
+    mut replies: mpsc::UnboundedReceiver<Vec<u8>>,
     metrics: Arc<Metrics>,
 ) {
     while let Some(chunk) = replies.recv().await {
@@ -249,7 +252,7 @@ struct Inbound<'a> {
     context: &'a Context,
     limits: ForwardLimits,
     redactor: RecordRedactor,
-    output: Option<mpsc::Sender<Outgoing>>,
+    sink: &'a mut HopSink,
     /// The rules in force, as reloads publish them.
     rules: watch::Receiver<PublishedRules>,
 }
@@ -320,21 +323,17 @@ impl Inbound<'_> {
         let detections = self.redactor.take_detections();
         self.record(detections);
         let redacted = redacted.map_err(Refused::Message)?;
-        self.context.env.metrics.forward_records(redacted.records);
-        let outgoing = Outgoing {
-            message: redacted.message.into(),
-            chunk,
-            reply_chunk: redacted.reply_chunk,
-        };
-        let len = outgoing.message.len();
-        let Some(output) = &self.output else {
-            return Ok(false);
-        };
-        let sent = output.send(outgoing).await.is_ok();
-        if sent {
+        let records = redacted.records;
+        let sent = self
+            .sink
+            .send(redacted, chunk)
+            .await
+            .map_err(Refused::Message)?;
+        self.context.env.metrics.forward_records(records);
+        if let Some(len) = sent {
             self.context.env.metrics.written(len);
         }
-        Ok(sent)
+        Ok(sent.is_some())
     }
 
     /// Goes on with the rules a reload published, between two messages

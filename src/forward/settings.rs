@@ -28,21 +28,12 @@ impl ForwardLimits {
     }
 }
 
-/// Checks that forward inputs and outputs are used together: records in,
-/// records out. A forward input writes to a forward output only (its
-/// records are not lines), and a forward output takes forward inputs only.
+/// Checks that a forward output takes records only: its inputs must all be
+/// forward inputs (lines have no tag and no time). A forward input may go to
+/// any output: to another, its records are written as lines.
 pub(crate) fn check_topology(inputs: &[InputSpec], output: &OutputSpec) -> Result<(), String> {
-    let forward_in = inputs
-        .iter()
-        .filter(|i| matches!(i, InputSpec::Forward(_)))
-        .count();
     let forward_out = matches!(output, OutputSpec::Forward(_));
-    if forward_in > 0 && !forward_out {
-        return Err(format!(
-            "a forward:// input carries records, not lines: its output must be forward://HOST:PORT, not '{output}'"
-        ));
-    }
-    if forward_out && forward_in < inputs.len() {
+    if forward_out && !inputs.iter().all(|i| matches!(i, InputSpec::Forward(_))) {
         return Err(
             "a forward:// output takes records from forward:// inputs only: every input must be forward://HOST:PORT"
                 .into(),
@@ -56,17 +47,16 @@ mod tests {
     use super::*;
 
     #[test]
-    fn forward_goes_with_forward_only() {
+    fn a_forward_output_takes_forward_inputs_only() {
         let forward_in: InputSpec = "forward://127.0.0.1:24224".parse().unwrap();
         let forward_out: OutputSpec = "forward://collector:24224".parse().unwrap();
         assert!(check_topology(std::slice::from_ref(&forward_in), &forward_out).is_ok());
-        let error =
-            check_topology(std::slice::from_ref(&forward_in), &OutputSpec::Stdout).unwrap_err();
+        assert!(check_topology(std::slice::from_ref(&forward_in), &OutputSpec::Stdout).is_ok());
+        let error = check_topology(&[forward_in, InputSpec::Stdin], &forward_out).unwrap_err();
         assert_eq!(
             error,
-            "a forward:// input carries records, not lines: its output must be forward://HOST:PORT, not '-'"
+            "a forward:// output takes records from forward:// inputs only: every input must be forward://HOST:PORT"
         );
-        assert!(check_topology(&[forward_in, InputSpec::Stdin], &forward_out).is_err());
         assert!(check_topology(&[InputSpec::Stdin], &forward_out).is_err());
         assert!(check_topology(&[InputSpec::Stdin], &OutputSpec::Stdout).is_ok());
     }

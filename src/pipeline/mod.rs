@@ -117,6 +117,7 @@ pub async fn run(
     let tracker = TaskTracker::new();
     let start = Start {
         forward: &topology.forward,
+        output_name: topology.output.to_string(),
         shared: shared.as_ref(),
         upstream: upstream.as_ref(),
         context: &context,
@@ -200,6 +201,8 @@ async fn wait_for_streams_and_output(
 struct Start<'a> {
     /// The forward protocol's handshake settings.
     forward: &'a crate::config::forward::ForwardSecurity,
+    /// The output, as messages name it.
+    output_name: String,
     /// The shared output; present whenever the plan routes an input to it.
     shared: Option<&'a SharedOutput>,
     /// The output's upstream, if it is a `tcp://` or `tls://` output: each
@@ -228,11 +231,16 @@ impl Start<'_> {
             }
             (Input::Stream(opened), _, Some(shared)) => self.stream(opened, Port::merged(shared)),
             (Input::Pattern(pattern), _, Some(_)) => self.pattern(pattern),
-            (Input::Forward(input), Route::Forward(downstream), _) => {
-                self.forward(input, downstream)
-            }
-            (Input::Forward(_), _, _) => {
-                unreachable!("a forward input is refused at start-up without a forward output")
+            (Input::Forward(input), Route::Forward(downstream), _) => self.forward(
+                input,
+                crate::forward::NextHop::Forward(downstream.to_string()),
+            ),
+            (Input::Forward(input), _, Some(shared)) => {
+                let next = crate::forward::NextHop::Lines {
+                    shared: shared.clone(),
+                    name: self.output_name.clone(),
+                };
+                self.forward(input, next)
             }
             (_, _, None) => {
                 unreachable!("the plan opens the shared output whenever it routes an input there")
@@ -268,11 +276,11 @@ impl Start<'_> {
         self.tracker.spawn(follower.run());
     }
 
-    fn forward(&self, input: source::TcpInput, downstream: &str) {
+    fn forward(&self, input: source::TcpInput, next: crate::forward::NextHop) {
         let listener = crate::forward::ForwardListener {
             input,
             security: self.forward.clone(),
-            downstream: downstream.to_string(),
+            next,
             limits: crate::forward::ForwardLimits::new(&self.limits, self.forward),
             tracker: self.tracker.clone(),
             context: Arc::clone(self.context),

@@ -48,7 +48,11 @@ pub(crate) enum Route<'a> {
 impl Plan {
     /// The plan for `inputs` written to `output`.
     pub(crate) fn new(inputs: &[InputSpec], output: &OutputSpec) -> Plan {
-        let is_listener = |input: &InputSpec| input.listen_address().is_some();
+        // A listener's connections are streams of their own; a line
+        // listener's may each have an upstream of their own.
+        let is_line_listener = |input: &InputSpec| input.listen_address().is_some();
+        let is_listener =
+            |input: &InputSpec| is_line_listener(input) || matches!(input, InputSpec::Forward(_));
         let is_pattern = |input: &InputSpec| matches!(input, InputSpec::FollowGlob(..));
         if let OutputSpec::Forward(downstream) = output {
             // Only forward inputs go with it (`forward::check_topology`).
@@ -57,9 +61,9 @@ impl Plan {
             };
         }
         match output.upstream_address() {
-            Some(upstream) if inputs.iter().any(is_listener) => Plan::Proxy {
+            Some(upstream) if inputs.iter().any(is_line_listener) => Plan::Proxy {
                 upstream: upstream.to_string(),
-                shared_by_others: !inputs.iter().all(is_listener),
+                shared_by_others: !inputs.iter().all(is_line_listener),
             },
             _ if inputs.len() == 1 && !is_listener(&inputs[0]) && !is_pattern(&inputs[0]) => {
                 Plan::Direct
@@ -185,6 +189,20 @@ mod tests {
                 &["forward", "forward"],
                 "forward",
                 "forward own [forward forward]",
+            ),
+            // Records as lines on any other output, shared.
+            (&["forward"], "stdout", "merged shared [merged]"),
+            (&["forward"], "file", "merged shared [merged]"),
+            (&["forward"], "tcp", "merged shared [merged]"),
+            (
+                &["forward", "follow"],
+                "tls",
+                "merged shared [merged merged]",
+            ),
+            (
+                &["forward", "tcp"],
+                "tcp",
+                "proxy shared [merged per-connection]",
             ),
         ];
         for (inputs, out, expected) in cases {

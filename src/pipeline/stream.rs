@@ -369,7 +369,7 @@ fn note_switch(scanner: &mut Scanner, switching_to: &mut Option<u64>) {
 /// Asks the output to confirm, once it has written what `builder` holds so
 /// far, that the stream is delivered up to the scanner's decided mark.
 fn acknowledge(builder: &mut BatchBuilder<'_>, progress: &Arc<StreamProgress>, scanner: &Scanner) {
-    builder.acknowledge(Ack {
+    builder.acknowledge(Ack::Progress {
         progress: Arc::clone(progress),
         mark: scanner.decided(),
     });

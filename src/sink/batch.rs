@@ -76,7 +76,6 @@ impl Batch {
     }
 
     /// Adds an acknowledgement to confirm once the bytes so far are written.
-    #[cfg(test)]
     pub fn acknowledge(&mut self, ack: Ack) {
         self.acks.push((self.len, ack));
     }
@@ -276,7 +275,7 @@ mod tests {
     #[test]
     fn acknowledgements_go_with_the_bytes_they_cover() {
         let progress = crate::progress::StreamProgress::new();
-        let ack = |offset| Ack {
+        let ack = |offset| Ack::Progress {
             progress: std::sync::Arc::clone(&progress),
             mark: crate::scan::scanner::Mark {
                 offset,

@@ -559,22 +559,170 @@ fn random_restarts_lose_nothing() {
 /// A forward input without a forward output, or the other way round, is
 /// refused before anything is read.
 #[test]
-fn forward_goes_with_forward_only() {
-    let output = binary()
-        .args(["--input", "forward://127.0.0.1:1", "--output", "-"])
-        .output()
-        .unwrap();
-    assert_eq!(output.status.code(), Some(2), "{}", transcript(&output));
-    assert!(
-        String::from_utf8_lossy(&output.stderr).contains("its output must be forward://HOST:PORT"),
-        "{}",
-        transcript(&output)
-    );
+fn a_forward_output_takes_forward_inputs_only() {
     let output = binary()
         .args(["--input", "-", "--output", "forward://127.0.0.1:1"])
         .output()
         .unwrap();
     assert_eq!(output.status.code(), Some(2), "{}", transcript(&output));
+    assert_eq!(
+        String::from_utf8_lossy(&output.stderr),
+        "logredact: built-in default configuration: a forward:// output takes records from forward:// inputs only: every input must be forward://HOST:PORT\n",
+        "{}",
+        transcript(&output)
+    );
+}
+
+/// The JSON text of a value as the peers describe it (an `EventTime` as
+/// seconds with nine decimals; `bin` and map keys as strings), the way
+/// logredact writes records as lines.
+fn line_json(value: &Value) -> String {
+    let string = |bytes: &[u8]| serde_json::to_string(&String::from_utf8_lossy(bytes)).unwrap();
+    match value {
+        Value::Object(map) if map.len() == 1 && map.contains_key("bin") => {
+            string(&hex_decode(map["bin"].as_str().unwrap()))
+        }
+        Value::Object(map) if map.contains_key("ext") => {
+            let data = hex_decode(map["data"].as_str().unwrap());
+            let secs = u32::from_be_bytes(data[..4].try_into().unwrap());
+            let nanos = u32::from_be_bytes(data[4..].try_into().unwrap());
+            format!("{secs}.{nanos:09}")
+        }
+        Value::Object(map) => {
+            let fields: Vec<String> = map
+                .iter()
+                .map(|(key, item)| {
+                    let key = match key.strip_prefix("bin:") {
+                        Some(hex) => string(&hex_decode(hex)),
+                        None => serde_json::to_string(key).unwrap(),
+                    };
+                    format!("{key}:{}", line_json(item))
+                })
+                .collect();
+            format!("{{{}}}", fields.join(","))
+        }
+        Value::Array(items) => {
+            let items: Vec<String> = items.iter().map(line_json).collect();
+            format!("[{}]", items.join(","))
+        }
+        other => other.to_string(),
+    }
+}
+
+/// With an output that is not a forward hop, each record of every mode is
+/// a line of JSON, `[tag, time, record]`, redacted; a chunk is acknowledged
+/// once its lines are written.
+#[test]
+fn records_become_json_lines_on_another_output() {
+    let dir = scratch("lines");
+    let out = dir.join("out.log");
+    let (port, admin) = (free_port(), free_port());
+    let mut run = Running::start(
+        binary()
+            .args(["--input", &format!("forward://127.0.0.1:{port}")])
+            .args(["--output", &format!("file:{}", out.display())])
+            .args(["--admin", &format!("127.0.0.1:{admin}")])
+            .env("LOGREDACT_LOG", "trace"),
+        std::process::Stdio::piped(),
+    );
+    run.wait_until_ready(admin);
+    let mut tokens = TokenGen::new(7);
+    let mut expected = String::new();
+    for mode in ["message", "forward", "packed", "compressed"] {
+        let mut entries = entries(&mut tokens);
+        if mode == "message" {
+            entries.pop();
+        }
+        let tag = format!("app.{}", tokens.token());
+        let messages: Vec<Value> = match mode {
+            "message" => entries
+                .iter()
+                .enumerate()
+                .map(|(i, e)| json!({"tag": tag, "entries": [e], "chunk": format!("{mode}-{i}")}))
+                .collect(),
+            _ => vec![json!({"tag": tag, "entries": entries, "chunk": format!("{mode}-0")})],
+        };
+        let file = write_json(&dir, &format!("{mode}.json"), &json!(messages));
+        let acks = send(&[
+            "send",
+            "--port",
+            &port.to_string(),
+            "--mode",
+            mode,
+            "--messages",
+            &file,
+        ]);
+        let chunks: Vec<Value> = messages
+            .iter()
+            .map(|m| json!({"ack": m["chunk"]}))
+            .collect();
+        assert_eq!(acks, chunks, "{mode}: each chunk acknowledged once");
+        for entry in &entries {
+            let mut line = vec![redacted(&json!(tag))];
+            line.extend(redacted(entry).as_array().unwrap().iter().cloned());
+            expected.push_str(&line_json(&Value::Array(line)));
+            expected.push('\n');
+        }
+    }
+    // Acknowledged, so written: no wait.
+    let written = std::fs::read_to_string(&out).unwrap();
+    assert_eq!(written, expected);
+    assert!(written.contains("1700000000.123456789"));
+    for line in written.lines() {
+        serde_json::from_str::<Value>(line).unwrap_or_else(|e| panic!("{e}: not JSON"));
+    }
+    let (status, _, stderr) = run.terminate();
+    assert!(status.success(), "{stderr}");
+    assert_no_raw_token(stderr.as_bytes(), "logredact's log");
+}
+
+/// A chunk whose lines cannot be written yet (the TCP collector is down) is
+/// not acknowledged; once the collector is up the lines arrive, and the next
+/// chunk is acknowledged.
+#[test]
+fn lines_not_yet_written_are_not_acknowledged() {
+    let dir = scratch("lines_unwritten");
+    let (port, admin, collector_port) = (free_port(), free_port(), free_port());
+    let mut run = Running::start(
+        binary()
+            .args(["--input", &format!("forward://127.0.0.1:{port}")])
+            .args(["--output", &format!("tcp://127.0.0.1:{collector_port}")])
+            .args(["--admin", &format!("127.0.0.1:{admin}")]),
+        std::process::Stdio::piped(),
+    );
+    run.wait_for_port(port);
+    let mut tokens = TokenGen::new(8);
+    let message = |tokens: &mut TokenGen, chunk: &str| json!([{"tag": "app", "entries": [[1_700_000_000u64, {"log": tokens.token()}]], "chunk": chunk}]);
+    let first = write_json(&dir, "first.json", &message(&mut tokens, "first"));
+    let acks = send(&[
+        "send",
+        "--port",
+        &port.to_string(),
+        "--messages",
+        &first,
+        "--ack-timeout",
+        "2",
+    ]);
+    assert_eq!(
+        acks,
+        vec![json!({"timeout": true})],
+        "no acknowledgement while undelivered"
+    );
+    let collector = Collector::start(collector_port);
+    let second = write_json(&dir, "second.json", &message(&mut tokens, "second"));
+    let acks = send(&["send", "--port", &port.to_string(), "--messages", &second]);
+    assert_eq!(acks, vec![json!({"ack": "second"})]);
+    let lines = collector.wait_for_total(
+        2 * "[\"app\",1700000000,{\"log\":\"dapi****\"}]\n".len(),
+        Duration::from_secs(10),
+    );
+    let all = lines.concat();
+    assert_eq!(
+        String::from_utf8(all).unwrap(),
+        "[\"app\",1700000000,{\"log\":\"dapi****\"}]\n".repeat(2)
+    );
+    let (status, _, stderr) = run.terminate();
+    assert!(status.success(), "{stderr}");
 }
 
 /// With `forward.input`, a sender must prove the shared key and its user
