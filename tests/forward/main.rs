@@ -895,3 +895,84 @@ fn unacknowledged_chunks_at_shutdown_are_not_acknowledged() {
         run.errors()
     );
 }
+
+/// Fluentd's `fluent-logger` for Node.js, with `requireAckResponse`, in each
+/// of its event modes and once through the shared-key handshake: every emit
+/// is acknowledged, and every record arrives redacted under its tag with its
+/// `EventTime`.
+#[test]
+fn the_npm_fluent_logger_requiring_acks_is_acknowledged_and_redacted() {
+    let npm = npm_peers();
+    let dir = scratch("npm_logger");
+    let out = dir.join("received.jsonl");
+    let next_hop = free_port();
+    let _receiver = receiver(next_hop, &out, &[]);
+    let config = dir.join("logredact.yaml");
+    std::fs::write(
+        &config,
+        "forward:\n  input: { shared_key: 'npm key', self_hostname: logredact }\n",
+    )
+    .unwrap();
+    let (plain, plain_port, _) = hop(next_hop, None);
+    let (shaken, shaken_port, _) =
+        hop_with(next_hop, None, &["--config", config.to_str().unwrap()]);
+    let mut tokens = TokenGen::new(9);
+    let mut expected = Vec::new();
+    let runs = [
+        ("Message", plain_port, None),
+        ("PackedForward", plain_port, None),
+        ("CompressedPackedForward", plain_port, None),
+        ("PackedForward", shaken_port, Some("npm key")),
+    ];
+    for (run, (mode, port, key)) in runs.into_iter().enumerate() {
+        let records: Vec<Value> = (0..20)
+            .map(|i| {
+                json!({"label": format!("r{run}"), "data": {
+                    "log": format!("Authorization: Bearer {} #{i}", tokens.token()),
+                    "nested": {"k": [tokens.token()]},
+                }})
+            })
+            .collect();
+        let mut plan = json!({"port": port, "mode": mode, "tag_prefix": "npm", "records": records});
+        if let Some(key) = key {
+            plan["shared_key"] = json!(key);
+        }
+        let file = write_json(&dir, &format!("plan{run}.json"), &plan);
+        let output = std::process::Command::new("node")
+            .arg(repo_path("tests/forward/npm/sender.js"))
+            .arg(&file)
+            .env("NODE_PATH", npm.join("node_modules"))
+            .output()
+            .expect("run node");
+        assert!(output.status.success(), "{}", transcript(&output));
+        let result: Value = serde_json::from_slice(&output.stdout).expect("a JSON line");
+        assert_eq!(
+            result,
+            json!({"acked": 20, "errors": []}),
+            "{mode}: {}",
+            transcript(&output)
+        );
+        for record in &records {
+            expected.push((format!("npm.r{run}"), redacted(&record["data"])));
+        }
+    }
+    let got = wait_for_entries(&out, expected.len(), Duration::from_secs(20));
+    let got: Vec<(String, Value)> = got
+        .iter()
+        .map(|e| {
+            let time = &e["entry"][0];
+            assert_eq!(time["ext"], 0, "an EventTime: {time}");
+            (
+                e["tag"].as_str().unwrap().to_string(),
+                e["entry"][1].clone(),
+            )
+        })
+        .collect();
+    assert_eq!(got, expected);
+    assert_no_raw_token(&std::fs::read(&out).unwrap(), "the receiver");
+    for run in [plain, shaken] {
+        let (status, _, stderr) = run.terminate();
+        assert!(status.success(), "{stderr}");
+        assert_no_raw_token(stderr.as_bytes(), "logredact's log");
+    }
+}

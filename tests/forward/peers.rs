@@ -15,7 +15,9 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::common::{Running, Wait, lock_file, repo_path, target_dir, transcript};
+use crate::common::{
+    Running, Wait, lock_file, output_of, repo_path, target_dir, transcript, venv_with,
+};
 
 /// The virtual environment's Python, installed on first use.
 pub fn python() -> &'static Path {
@@ -31,44 +33,11 @@ pub fn python() -> &'static Path {
 }
 
 fn install() -> Result<PathBuf, String> {
-    let requirements_path = repo_path("tests/forward/requirements.txt");
-    let requirements = fs::read_to_string(&requirements_path)
-        .map_err(|e| format!("cannot read {}: {e}", requirements_path.display()))?;
-    let target = target_dir();
-    fs::create_dir_all(&target).map_err(|e| format!("cannot create {}: {e}", target.display()))?;
-    let venv = target.join("forward-venv");
-    let marker = venv.join(".installed-requirements.txt");
-    let _lock = lock_file(&target.join("forward-venv.lock"), Wait::Yes)
-        .map_err(|e| format!("cannot lock forward-venv.lock: {e}"))?;
-    if fs::read_to_string(&marker).ok().as_deref() != Some(requirements.as_str()) {
-        if venv.exists() {
-            fs::remove_dir_all(&venv)
-                .map_err(|e| format!("cannot remove {}: {e}", venv.display()))?;
-        }
-        let run = |command: &mut Command, what: &str| -> Result<(), String> {
-            let output = command
-                .output()
-                .map_err(|e| format!("cannot run {what}: {e}"))?;
-            if output.status.success() {
-                Ok(())
-            } else {
-                Err(format!("{what} failed\n{}", transcript(&output)))
-            }
-        };
-        run(
-            Command::new("python3").arg("-m").arg("venv").arg(&venv),
-            "python3 -m venv",
-        )?;
-        run(
-            Command::new(venv.join("bin/python"))
-                .args(["-m", "pip", "install", "--disable-pip-version-check"])
-                .args(["--no-input", "--requirement"])
-                .arg(&requirements_path),
-            "pip install --requirement tests/forward/requirements.txt",
-        )?;
-        fs::write(&marker, &requirements)
-            .map_err(|e| format!("cannot write {}: {e}", marker.display()))?;
-    }
+    let venv = venv_with(
+        "forward-venv",
+        "tests/forward/requirements.txt",
+        "the forward peers",
+    )?;
     let python = venv.join("bin/python");
     let check = Command::new(&python)
         .args([
@@ -81,6 +50,55 @@ fn install() -> Result<PathBuf, String> {
         return Err(format!("the peers do not import\n{}", transcript(&check)));
     }
     Ok(python)
+}
+
+/// The npm packages of `tests/forward/npm` (Fluentd's `fluent-logger` for
+/// Node.js, which can require acknowledgements), installed by `npm ci` from
+/// the committed lock file into `target/forward-npm`, once per change of
+/// the lock file: its `node_modules` is the `NODE_PATH` of the scripts.
+pub fn npm_peers() -> &'static Path {
+    static DIR: OnceLock<Result<PathBuf, String>> = OnceLock::new();
+    match DIR.get_or_init(install_npm) {
+        Ok(path) => path,
+        Err(message) => panic!(
+            "the npm forward peer (tests/forward/npm: fluent-logger) could not be installed \
+             into the target directory; it needs node and npm with access to the npm \
+             registry.\n{message}"
+        ),
+    }
+}
+
+fn install_npm() -> Result<PathBuf, String> {
+    let source = repo_path("tests/forward/npm");
+    let lock = fs::read_to_string(source.join("package-lock.json"))
+        .map_err(|e| format!("cannot read tests/forward/npm/package-lock.json: {e}"))?;
+    let target = target_dir();
+    let dir = target.join("forward-npm");
+    let marker = dir.join(".installed-package-lock.json");
+    let _lock = lock_file(&target.join("forward-npm.lock"), Wait::Yes)
+        .map_err(|e| format!("cannot lock forward-npm.lock: {e}"))?;
+    if fs::read_to_string(&marker).ok().as_deref() == Some(lock.as_str()) {
+        return Ok(dir);
+    }
+    if dir.exists() {
+        fs::remove_dir_all(&dir).map_err(|e| format!("cannot remove {}: {e}", dir.display()))?;
+    }
+    fs::create_dir_all(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    for file in ["package.json", "package-lock.json"] {
+        fs::copy(source.join(file), dir.join(file))
+            .map_err(|e| format!("cannot copy {file}: {e}"))?;
+    }
+    let installed = output_of(
+        Command::new("npm")
+            .args(["ci", "--no-audit", "--no-fund", "--ignore-scripts"])
+            .current_dir(&dir),
+        "npm ci",
+    )?;
+    if !installed.status.success() {
+        return Err(format!("npm ci failed\n{}", transcript(&installed)));
+    }
+    fs::write(&marker, &lock).map_err(|e| format!("cannot write {}: {e}", marker.display()))?;
+    Ok(dir)
 }
 
 /// `peer.py` with `args`.
