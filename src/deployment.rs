@@ -19,7 +19,7 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
 use crate::app::Settings;
-use crate::config::{AuditTarget, InputSpec, OutputSpec};
+use crate::config::AuditTarget;
 use crate::source::checkpoint::CheckpointStore;
 
 /// What was checked, and every problem found (one message each).
@@ -52,19 +52,13 @@ pub fn check(settings: &Settings) -> Report {
         note(format!("admin address {address}"), can_listen(address));
     }
     for input in &settings.topology.inputs {
-        let forward = match input {
-            InputSpec::Forward(address) => Some(address.as_str()),
-            _ => None,
-        };
+        let forward = input.forward_address().map(|(address, _)| address);
         if let Some(address) = input.listen_address().or(forward) {
             note(format!("input {input}"), can_listen(address));
         }
     }
     let output = &settings.topology.output;
-    let forward = match output {
-        OutputSpec::Forward(address) => Some(address.as_str()),
-        _ => None,
-    };
+    let forward = output.forward_address().map(|(address, _)| address);
     if let Some(address) = output.upstream_address().or(forward) {
         let what = format!("output {}", settings.topology.output);
         note(what, resolves(address));

@@ -64,17 +64,18 @@ struct RunFlags {
     /// end), `follow:PATH` (like tail -F, checkpointed in --state-dir),
     /// `tcp://HOST:PORT` (listen; each connection is a stream),
     /// `tls://HOST:PORT` (the same over TLS, with the configuration's
-    /// tls.server) or `forward://HOST:PORT` (listen for Fluent forward peers;
-    /// their records go to a forward:// output). Repeatable; replaces the
-    /// configuration's inputs.
+    /// tls.server), `forward://HOST:PORT` (listen for Fluent forward peers)
+    /// or `forward+tls://HOST:PORT` (the same over TLS). Repeatable; replaces
+    /// the configuration's inputs.
     #[arg(long, value_name = "SPEC")]
     input: Vec<InputSpec>,
 
     /// Where the redacted output goes: `-` (stdout, the default), `file:PATH`
     /// (append), `tcp://HOST:PORT` (connect; with a TCP input, one upstream
     /// connection per inbound connection), `tls://HOST:PORT` (the same over
-    /// TLS, with the configuration's tls.client) or `forward://HOST:PORT` (the
-    /// next Fluent forward hop, for forward:// inputs).
+    /// TLS, with the configuration's tls.client), `forward://HOST:PORT` (the
+    /// next Fluent forward hop, for forward:// inputs) or
+    /// `forward+tls://HOST:PORT` (the same over TLS).
     #[arg(long, value_name = "SPEC")]
     output: Option<OutputSpec>,
 

@@ -714,7 +714,7 @@ fn an_error_never_shows_what_a_variable_holds() {
     assert_eq!(
         message,
         format!(
-            "logredact: {}:1:9: output: unknown output '${{LOGREDACT_TEST_OUT}}': expected -, file:PATH, tcp://HOST:PORT, tls://HOST:PORT or forward://HOST:PORT\n",
+            "logredact: {}:1:9: output: unknown output '${{LOGREDACT_TEST_OUT}}': expected -, file:PATH, tcp://HOST:PORT, tls://HOST:PORT, forward://HOST:PORT or forward+tls://HOST:PORT\n",
             path.display()
         )
     );

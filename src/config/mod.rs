@@ -914,7 +914,7 @@ mod tests {
             .unwrap_err();
         assert_eq!(
             error.to_string(),
-            "c.yaml:1:9: output: unknown output 'udp://${SECRET}': expected -, file:PATH, tcp://HOST:PORT, tls://HOST:PORT or forward://HOST:PORT"
+            "c.yaml:1:9: output: unknown output 'udp://${SECRET}': expected -, file:PATH, tcp://HOST:PORT, tls://HOST:PORT, forward://HOST:PORT or forward+tls://HOST:PORT"
         );
         let text = "rules:\n  - id: r\n    pattern: '${SECRET}('\n";
         let config = Config::parse_with_env(text, "c.yaml", None, &env).unwrap();

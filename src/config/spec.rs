@@ -25,6 +25,9 @@ pub enum InputSpec {
     Tls(String),
     /// `forward://HOST:PORT`: listen for Fluent forward peers.
     Forward(String),
+    /// `forward+tls://HOST:PORT`: the same over TLS (with the settings of
+    /// `tls.server`).
+    ForwardTls(String),
 }
 
 /// How the rotated generations of a followed file are named, in its
@@ -83,9 +86,22 @@ pub enum OutputSpec {
     Tls(String),
     /// `forward://HOST:PORT`: connect to a Fluent forward peer.
     Forward(String),
+    /// `forward+tls://HOST:PORT`: the same over TLS (with the settings of
+    /// `tls.client`).
+    ForwardTls(String),
 }
 
 impl InputSpec {
+    /// The address of a `forward://` or `forward+tls://` input, and whether
+    /// it is the latter.
+    pub fn forward_address(&self) -> Option<(&str, bool)> {
+        match self {
+            InputSpec::Forward(address) => Some((address, false)),
+            InputSpec::ForwardTls(address) => Some((address, true)),
+            _ => None,
+        }
+    }
+
     /// The address a `tcp://` or `tls://` input listens on.
     pub fn listen_address(&self) -> Option<&str> {
         match self {
@@ -96,6 +112,16 @@ impl InputSpec {
 }
 
 impl OutputSpec {
+    /// The address of a `forward://` or `forward+tls://` output, and whether
+    /// it is the latter.
+    pub fn forward_address(&self) -> Option<(&str, bool)> {
+        match self {
+            OutputSpec::Forward(address) => Some((address, false)),
+            OutputSpec::ForwardTls(address) => Some((address, true)),
+            _ => None,
+        }
+    }
+
     /// The address a `tcp://` or `tls://` output connects to.
     pub fn upstream_address(&self) -> Option<&str> {
         match self {
@@ -150,8 +176,11 @@ impl FromStr for InputSpec {
         if let Some(address) = text.strip_prefix("forward://") {
             return Ok(InputSpec::Forward(host_port(text, address)?));
         }
+        if let Some(address) = text.strip_prefix("forward+tls://") {
+            return Ok(InputSpec::ForwardTls(host_port(text, address)?));
+        }
         Err(SpecError(format!(
-            "unknown input '{text}': expected -, file:PATH, follow:PATH, tcp://HOST:PORT, tls://HOST:PORT or forward://HOST:PORT"
+            "unknown input '{text}': expected -, file:PATH, follow:PATH, tcp://HOST:PORT, tls://HOST:PORT, forward://HOST:PORT or forward+tls://HOST:PORT"
         )))
     }
 }
@@ -175,8 +204,11 @@ impl FromStr for OutputSpec {
         if let Some(address) = text.strip_prefix("forward://") {
             return Ok(OutputSpec::Forward(host_port(text, address)?));
         }
+        if let Some(address) = text.strip_prefix("forward+tls://") {
+            return Ok(OutputSpec::ForwardTls(host_port(text, address)?));
+        }
         Err(SpecError(format!(
-            "unknown output '{text}': expected -, file:PATH, tcp://HOST:PORT, tls://HOST:PORT or forward://HOST:PORT"
+            "unknown output '{text}': expected -, file:PATH, tcp://HOST:PORT, tls://HOST:PORT, forward://HOST:PORT or forward+tls://HOST:PORT"
         )))
     }
 }
@@ -215,6 +247,7 @@ impl fmt::Display for InputSpec {
             InputSpec::Tcp(address) => write!(f, "tcp://{address}"),
             InputSpec::Tls(address) => write!(f, "tls://{address}"),
             InputSpec::Forward(address) => write!(f, "forward://{address}"),
+            InputSpec::ForwardTls(address) => write!(f, "forward+tls://{address}"),
         }
     }
 }
@@ -227,6 +260,7 @@ impl fmt::Display for OutputSpec {
             OutputSpec::Tcp(address) => write!(f, "tcp://{address}"),
             OutputSpec::Tls(address) => write!(f, "tls://{address}"),
             OutputSpec::Forward(address) => write!(f, "forward://{address}"),
+            OutputSpec::ForwardTls(address) => write!(f, "forward+tls://{address}"),
         }
     }
 }
@@ -286,6 +320,14 @@ mod tests {
             "tls://[::1]:1"
         );
         assert_eq!(OutputSpec::Tls("h:1".into()).to_string(), "tls://h:1");
+        assert_eq!(
+            "forward+tls://0.0.0.0:24224".parse(),
+            Ok(InputSpec::ForwardTls("0.0.0.0:24224".into()))
+        );
+        assert_eq!(
+            OutputSpec::ForwardTls("h:1".into()).to_string(),
+            "forward+tls://h:1"
+        );
         for line in [
             InputSpec::Follow("x".into(), RotatedNames::Builtin).to_string(),
             OutputSpec::Tcp("h:1".into()).to_string(),
@@ -327,7 +369,7 @@ mod tests {
         let e = "udp://x:1".parse::<InputSpec>().unwrap_err();
         assert_eq!(
             e.to_string(),
-            "unknown input 'udp://x:1': expected -, file:PATH, follow:PATH, tcp://HOST:PORT, tls://HOST:PORT or forward://HOST:PORT"
+            "unknown input 'udp://x:1': expected -, file:PATH, follow:PATH, tcp://HOST:PORT, tls://HOST:PORT, forward://HOST:PORT or forward+tls://HOST:PORT"
         );
         let e = "tls://host".parse::<OutputSpec>().unwrap_err();
         assert_eq!(e.to_string(), "'tls://host': expected HOST:PORT");

@@ -187,8 +187,9 @@ impl Config {
 
     fn load_tls_located(&self, inputs: GivenIn, output: GivenIn) -> Result<Tls, ConfigError> {
         use Step::{Index, Key};
-        let is_tls = |input: &InputSpec| matches!(input, InputSpec::Tls(_));
-        let is_tcp = |input: &InputSpec| matches!(input, InputSpec::Tcp(_));
+        let is_tls =
+            |input: &InputSpec| matches!(input, InputSpec::Tls(_) | InputSpec::ForwardTls(_));
+        let is_tcp = |input: &InputSpec| matches!(input, InputSpec::Tcp(_) | InputSpec::Forward(_));
         let input_error = |index: usize, message: String| {
             self.spec_error(
                 inputs,
@@ -232,14 +233,14 @@ impl Config {
             (None, None) => None,
         };
         let client = match (&self.output, &settings.client) {
-            (OutputSpec::Tls(_), None) => {
+            (OutputSpec::Tls(_) | OutputSpec::ForwardTls(_), None) => {
                 let problem = format!("needs tls.client.ca{}", in_the_file(output));
                 return Err(output_error(problem));
             }
-            (OutputSpec::Tcp(_), Some(_)) => {
+            (OutputSpec::Tcp(_) | OutputSpec::Forward(_), Some(_)) => {
                 return Err(output_error(plaintext(&self.output, "client", output)));
             }
-            (OutputSpec::Tls(address), Some(client)) => {
+            (OutputSpec::Tls(address) | OutputSpec::ForwardTls(address), Some(client)) => {
                 let name = match &client.server_name {
                     Some(name) => server_name(name),
                     None => server_name(host(address)).map_err(|why| {
@@ -288,9 +289,12 @@ impl Config {
 /// `side`.
 fn plaintext(spec: &dyn std::fmt::Display, side: &str, given: GivenIn) -> String {
     let text = spec.to_string();
-    let address = text.strip_prefix("tcp://").unwrap_or(&text);
+    let secure = match text.strip_prefix("forward://") {
+        Some(address) => format!("forward+tls://{address}"),
+        None => format!("tls://{}", text.strip_prefix("tcp://").unwrap_or(&text)),
+    };
     format!(
-        "is plaintext, but tls.{side} is set{}: write tls://{address} to use TLS, or remove tls.{side}",
+        "is plaintext, but tls.{side} is set{}: write {secure} to use TLS, or remove tls.{side}",
         in_the_file(given)
     )
 }

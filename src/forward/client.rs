@@ -21,8 +21,8 @@ use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{ReadHalf, WriteHalf};
 use tokio::net::TcpStream;
-use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
@@ -34,6 +34,7 @@ use crate::forward::frame::{Framer, read_frame};
 use crate::forward::handshake::ClientHandshake;
 use crate::forward::message::acknowledged;
 use crate::metrics::{ErrorKind, Metrics};
+use crate::tls::{self, ClientTls};
 
 /// Messages sent and not yet acknowledged, at most.
 const WINDOW: usize = 16;
@@ -83,6 +84,7 @@ impl Downstream {
     /// delivered is sent to `acks`. Retries until `give_up` is cancelled.
     pub(crate) fn connect(
         address: String,
+        tls: Option<ClientTls>,
         auth: Option<ForwardClientAuth>,
         acks: mpsc::UnboundedSender<Vec<u8>>,
         metrics: Arc<Metrics>,
@@ -92,6 +94,7 @@ impl Downstream {
         metrics.output_down();
         let link = Link {
             address,
+            tls,
             auth,
             connection: None,
             metrics,
@@ -233,6 +236,8 @@ fn gave_up(in_flight: VecDeque<InFlight>, mut receiver: mpsc::Receiver<Outgoing>
 /// The connection to the next hop, made and remade as needed.
 struct Link {
     address: String,
+    /// The client side of TLS, for a `forward+tls://` output.
+    tls: Option<ClientTls>,
     /// The handshake to make on each connection, if the next hop asks.
     auth: Option<ForwardClientAuth>,
     connection: Option<Connection>,
@@ -243,8 +248,8 @@ struct Link {
 }
 
 struct Connection {
-    reader: OwnedReadHalf,
-    writer: OwnedWriteHalf,
+    reader: ReadHalf<tls::Connection>,
+    writer: WriteHalf<tls::Connection>,
     buffer: BytesMut,
     framer: Framer,
 }
@@ -288,7 +293,11 @@ impl Connection {
 
 impl Link {
     fn name(&self) -> String {
-        format!("forward://{}", self.address)
+        let scheme = match self.tls {
+            Some(_) => "forward+tls",
+            None => "forward",
+        };
+        format!("{scheme}://{}", self.address)
     }
 
     /// Connects, with backoff after failures; fails only when the output
@@ -311,8 +320,25 @@ impl Link {
                 }
             };
             match attempt {
-                Ok(mut stream) => {
+                Ok(stream) => {
                     let _ = stream.set_nodelay(true);
+                    let mut stream = match &self.tls {
+                        None => tls::Connection::Plain(stream),
+                        Some(tls) => match tls.connect(stream).await {
+                            Ok(connection) => connection,
+                            Err(e) => {
+                                self.failures += 1;
+                                self.metrics.error(ErrorKind::TlsHandshake);
+                                tracing::warn!(
+                                    output = %self.name(),
+                                    error = %e,
+                                    retry_in_ms = backoff(self.failures).as_millis() as u64,
+                                    "TLS handshake with the next hop failed"
+                                );
+                                continue;
+                            }
+                        },
+                    };
                     let mut buffer = BytesMut::new();
                     if let Some(auth) = &self.auth {
                         if let Err(why) = handshake(&mut stream, auth, &mut buffer).await {
@@ -328,7 +354,7 @@ impl Link {
                         }
                     }
                     tracing::info!(output = %self.name(), "connected to the next hop");
-                    let (reader, writer) = stream.into_split();
+                    let (reader, writer) = tokio::io::split(stream);
                     self.connection = Some(Connection {
                         reader,
                         writer,
@@ -396,7 +422,7 @@ impl Link {
 /// The client's side of the handshake: the next hop's HELO, logredact's
 /// PING, the next hop's PONG checked.
 async fn handshake(
-    stream: &mut TcpStream,
+    stream: &mut tls::Connection,
     auth: &ForwardClientAuth,
     buffer: &mut BytesMut,
 ) -> Result<(), String> {

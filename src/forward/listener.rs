@@ -31,10 +31,19 @@ pub(crate) struct ForwardListener {
 }
 
 impl ForwardListener {
+    /// The input, as messages name it.
+    fn name(&self) -> String {
+        let scheme = match self.input.tls() {
+            Some(_) => "forward+tls",
+            None => "forward",
+        };
+        format!("{scheme}://{}", self.input.address())
+    }
+
     /// Accepts connections until the shutdown starts.
     pub(crate) async fn run(mut self) {
         tracing::info!(
-            input = %format!("forward://{}", self.input.address()),
+            input = %self.name(),
             output = %self.next.name(),
             "listening"
         );
@@ -52,6 +61,7 @@ impl ForwardListener {
             let connection = Connection {
                 id: format!("forward:{peer}"),
                 stream,
+                tls: self.input.tls().cloned(),
                 place: permit,
                 next: self.next.clone(),
                 security: self.security.clone(),

@@ -16,13 +16,19 @@ use crate::forward::message::{MessageError, Redacted};
 use crate::metrics::Metrics;
 use crate::progress::Ack;
 use crate::sink::{Batch, Port, SharedOutput};
+use crate::tls::ClientTls;
 
 /// Where the connections of a forward input send their records.
 #[derive(Clone)]
 pub(crate) enum NextHop {
-    /// A forward output (`HOST:PORT`): a connection to it per inbound
-    /// connection, with its acknowledgements.
-    Forward(String),
+    /// A forward output: a connection to it per inbound connection, with
+    /// its acknowledgements.
+    Forward {
+        /// `HOST:PORT`.
+        address: String,
+        /// The client side of TLS, for a `forward+tls://` output.
+        tls: Option<ClientTls>,
+    },
     /// Any other output, shared by every stream: a line of JSON per record
     /// (see [`crate::forward::lines`]).
     Lines {
@@ -37,7 +43,8 @@ impl NextHop {
     /// The output, as messages name it.
     pub(crate) fn name(&self) -> String {
         match self {
-            NextHop::Forward(address) => format!("forward://{address}"),
+            NextHop::Forward { address, tls: None } => format!("forward://{address}"),
+            NextHop::Forward { address, .. } => format!("forward+tls://{address}"),
             NextHop::Lines { name, .. } => name.clone(),
         }
     }
@@ -116,9 +123,10 @@ impl HopSink {
         max_decompressed: usize,
     ) -> HopSink {
         match next {
-            NextHop::Forward(address) => {
+            NextHop::Forward { address, tls } => {
                 let downstream = Downstream::connect(
                     address.clone(),
+                    tls.clone(),
                     auth,
                     acks,
                     Arc::clone(metrics),

@@ -22,8 +22,8 @@ use std::time::{Duration, SystemTime};
 use bytes::BytesMut;
 use tokio::io::AsyncReadExt;
 use tokio::io::AsyncWriteExt;
+use tokio::io::{ReadHalf, WriteHalf};
 use tokio::net::TcpStream;
-use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::sync::{mpsc, watch};
 use tracing::Instrument;
 
@@ -40,13 +40,16 @@ use crate::scan::detection::Detection;
 use crate::scan::msgpack::RecordRedactor;
 use crate::scan::scanner::Scanner;
 use crate::source::{Place, READ_CHUNK};
+use crate::tls::{self, ServerTls};
 
 /// One accepted connection of a forward input, ready to run.
 pub(crate) struct Connection {
     /// The stream id, `forward:<peer>`.
     pub(crate) id: String,
-    /// The connection.
+    /// The connection, before TLS.
     pub(crate) stream: TcpStream,
+    /// The server side of TLS, for a `forward+tls://` input.
+    pub(crate) tls: Option<ServerTls>,
     /// Its place among `limits.max_connections`, held until its messages
     /// are delivered.
     pub(crate) place: Place,
@@ -114,7 +117,8 @@ impl Connection {
     pub(crate) async fn run(self) {
         let Connection {
             id,
-            mut stream,
+            stream,
+            tls,
             mut place,
             next,
             security,
@@ -123,6 +127,18 @@ impl Connection {
         } = self;
         let span = tracing::info_span!("stream", stream = %id);
         let metrics = Arc::clone(&context.env.metrics);
+        let mut stream = match tls {
+            None => tls::Connection::Plain(stream),
+            Some(tls) => match tls_handshake(&tls, stream, &context).await {
+                Ok(connection) => connection,
+                Err(e) => {
+                    metrics.error(ErrorKind::TlsHandshake);
+                    let _entered = span.enter();
+                    tracing::warn!(error = %e, "TLS handshake failed; connection closed");
+                    return;
+                }
+            },
+        };
         // What the sender sent after its PING: the first events.
         let mut buffer = BytesMut::with_capacity(READ_CHUNK);
         if let Some(auth) = &security.input {
@@ -137,7 +153,7 @@ impl Connection {
             }
         }
         metrics.stream_started();
-        let (reader, writer) = stream.into_split();
+        let (reader, writer) = tokio::io::split(stream);
         // Unbounded, but never longer than the messages delivered and not
         // yet acknowledged, which the next hop's window bounds.
         let (acks, replies) = mpsc::unbounded_channel();
@@ -205,13 +221,28 @@ impl Connection {
     }
 }
 
+/// The server's TLS handshake, unless the shutdown's grace period ends first.
+async fn tls_handshake(
+    tls: &ServerTls,
+    stream: TcpStream,
+    context: &Context,
+) -> io::Result<tls::Connection> {
+    tokio::select! {
+        handshake = tls.accept(stream) => handshake,
+        () = context.shutdown.deadline.cancelled() => Err(io::Error::new(
+            io::ErrorKind::Interrupted,
+            "shutting down before the TLS handshake completed",
+        )),
+    }
+}
+
 /// The longest handshake message read.
 const MAX_HANDSHAKE: usize = 64 * 1024;
 
 /// The server's side of the handshake: HELO, the client's PING checked, and
 /// PONG (saying no, with the reason, when the client is refused).
 async fn handshake(
-    stream: &mut TcpStream,
+    stream: &mut tls::Connection,
     auth: &ForwardServerAuth,
     buffer: &mut BytesMut,
     idle: Option<Duration>,
@@ -232,7 +263,7 @@ async fn handshake(
 
 /// Writes `{"ack": chunk}` for each chunk delivered, until the output ends.
 async fn acknowledge(
-    mut writer: OwnedWriteHalf,
+    mut writer: WriteHalf<tls::Connection>,
     mut replies: mpsc::UnboundedReceiver<Vec<u8>>,
     metrics: Arc<Metrics>,
 ) {
@@ -260,7 +291,7 @@ struct Inbound<'a> {
 impl Inbound<'_> {
     async fn read(
         mut self,
-        mut reader: OwnedReadHalf,
+        mut reader: ReadHalf<tls::Connection>,
         mut buffer: BytesMut,
     ) -> Result<Ended, Refused> {
         let mut framer = Framer::new(self.limits.max_message);
@@ -275,14 +306,16 @@ impl Inbound<'_> {
             }
             if stopping {
                 // What has arrived is read; then the connection is done.
+                // A zero timeout polls the read once: what is there, or
+                // nothing.
                 buffer.reserve(READ_CHUNK);
-                match reader.try_read_buf(&mut buffer) {
-                    Ok(0) => return Ok(Ended::Closed),
-                    Ok(n) => {
+                match tokio::time::timeout(Duration::ZERO, reader.read_buf(&mut buffer)).await {
+                    Ok(Ok(0)) => return Ok(Ended::Closed),
+                    Ok(Ok(n)) => {
                         self.context.env.metrics.read(n);
                         continue;
                     }
-                    Err(_) => return Ok(Ended::Stopped),
+                    Ok(Err(_)) | Err(_) => return Ok(Ended::Stopped),
                 }
             }
             buffer.reserve(READ_CHUNK);

@@ -32,10 +32,10 @@ impl ForwardLimits {
 /// forward inputs (lines have no tag and no time). A forward input may go to
 /// any output: to another, its records are written as lines.
 pub(crate) fn check_topology(inputs: &[InputSpec], output: &OutputSpec) -> Result<(), String> {
-    let forward_out = matches!(output, OutputSpec::Forward(_));
-    if forward_out && !inputs.iter().all(|i| matches!(i, InputSpec::Forward(_))) {
+    let forward_out = output.forward_address().is_some();
+    if forward_out && !inputs.iter().all(|i| i.forward_address().is_some()) {
         return Err(
-            "a forward:// output takes records from forward:// inputs only: every input must be forward://HOST:PORT"
+            "a forward:// output takes records from forward:// inputs only: every input must be forward://HOST:PORT or forward+tls://HOST:PORT"
                 .into(),
         );
     }
@@ -55,7 +55,7 @@ mod tests {
         let error = check_topology(&[forward_in, InputSpec::Stdin], &forward_out).unwrap_err();
         assert_eq!(
             error,
-            "a forward:// output takes records from forward:// inputs only: every input must be forward://HOST:PORT"
+            "a forward:// output takes records from forward:// inputs only: every input must be forward://HOST:PORT or forward+tls://HOST:PORT"
         );
         assert!(check_topology(&[InputSpec::Stdin], &forward_out).is_err());
         assert!(check_topology(&[InputSpec::Stdin], &OutputSpec::Stdout).is_ok());

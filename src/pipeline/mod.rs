@@ -118,6 +118,10 @@ pub async fn run(
     let start = Start {
         forward: &topology.forward,
         output_name: topology.output.to_string(),
+        forward_tls: match topology.output {
+            OutputSpec::ForwardTls(_) => topology.tls.client.clone(),
+            _ => None,
+        },
         shared: shared.as_ref(),
         upstream: upstream.as_ref(),
         context: &context,
@@ -203,6 +207,8 @@ struct Start<'a> {
     forward: &'a crate::config::forward::ForwardSecurity,
     /// The output, as messages name it.
     output_name: String,
+    /// The client side of TLS, for a `forward+tls://` output.
+    forward_tls: Option<crate::tls::ClientTls>,
     /// The shared output; present whenever the plan routes an input to it.
     shared: Option<&'a SharedOutput>,
     /// The output's upstream, if it is a `tcp://` or `tls://` output: each
@@ -231,10 +237,13 @@ impl Start<'_> {
             }
             (Input::Stream(opened), _, Some(shared)) => self.stream(opened, Port::merged(shared)),
             (Input::Pattern(pattern), _, Some(_)) => self.pattern(pattern),
-            (Input::Forward(input), Route::Forward(downstream), _) => self.forward(
-                input,
-                crate::forward::NextHop::Forward(downstream.to_string()),
-            ),
+            (Input::Forward(input), Route::Forward(downstream), _) => {
+                let next = crate::forward::NextHop::Forward {
+                    address: downstream.to_string(),
+                    tls: self.forward_tls.clone(),
+                };
+                self.forward(input, next)
+            }
             (Input::Forward(input), _, Some(shared)) => {
                 let next = crate::forward::NextHop::Lines {
                     shared: shared.clone(),

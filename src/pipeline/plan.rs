@@ -52,12 +52,12 @@ impl Plan {
         // listener's may each have an upstream of their own.
         let is_line_listener = |input: &InputSpec| input.listen_address().is_some();
         let is_listener =
-            |input: &InputSpec| is_line_listener(input) || matches!(input, InputSpec::Forward(_));
+            |input: &InputSpec| is_line_listener(input) || input.forward_address().is_some();
         let is_pattern = |input: &InputSpec| matches!(input, InputSpec::FollowGlob(..));
-        if let OutputSpec::Forward(downstream) = output {
+        if let Some((downstream, _)) = output.forward_address() {
             // Only forward inputs go with it (`forward::check_topology`).
             return Plan::Forward {
-                downstream: downstream.clone(),
+                downstream: downstream.to_string(),
             };
         }
         match output.upstream_address() {

@@ -38,7 +38,10 @@ pub(crate) fn endpoint(spec: &OutputSpec, tls: &Tls) -> io::Result<Option<Endpoi
                 io::Error::new(io::ErrorKind::InvalidInput, "no TLS client settings")
             })?),
         }),
-        OutputSpec::Stdout | OutputSpec::File(_) | OutputSpec::Forward(_) => None,
+        OutputSpec::Stdout
+        | OutputSpec::File(_)
+        | OutputSpec::Forward(_)
+        | OutputSpec::ForwardTls(_) => None,
     })
 }
 
@@ -65,7 +68,7 @@ pub(crate) fn open(
         )),
         // Each forward connection has a connection of its own to the next
         // hop; there is no shared output (see `crate::forward`).
-        (OutputSpec::Forward(_), None) => {
+        (OutputSpec::Forward(_) | OutputSpec::ForwardTls(_), None) => {
             return Err(io::Error::other(
                 "a forward:// output is not shared; it takes forward:// inputs only",
             ));

@@ -159,8 +159,21 @@ pub(crate) async fn open(spec: &InputSpec, context: OpenContext<'_>) -> Result<I
                 .map(Input::Listener)
                 .map_err(failed(format!("listening on {spec}")))
         }
-        InputSpec::Forward(address) => {
-            TcpInput::bind(address, None, context.limits, Arc::clone(context.metrics))
+        InputSpec::Forward(address) | InputSpec::ForwardTls(address) => {
+            let tls = match spec {
+                // Checked when the settings were resolved; never plaintext.
+                InputSpec::ForwardTls(_) => {
+                    Some(context.tls.server.clone().ok_or_else(|| OpenError {
+                        what: format!("listening on {spec}"),
+                        source: io::Error::new(
+                            io::ErrorKind::InvalidInput,
+                            "no TLS server settings",
+                        ),
+                    })?)
+                }
+                _ => None,
+            };
+            TcpInput::bind(address, tls, context.limits, Arc::clone(context.metrics))
                 .await
                 .map(Input::Forward)
                 .map_err(failed(format!("listening on {spec}")))

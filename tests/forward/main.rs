@@ -567,7 +567,7 @@ fn a_forward_output_takes_forward_inputs_only() {
     assert_eq!(output.status.code(), Some(2), "{}", transcript(&output));
     assert_eq!(
         String::from_utf8_lossy(&output.stderr),
-        "logredact: built-in default configuration: a forward:// output takes records from forward:// inputs only: every input must be forward://HOST:PORT\n",
+        "logredact: built-in default configuration: a forward:// output takes records from forward:// inputs only: every input must be forward://HOST:PORT or forward+tls://HOST:PORT\n",
         "{}",
         transcript(&output)
     );
@@ -975,4 +975,138 @@ fn the_npm_fluent_logger_requiring_acks_is_acknowledged_and_redacted() {
         assert!(status.success(), "{stderr}");
         assert_no_raw_token(stderr.as_bytes(), "logredact's log");
     }
+}
+
+/// `forward+tls://` on both sides, with the protocol's handshake inside TLS:
+/// a sender over TLS is read, redacted and acknowledged, and the records go
+/// on over TLS to a next hop whose certificate the CA signs; a plaintext
+/// sender on the TLS port gets nothing and is counted.
+#[test]
+fn the_forward_hop_over_tls_on_both_sides() {
+    let pki = Pki::get();
+    let dir = scratch("forward_tls");
+    let out = dir.join("received.jsonl");
+    let next_hop = free_port();
+    let _receiver = receiver(
+        next_hop,
+        &out,
+        &[
+            "--tls-cert",
+            &pki.path("server.crt"),
+            "--tls-key",
+            &pki.path("server.key"),
+        ],
+    );
+    let config = dir.join("logredact.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            "tls:\n  server: {{ cert: '{}', key: '{}' }}\n  client: {{ ca: '{}' }}\nforward:\n  input: {{ shared_key: 'tls key', self_hostname: logredact }}\n",
+            pki.path("server.crt"),
+            pki.path("server.key"),
+            pki.path("ca.crt")
+        ),
+    )
+    .unwrap();
+    let (port, admin) = (free_port(), free_port());
+    let mut run = Running::start(
+        binary()
+            .args(["--config", config.to_str().unwrap()])
+            .args(["--input", &format!("forward+tls://127.0.0.1:{port}")])
+            .args(["--output", &format!("forward+tls://localhost:{next_hop}")])
+            .args(["--admin", &format!("127.0.0.1:{admin}")])
+            .env("LOGREDACT_LOG", "trace"),
+        std::process::Stdio::piped(),
+    );
+    run.wait_until_ready(admin);
+    let mut tokens = TokenGen::new(10);
+    let entries = entries(&mut tokens);
+    let messages = json!([{"tag": "app", "entries": entries, "chunk": "over-tls"}]);
+    let file = write_json(&dir, "messages.json", &messages);
+    let port_arg = port.to_string();
+    let acks = send(&[
+        "send",
+        "--port",
+        &port_arg,
+        "--messages",
+        &file,
+        "--tls-ca",
+        &pki.path("ca.crt"),
+        "--shared-key",
+        "tls key",
+    ]);
+    assert_eq!(
+        acks,
+        [
+            json!({"pong": true, "reason": ""}),
+            json!({"ack": "over-tls"})
+        ]
+    );
+    let got = wait_for_entries(&out, entries.len(), Duration::from_secs(20));
+    let got: Vec<Value> = got.iter().map(|e| e["entry"].clone()).collect();
+    let expected: Vec<Value> = entries.iter().map(redacted).collect();
+    assert_eq!(got, expected);
+    // A plaintext sender on the TLS port: its bytes are no TLS handshake.
+    let plain = send(&[
+        "send",
+        "--port",
+        &port_arg,
+        "--messages",
+        &file,
+        "--ack-timeout",
+        "5",
+    ]);
+    assert!(
+        plain.iter().all(|line| line.get("ack").is_none()),
+        "{plain:?}"
+    );
+    wait_for_counter(admin, "logredact_errors_total{kind=\"tls_handshake\"}", 1);
+    assert_eq!(received(&out).len(), entries.len(), "nothing more arrived");
+    let (status, _, stderr) = run.terminate();
+    assert!(status.success(), "{stderr}");
+    assert!(
+        stderr.contains(&format!("listening input=forward+tls://127.0.0.1:{port}"))
+            && stderr.contains(&format!("output=forward+tls://localhost:{next_hop}")),
+        "{stderr}"
+    );
+    assert_no_raw_token(stderr.as_bytes(), "logredact's log");
+    assert_no_raw_token(&std::fs::read(&out).unwrap(), "the receiver");
+}
+
+/// A plaintext forward end where TLS settings are set is refused, naming the
+/// TLS form to write; a `forward+tls://` end without its settings too.
+#[test]
+fn forward_tls_settings_go_with_forward_tls_ends() {
+    let pki = Pki::get();
+    let dir = scratch("forward_tls_settings");
+    let config = dir.join("logredact.yaml");
+    std::fs::write(
+        &config,
+        format!("tls:\n  client: {{ ca: '{}' }}\n", pki.path("ca.crt")),
+    )
+    .unwrap();
+    let output = binary()
+        .args(["--config", config.to_str().unwrap()])
+        .args([
+            "--input",
+            "forward://127.0.0.1:1",
+            "--output",
+            "forward://h:2",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2), "{}", transcript(&output));
+    assert_eq!(
+        String::from_utf8_lossy(&output.stderr),
+        "logredact: --output forward://h:2: is plaintext, but tls.client is set in the configuration file (--config): write forward+tls://h:2 to use TLS, or remove tls.client\n"
+    );
+    let output = binary()
+        .args(["--input", "forward+tls://127.0.0.1:1", "--output", "-"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2), "{}", transcript(&output));
+    assert_eq!(
+        String::from_utf8_lossy(&output.stderr),
+        "logredact: --input forward+tls://127.0.0.1:1: needs tls.server.cert and tls.server.key in the configuration file (--config)\n"
+    );
 }

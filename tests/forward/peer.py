@@ -10,6 +10,7 @@ import hashlib
 import json
 import os
 import socket
+import ssl
 import sys
 import time
 
@@ -137,6 +138,11 @@ def receive(args):
     server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     server.bind(("127.0.0.1", args.port))
     server.listen(16)
+    if args.tls_cert:
+        # The next hop over TLS, as Fluent Bit's forward input with tls on.
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(args.tls_cert, args.tls_key)
+        server = context.wrap_socket(server, server_side=True)
     # A receiver killed in the middle of a line left it unfinished: that
     # message was not acknowledged, so it comes again; the line goes.
     if os.path.exists(args.out):
@@ -147,7 +153,11 @@ def receive(args):
     print("listening", flush=True)
     received = 0
     while True:
-        connection, _ = server.accept()
+        try:
+            connection, _ = server.accept()
+        except (ssl.SSLError, OSError):
+            # A client whose TLS handshake failed.
+            continue
         stream = unpacker()
         if args.shared_key:
             try:
@@ -207,6 +217,15 @@ def send(args):
     a JSON line {"ack": chunk}; with --linger, then says whether the other
     side closed the connection ({"closed": true})."""
     connection = socket.create_connection(("127.0.0.1", args.port))
+    if args.tls_ca:
+        # A sender over TLS, as Fluent Bit's forward output with tls on and
+        # tls.verify on: the server's certificate checked against the CA.
+        context = ssl.create_default_context(cafile=args.tls_ca)
+        try:
+            connection = context.wrap_socket(connection, server_hostname="localhost")
+        except (ssl.SSLError, OSError) as e:
+            print(json.dumps({"tls": False, "error": type(e).__name__}), flush=True)
+            return
     try:
         send_on(connection, args)
     except OSError as e:
@@ -355,6 +374,9 @@ def main():
     parser.add_argument("--pace", type=float, default=0.0)
     parser.add_argument("--tag", default="app")
     parser.add_argument("--shared-key")
+    parser.add_argument("--tls-cert", help="receiver: its certificate (with --tls-key)")
+    parser.add_argument("--tls-key")
+    parser.add_argument("--tls-ca", help="sender: the CA that signs the server's certificate")
     parser.add_argument("--users", help="user:password,... (receiver)")
     parser.add_argument("--user", help="user:password (sender)")
     args = parser.parse_args()
