@@ -37,7 +37,7 @@ use crate::forward::settings::ForwardLimits;
 use crate::metrics::{ErrorKind, Metrics};
 use crate::pipeline::{Context, PipelineError, PublishedRules};
 use crate::scan::detection::Detection;
-use crate::scan::msgpack::RecordRedactor;
+use crate::scan::msgpack::{self, RecordRedactor};
 use crate::scan::scanner::Scanner;
 use crate::source::{Place, READ_CHUNK};
 use crate::tls::{self, ServerTls};
@@ -352,9 +352,11 @@ impl Inbound<'_> {
         };
         let chunk = next_chunk_id();
         let redacted = message::redact_message(frame, &mut self.redactor, limits, &chunk);
-        // Detections complete even when the message is refused.
+        // Detections complete even when the message is refused (then the
+        // stream is named without its tag).
         let detections = self.redactor.take_detections();
-        self.record(detections);
+        let tag = redacted.as_ref().ok().and_then(|r| tag(&r.message));
+        self.record(detections, tag.as_deref());
         let redacted = redacted.map_err(Refused::Message)?;
         let records = redacted.records;
         let sent = self
@@ -389,13 +391,30 @@ impl Inbound<'_> {
             .replace_scanner(Scanner::resume(latest.rules, self.context.env.mode, mark));
     }
 
-    fn record(&self, detections: Vec<Detection>) {
+    /// Counts detections and writes their audit records, whose stream is
+    /// `forward:<peer>/<tag>` (the tag as redacted).
+    fn record(&self, detections: Vec<Detection>, tag: Option<&str>) {
+        let stream = match tag {
+            Some(tag) => format!("{}/{tag}", self.id),
+            None => self.id.to_string(),
+        };
         for detection in detections {
             self.context.env.metrics.detected(&detection);
             if let Some(audit) = &self.context.env.audit {
                 let ts = rfc3339_millis(SystemTime::now());
-                audit.record(AuditRecord::new(&detection, self.id, ts).to_line());
+                audit.record(AuditRecord::new(&detection, &stream, ts).to_line());
             }
         }
+    }
+}
+
+/// The tag of a (redacted) message: its first element, a `str`.
+fn tag(message: &[u8]) -> Option<String> {
+    let (_, at) = msgpack::token(message, 0).ok()?;
+    match msgpack::token(message, at).ok()? {
+        (msgpack::Token::Payload { body, .. }, end) => {
+            Some(String::from_utf8_lossy(&message[body..end]).into_owned())
+        }
+        _ => None,
     }
 }

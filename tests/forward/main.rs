@@ -616,11 +616,13 @@ fn line_json(value: &Value) -> String {
 fn records_become_json_lines_on_another_output() {
     let dir = scratch("lines");
     let out = dir.join("out.log");
+    let audit = dir.join("audit.jsonl");
     let (port, admin) = (free_port(), free_port());
     let mut run = Running::start(
         binary()
             .args(["--input", &format!("forward://127.0.0.1:{port}")])
             .args(["--output", &format!("file:{}", out.display())])
+            .args(["--audit", audit.to_str().unwrap()])
             .args(["--admin", &format!("127.0.0.1:{admin}")])
             .env("LOGREDACT_LOG", "trace"),
         std::process::Stdio::piped(),
@@ -628,6 +630,7 @@ fn records_become_json_lines_on_another_output() {
     run.wait_until_ready(admin);
     let mut tokens = TokenGen::new(7);
     let mut expected = String::new();
+    let mut detections = 0;
     for mode in ["message", "forward", "packed", "compressed"] {
         let mut entries = entries(&mut tokens);
         if mode == "message" {
@@ -657,6 +660,7 @@ fn records_become_json_lines_on_another_output() {
             .map(|m| json!({"ack": m["chunk"]}))
             .collect();
         assert_eq!(acks, chunks, "{mode}: each chunk acknowledged once");
+        detections += count_tokens(&json!(messages));
         for entry in &entries {
             let mut line = vec![redacted(&json!(tag))];
             line.extend(redacted(entry).as_array().unwrap().iter().cloned());
@@ -674,6 +678,42 @@ fn records_become_json_lines_on_another_output() {
     let (status, _, stderr) = run.terminate();
     assert!(status.success(), "{stderr}");
     assert_no_raw_token(stderr.as_bytes(), "logredact's log");
+    // One audit record per token, its stream the peer and the tag as
+    // redacted.
+    let records = std::fs::read_to_string(&audit).unwrap();
+    assert_eq!(records.lines().count(), detections);
+    for record in records.lines() {
+        let record: Value = serde_json::from_str(record).unwrap();
+        let stream = record["stream"].as_str().unwrap();
+        let (peer, tag) = stream.rsplit_once('/').unwrap();
+        assert!(peer.starts_with("forward:127.0.0.1:"), "{stream}");
+        assert_eq!(tag, "app.dapi****");
+    }
+}
+
+/// The tokens in every string of `value` (map keys, and `bin` payloads
+/// decoded), as the peers describe messages.
+fn count_tokens(value: &Value) -> usize {
+    let in_bytes = |bytes: &[u8]| token_regex().find_iter(bytes).count();
+    match value {
+        Value::String(s) => in_bytes(s.as_bytes()),
+        Value::Array(items) => items.iter().map(count_tokens).sum(),
+        Value::Object(map) if map.len() == 1 && map.contains_key("bin") => {
+            in_bytes(&hex_decode(map["bin"].as_str().unwrap()))
+        }
+        Value::Object(map) if map.contains_key("ext") => 0,
+        Value::Object(map) => map
+            .iter()
+            .map(|(key, item)| {
+                let key = match key.strip_prefix("bin:") {
+                    Some(hex) => in_bytes(&hex_decode(hex)),
+                    None => in_bytes(key.as_bytes()),
+                };
+                key + count_tokens(item)
+            })
+            .sum(),
+        _ => 0,
+    }
 }
 
 /// A chunk whose lines cannot be written yet (the TCP collector is down) is
