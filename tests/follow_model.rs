@@ -10,8 +10,12 @@
 //! the file is rotated by rename (logrotate style, keeping 1–3 generations),
 //! by copy-truncate, or deleted and created anew (on ext4 the inode is reused
 //! at once), and logredact is killed with SIGKILL or stopped with SIGTERM and
-//! started again on the same state directory. Its standard output of every
-//! run is kept, each chunk with the time it arrived.
+//! started again on the same state directory. While it runs, its
+//! configuration is reloaded (SIGHUP) between two rule sets that mask the
+//! model's lines alike (one adds a rule that never matches them, and another
+//! context window), so that every reload switches rules mid-stream without
+//! changing what the oracle expects. Its standard output of every run is
+//! kept, each chunk with the time it arrived.
 //!
 //! The model is every generation of the file (every distinct content the path
 //! ever named) and the lines written to it, in order. At the end, after a
@@ -896,6 +900,9 @@ struct Stats {
     starts: u64,
     kills: u64,
     terms: u64,
+    reloads: u64,
+    /// Switches of rules logged by the streams after reloads.
+    switches: u64,
     renames: u64,
     copy_truncates: u64,
     recreates: u64,
@@ -914,6 +921,8 @@ impl Stats {
         self.starts += o.starts;
         self.kills += o.kills;
         self.terms += o.terms;
+        self.reloads += o.reloads;
+        self.switches += o.switches;
         self.renames += o.renames;
         self.copy_truncates += o.copy_truncates;
         self.recreates += o.recreates;
@@ -937,6 +946,10 @@ struct Scenario {
     dir: PathBuf,
     log: PathBuf,
     state: PathBuf,
+    /// logredact's configuration file, rule set A or B.
+    config: PathBuf,
+    /// Whether the configuration is rule set B.
+    config_variant: bool,
     /// Rotated generations kept (`app.log.1` … `app.log.<keep>`).
     keep: usize,
     gens: Vec<Gen>,
@@ -1004,6 +1017,8 @@ impl Scenario {
             rng,
             log: dir.join("app.log"),
             state: dir.join("state"),
+            config: dir.join("logredact.yaml"),
+            config_variant: false,
             dir,
             keep,
             gens: Vec::new(),
@@ -1442,6 +1457,9 @@ impl Scenario {
     /// stopped and starts `app.log` from its beginning: the rotated
     /// generations still on disk are then `optional`.
     fn start(&mut self) {
+        if !self.config.exists() {
+            self.write_config();
+        }
         let analysis = self.analysis();
         let last = (0..self.runs.len())
             .rev()
@@ -1511,6 +1529,8 @@ impl Scenario {
                 &format!("follow:{}", self.log.display()),
                 "--state-dir",
                 self.state.to_str().unwrap(),
+                "--config",
+                self.config.to_str().unwrap(),
             ])
             .env("LOGREDACT_LOG", "trace")
             .stdin(Stdio::null())
@@ -1566,6 +1586,40 @@ impl Scenario {
     }
 
     /// Stops logredact: SIGKILL (`kill`) or SIGTERM; reads all it wrote.
+    /// The configuration of the run: rule set A or B, which mask the
+    /// model's lines alike.
+    fn write_config(&self) {
+        let token_rule =
+            "  - { id: databricks-pat, pattern: '\\bdapi[0-9a-f]{32}\\b', mask: 'dapi****'";
+        let text = if self.config_variant {
+            format!(
+                "rules:\n{token_rule}, window: 40, keywords: [bearer] }}\n  - {{ id: never, pattern: '\\bzq[0-9]{{6}}zq\\b', mask: Z }}\n"
+            )
+        } else {
+            format!("rules:\n{token_rule} }}\n")
+        };
+        // Written whole, then renamed over the old file: a reload never
+        // reads half of it.
+        let next = self.dir.join("logredact.yaml.next");
+        std::fs::write(&next, text).unwrap();
+        std::fs::rename(&next, &self.config).unwrap();
+    }
+
+    /// Switches the configuration to the other rule set and sends SIGHUP.
+    fn reload(&mut self) {
+        self.config_variant = !self.config_variant;
+        self.write_config();
+        let p = self.proc.as_ref().expect("running");
+        // SIGHUP before the handler is up is ignored, not fatal; waiting for
+        // it makes every reload count.
+        common::wait_for_signal_handler(&p.child, libc::SIGHUP);
+        // SAFETY: a plain kill(2) of our own child.
+        unsafe { libc::kill(p.child.id() as i32, libc::SIGHUP) };
+        self.stats.reloads += 1;
+        let variant = if self.config_variant { "B" } else { "A" };
+        self.note(format!("SIGHUP: reload with rule set {variant}"));
+    }
+
     fn stop(&mut self, kill: bool) -> Result<(), String> {
         let mut p = self.proc.take().expect("running");
         let run = p.run;
@@ -1613,6 +1667,8 @@ impl Scenario {
             Self::take(&mut self.runs[run], bytes, t);
         }
         self.runs[run].err = p.err.take().unwrap().join().unwrap_or_default();
+        let log = String::from_utf8_lossy(&self.runs[run].err);
+        self.stats.switches += log.matches("the reloaded rules take over here").count() as u64;
         self.runs[run].end = Some(if kill {
             RunEnd::Killed(at)
         } else {
@@ -1830,6 +1886,7 @@ impl Scenario {
                     };
                     self.note(format!("write {n} lines{state}"));
                 }
+                32..=39 if running => self.reload(),
                 30..=39 => {
                     let pause = self.rng.millis(300, 1000);
                     self.note(format!("pause {} ms", pause.as_millis()));
@@ -1983,13 +2040,15 @@ fn run_many(seeds: impl Fn(u64) -> Option<u64> + Sync, label: &str) {
     });
     let t = *total.lock().unwrap();
     eprintln!(
-        "follow model ({label}): {} scenarios in {:.0} s, {} failed; {} starts, {} SIGKILL, {} SIGTERM; rotations: {} rename, {} copy-truncate, {} delete-and-recreate ({} inode reuses seen); {} lines with {} tokens written; {} output bytes compared; repeats after SIGKILL: {} lines, {} bytes",
+        "follow model ({label}): {} scenarios in {:.0} s, {} failed; {} starts, {} SIGKILL, {} SIGTERM, {} reloads ({} switches of rules logged); rotations: {} rename, {} copy-truncate, {} delete-and-recreate ({} inode reuses seen); {} lines with {} tokens written; {} output bytes compared; repeats after SIGKILL: {} lines, {} bytes",
         t.scenarios,
         started.elapsed().as_secs_f64(),
         t.failed,
         t.starts,
         t.kills,
         t.terms,
+        t.reloads,
+        t.switches,
         t.renames,
         t.copy_truncates,
         t.recreates,
@@ -2001,6 +2060,12 @@ fn run_many(seeds: impl Fn(u64) -> Option<u64> + Sync, label: &str) {
         t.repeated_bytes,
     );
     let reports = reports.into_inner().unwrap();
+    // Reloads that no stream ever switched on would prove nothing.
+    assert!(
+        t.reloads < 10 || t.switches > 0,
+        "{} reloads and not one switch of rules logged",
+        t.reloads
+    );
     assert!(
         reports.is_empty(),
         "{} scenario(s) failed (reports above); seeds: {}",
