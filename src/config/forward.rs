@@ -7,7 +7,7 @@
 //!   input:
 //!     shared_key: ${FLUENT_SHARED_KEY}
 //!     self_hostname: logredact          # default: the host's name
-//!     users: [{ username: fluent-bit, password: ${FLUENT_PASSWORD} }]
+//!     users: [{ username: fluent-bit, password: "${FLUENT_PASSWORD}" }]   # quoted: `{` ends a plain scalar in a flow mapping
 //!   output:
 //!     shared_key: ${COLLECTOR_SHARED_KEY}
 //!     username: logredact               # with password, if the next hop has users

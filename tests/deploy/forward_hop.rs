@@ -38,6 +38,10 @@ fn fluent_bit_forward_hop_asks_for_acknowledgements_and_routes_without_a_loop() 
     assert_eq!(property(to_logredact, "require_ack_response"), "true");
     assert_eq!(property(to_logredact, "retry_limit"), "no_limits");
     assert_eq!(property(tail, "storage.type"), "filesystem");
+    // Fluent Bit pauses the forward input below at SIGTERM, so a chunk in
+    // flight then is never acknowledged: without an I/O timeout the output
+    // waits for it, and Fluent Bit does not stop, until SIGKILL.
+    assert_eq!(property(to_logredact, "net.io_timeout"), "10s");
     assert_eq!(property(from_logredact, "listen"), "127.0.0.1");
     // The raw records go only to logredact; the redacted ones come back
     // under a prefix the output to logredact does not match.
