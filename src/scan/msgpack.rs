@@ -282,17 +282,23 @@ impl RecordRedactor {
             }
         };
         let mut copied = 0;
+        let classify = self.scanner.mode() == DetectionMode::Classify;
         for payload in &payloads {
+            let text = &input[payload.body..payload.end];
+            // Most strings hold no secret: those go on with the record's
+            // bytes, copied once below.
+            if self.scanner.pass_text(text) {
+                if classify {
+                    self.separate();
+                }
+                continue;
+            }
             let masked_before = self.scanner.stats().masked;
             self.collect.out.clear();
-            self.scanner
-                .feed(&input[payload.body..payload.end], &mut self.collect);
+            self.scanner.feed(text, &mut self.collect);
             self.scanner.end_text(&mut self.collect);
-            if self.scanner.mode() == DetectionMode::Classify {
-                let redacted = self.collect.out.len();
-                self.scanner.feed(SEPARATOR, &mut self.collect);
-                self.scanner.end_text(&mut self.collect);
-                self.collect.out.truncate(redacted);
+            if classify {
+                self.separate();
             }
             if self.scanner.stats().masked == masked_before {
                 // Unchanged (an allowed match is written as it was).
@@ -309,6 +315,17 @@ impl RecordRedactor {
         self.scanner.restart(&mut self.collect);
         self.payloads = payloads;
         Ok(len)
+    }
+
+    /// Feeds the separator between two payloads, for the context only: what
+    /// it writes is not kept.
+    fn separate(&mut self) {
+        if !self.scanner.pass_text(SEPARATOR) {
+            let kept = self.collect.out.len();
+            self.scanner.feed(SEPARATOR, &mut self.collect);
+            self.scanner.end_text(&mut self.collect);
+            self.collect.out.truncate(kept);
+        }
     }
 
     /// The detections whose context is complete, in order.

@@ -666,6 +666,96 @@ impl Scanner {
         }
     }
 
+    /// Passes a whole text in which no match can begin, without stepping the
+    /// automaton through it: the same as [`Scanner::feed`] then
+    /// [`Scanner::end_text`] when they find nothing, except that the text is
+    /// not written to a sink — the caller writes it on, unchanged. Counters,
+    /// offsets, line numbers and the context window go on as if it had been
+    /// fed.
+    ///
+    /// Returns false, having changed nothing, when the text must be fed
+    /// instead: it is as long as a match and the rules' literal prefixes are
+    /// found in it (or the rules have none), or the scanner is not at the
+    /// start of a text (bytes were fed since the stream's start, the last
+    /// [`Scanner::end_text`] or [`Scanner::restart`]), or a switch of rules
+    /// is pending, or a detection waits for its after-context. The scanner
+    /// decides this from the text alone: a caller cannot let a match through.
+    ///
+    /// For the many short strings of structured records (Fluent forward),
+    /// where setting up a search per string would cost more than the search.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use logredact::{DetectionMode, FingerprintKey, RuleSet, RuleSpec, Scanner};
+    ///
+    /// let rule = RuleSpec { mask: "dapi****".into(), ..RuleSpec::new("databricks-pat", r"\bdapi[0-9a-f]{32}\b") };
+    /// let rules = Arc::new(RuleSet::new(vec![rule], FingerprintKey::derive(b"k"))?);
+    /// let mut scanner = Scanner::new(rules, DetectionMode::MaskOnly);
+    /// let mut out = Vec::new();
+    /// for text in [&b"level=info msg=started"[..], b"token=dapi0123456789abcdef0123456789abcdef"] {
+    ///     if scanner.pass_text(text) {
+    ///         out.extend_from_slice(text);
+    ///     } else {
+    ///         scanner.feed(text, &mut out);
+    ///         scanner.end_text(&mut out);
+    ///     }
+    ///     out.push(b'|');
+    /// }
+    /// assert_eq!(out, b"level=info msg=started|token=dapi****|");
+    /// # Ok::<(), logredact::RuleError>(())
+    /// ```
+    pub fn pass_text(&mut self, text: &[u8]) -> bool {
+        let at_text_start = self.last_byte.is_none()
+            && self.held.is_empty()
+            && self.search.candidate.is_none()
+            && self.byte_before_hold.is_none()
+            && self.hold_from == self.search.pos;
+        if !at_text_start
+            || self.switch.is_some()
+            || !self.pending.is_empty()
+            || !self.cannot_match(text)
+        {
+            return false;
+        }
+        // The search is in the start state with nothing before it, as at the
+        // end of a text: it stays there, and only the offsets move on.
+        debug_assert_eq!(self.search.state, self.rules.forward_start(None));
+        let len = text.len() as u64;
+        self.stats.bytes_in += len;
+        self.stats.bytes_out += len;
+        if self.mode == DetectionMode::Classify {
+            self.lines_before_hold += memchr::memchr_iter(b'\n', text).count() as u64;
+            self.window.push(text);
+        }
+        let end = self.search.pos + len;
+        self.search.pos = end;
+        self.search.start = end;
+        self.search.pending_since = end;
+        self.hold_from = end;
+        true
+    }
+
+    /// Whether no match of the rules can begin in `text`, a whole text: it is
+    /// shorter than any match, or the prefilter finds none of the rules'
+    /// literal prefixes in it (a prefilter has no false negatives). False
+    /// when unsure.
+    fn cannot_match(&mut self, text: &[u8]) -> bool {
+        if text.len() < self.rules.min_len {
+            return true;
+        }
+        let Some(prefilter) = self.rules.prefilter.as_ref() else {
+            return false;
+        };
+        if !self.prefilter_gate.is_open(self.search.pos) {
+            return false;
+        }
+        let found = prefilter.find(text, Span::from(0..text.len()));
+        let skipped = found.map_or(text.len(), |span| span.start);
+        self.prefilter_gate
+            .skipped(skipped, self.search.pos + skipped as u64);
+        found.is_none()
+    }
+
     /// The point up to which everything is decided and written.
     pub fn decided(&self) -> Mark {
         Mark {
@@ -1179,6 +1269,49 @@ mod tests {
             if classify {
                 prop_assert_eq!(&got.detections, &expected.detections);
             }
+        }
+
+        /// Passing a text is feeding it and ending it: the same output (the
+        /// passed text written by the caller), detections, counters and
+        /// position, whatever texts, restarts and modes come before.
+        #[test]
+        fn passing_a_text_is_feeding_and_ending_it(
+            texts in proptest::collection::vec((text(), 0..4u8), 1..12),
+            classify in any::<bool>(),
+        ) {
+            let mode = if classify { DetectionMode::Classify } else { DetectionMode::MaskOnly };
+            let mut fed = Scanner::new(rules(), mode);
+            let mut passing = Scanner::new(rules(), mode);
+            let (mut expected, mut got) = (Collected::default(), Collected::default());
+            for (text, step) in &texts {
+                match step {
+                    // A text fed without ending it: the next is not at a
+                    // text's start.
+                    0 => {
+                        fed.feed(text, &mut expected);
+                        passing.feed(text, &mut got);
+                    }
+                    1 => {
+                        fed.restart(&mut expected);
+                        passing.restart(&mut got);
+                    }
+                    _ => {
+                        fed.feed(text, &mut expected);
+                        fed.end_text(&mut expected);
+                        if passing.pass_text(text) {
+                            got.out.extend_from_slice(text);
+                        } else {
+                            passing.feed(text, &mut got);
+                            passing.end_text(&mut got);
+                        }
+                    }
+                }
+                prop_assert_eq!(passing.decided(), fed.decided());
+                prop_assert_eq!(passing.stats(), fed.stats());
+            }
+            prop_assert_eq!(fed.finish(&mut expected), passing.finish(&mut got));
+            prop_assert_eq!(&got.out, &expected.out);
+            prop_assert_eq!(&got.detections, &expected.detections);
         }
 
         /// After a restart the scanner goes on exactly as a cut of the old
