@@ -594,7 +594,7 @@ impl Scanner {
             DetectionMode::Classify => self.rules.context_bytes(),
             DetectionMode::MaskOnly => 0,
         };
-        self.window = ContextWindow::starting_at(keep, at);
+        self.window.reset_at(keep, at);
         debug_assert!(self.pending.is_empty());
         self.after_chars = 0;
         self.after_end = 0;
@@ -603,7 +603,7 @@ impl Scanner {
         if let Some(switch) = self.switch.take() {
             self.take_rules(Arc::clone(&switch.shadow.rules));
             if self.mode == DetectionMode::Classify {
-                self.window = ContextWindow::starting_at(self.rules.context_bytes(), at);
+                self.window.reset_at(self.rules.context_bytes(), at);
             }
         }
         dropped
