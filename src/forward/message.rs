@@ -226,10 +226,8 @@ pub(crate) fn redact_message(
                 ));
             }
             body.extend_from_slice(&input[at..second_end]);
-            at = second_end;
-            for _ in 0..entries {
-                at += redactor.redact(&input[at..], 1, body)?;
-            }
+            let (len, _) = redactor.redact_records(&input[second_end..], Some(entries), body)?;
+            at = second_end + len;
             (entries, at, elements - 2)
         }
         Token::Payload { kind, body: from } => {
@@ -296,11 +294,7 @@ fn redact_entries(
     out: &mut Vec<u8>,
 ) -> Result<u64, MessageError> {
     out.reserve(packed.len() + 64);
-    let (mut at, mut records) = (0, 0);
-    while at < packed.len() {
-        at += redactor.redact(&packed[at..], 1, out)?;
-        records += 1;
-    }
+    let (_, records) = redactor.redact_records(packed, None, out)?;
     Ok(records)
 }
 

@@ -289,6 +289,80 @@ impl ScanSink for Discard {
     fn write(&mut self, _: &[u8]) {}
 }
 
+/// A buffer of many whole texts (the strings of forward records, with their
+/// msgpack structure between them), with where the rules' literal prefixes
+/// begin in it, searched as [`Scanner::pass_text_in`] goes through the texts
+/// in order: one search of the buffer, not one per text.
+pub struct Texts<'a> {
+    bytes: &'a [u8],
+    /// The last search: for these rules, every literal prefix beginning in
+    /// `bytes[from..]` begins at `next` or after it (`None`: none begins
+    /// there).
+    searched: Option<Searched>,
+}
+
+struct Searched {
+    rules: Arc<RuleSet>,
+    from: usize,
+    next: Option<usize>,
+}
+
+impl<'a> Texts<'a> {
+    /// The texts of `bytes`, not yet searched.
+    pub fn new(bytes: &'a [u8]) -> Texts<'a> {
+        Texts {
+            bytes,
+            searched: None,
+        }
+    }
+
+    /// Where the first literal prefix of `rules` at or after `from` begins,
+    /// and the bytes searched to find it if a search was made (rather than
+    /// the last one's result used).
+    fn next_literal(
+        &mut self,
+        rules: &Arc<RuleSet>,
+        from: usize,
+    ) -> (Option<usize>, Option<usize>) {
+        if let Some(last) = &self.searched {
+            let still_first = last.next.is_none_or(|next| next >= from);
+            if Arc::ptr_eq(&last.rules, rules) && last.from <= from && still_first {
+                return (last.next, None);
+            }
+        }
+        let Some(prefilter) = rules.prefilter.as_ref() else {
+            return (Some(from), None);
+        };
+        let next = prefilter
+            .find(self.bytes, Span::from(from..self.bytes.len()))
+            .map(|span| span.start);
+        let searched = next.unwrap_or(self.bytes.len()) - from;
+        match &mut self.searched {
+            Some(last) if Arc::ptr_eq(&last.rules, rules) => {
+                last.from = from;
+                last.next = next;
+            }
+            last => {
+                *last = Some(Searched {
+                    rules: Arc::clone(rules),
+                    from,
+                    next,
+                })
+            }
+        }
+        (next, Some(searched))
+    }
+}
+
+impl fmt::Debug for Texts<'_> {
+    // The bytes may hold secrets: never printed.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Texts")
+            .field("len", &self.bytes.len())
+            .finish_non_exhaustive()
+    }
+}
+
 impl fmt::Debug for Scanner {
     // Held bytes may be the first part of a secret: never print them.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -682,7 +756,8 @@ impl Scanner {
     /// decides this from the text alone: a caller cannot let a match through.
     ///
     /// For the many short strings of structured records (Fluent forward),
-    /// where setting up a search per string would cost more than the search.
+    /// where setting up a search per string would cost more than the search;
+    /// [`Scanner::pass_text_in`] searches many texts at once.
     ///
     /// ```
     /// use std::sync::Arc;
@@ -705,6 +780,32 @@ impl Scanner {
     /// # Ok::<(), logredact::RuleError>(())
     /// ```
     pub fn pass_text(&mut self, text: &[u8]) -> bool {
+        self.pass_text_in(&mut Texts::new(text), 0..text.len())
+    }
+
+    /// [`Scanner::pass_text`] for the text `texts[range]`, a whole text of a
+    /// buffer of many: the rules' literal prefixes are searched once for all
+    /// the texts of the buffer passed in order, not once per text. The
+    /// search looks past the text's end, so a buffer should hold little but
+    /// texts (the strings of records and their msgpack structure).
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use logredact::{DetectionMode, FingerprintKey, RuleSet, RuleSpec, Scanner};
+    /// use logredact::scan::scanner::Texts;
+    ///
+    /// let rule = RuleSpec { mask: "dapi****".into(), ..RuleSpec::new("databricks-pat", r"\bdapi[0-9a-f]{32}\b") };
+    /// let rules = Arc::new(RuleSet::new(vec![rule], FingerprintKey::derive(b"k"))?);
+    /// let mut scanner = Scanner::new(rules, DetectionMode::MaskOnly);
+    /// let buffer = b"msg=started, pod=web-1 user=alice, token=dapi0123456789abcdef0123456789abcdef";
+    /// let mut texts = Texts::new(buffer);
+    /// // The first search finds the token, past these texts: they pass.
+    /// assert!(scanner.pass_text_in(&mut texts, 0..11));
+    /// assert!(scanner.pass_text_in(&mut texts, 13..34));
+    /// assert!(!scanner.pass_text_in(&mut texts, 36..buffer.len()));
+    /// # Ok::<(), logredact::RuleError>(())
+    /// ```
+    pub fn pass_text_in(&mut self, texts: &mut Texts<'_>, range: std::ops::Range<usize>) -> bool {
         let at_text_start = self.last_byte.is_none()
             && self.held.is_empty()
             && self.search.candidate.is_none()
@@ -713,13 +814,14 @@ impl Scanner {
         if !at_text_start
             || self.switch.is_some()
             || !self.pending.is_empty()
-            || !self.cannot_match(text)
+            || !self.cannot_match(texts, range.clone())
         {
             return false;
         }
         // The search is in the start state with nothing before it, as at the
         // end of a text: it stays there, and only the offsets move on.
         debug_assert_eq!(self.search.state, self.rules.forward_start(None));
+        let text = &texts.bytes[range];
         let len = text.len() as u64;
         self.stats.bytes_in += len;
         self.stats.bytes_out += len;
@@ -735,25 +837,24 @@ impl Scanner {
         true
     }
 
-    /// Whether no match of the rules can begin in `text`, a whole text: it is
-    /// shorter than any match, or the prefilter finds none of the rules'
-    /// literal prefixes in it (a prefilter has no false negatives). False
-    /// when unsure.
-    fn cannot_match(&mut self, text: &[u8]) -> bool {
-        if text.len() < self.rules.min_len {
+    /// Whether no match of the rules can begin in the whole text
+    /// `texts[range]`: it is shorter than any match, or no literal prefix
+    /// of the rules begins in it (a prefilter has no false negatives, and a
+    /// match begins with a literal prefix wherever it is). False when
+    /// unsure.
+    fn cannot_match(&mut self, texts: &mut Texts<'_>, range: std::ops::Range<usize>) -> bool {
+        if range.len() < self.rules.min_len {
             return true;
         }
-        let Some(prefilter) = self.rules.prefilter.as_ref() else {
-            return false;
-        };
-        if !self.prefilter_gate.is_open(self.search.pos) {
+        if self.rules.prefilter.is_none() || !self.prefilter_gate.is_open(self.search.pos) {
             return false;
         }
-        let found = prefilter.find(text, Span::from(0..text.len()));
-        let skipped = found.map_or(text.len(), |span| span.start);
-        self.prefilter_gate
-            .skipped(skipped, self.search.pos + skipped as u64);
-        found.is_none()
+        let (next, searched) = texts.next_literal(&self.rules, range.start);
+        if let Some(searched) = searched {
+            self.prefilter_gate
+                .skipped(searched, self.search.pos + searched as u64);
+        }
+        next.is_none_or(|at| at >= range.end)
     }
 
     /// The point up to which everything is decided and written.
@@ -1273,17 +1374,27 @@ mod tests {
 
         /// Passing a text is feeding it and ending it: the same output (the
         /// passed text written by the caller), detections, counters and
-        /// position, whatever texts, restarts and modes come before.
+        /// position, whatever texts, restarts and modes come before, and
+        /// whether the texts are searched alone or in a buffer of many
+        /// (with other bytes, where literals may be, between them).
         #[test]
         fn passing_a_text_is_feeding_and_ending_it(
-            texts in proptest::collection::vec((text(), 0..4u8), 1..12),
+            texts in proptest::collection::vec((text(), text(), 0..5u8), 1..12),
             classify in any::<bool>(),
         ) {
             let mode = if classify { DetectionMode::Classify } else { DetectionMode::MaskOnly };
+            let mut buffer = Vec::new();
+            let mut ranges = Vec::new();
+            for (gap, text, _) in &texts {
+                buffer.extend_from_slice(gap);
+                ranges.push(buffer.len()..buffer.len() + text.len());
+                buffer.extend_from_slice(text);
+            }
+            let mut in_buffer = Texts::new(&buffer);
             let mut fed = Scanner::new(rules(), mode);
             let mut passing = Scanner::new(rules(), mode);
             let (mut expected, mut got) = (Collected::default(), Collected::default());
-            for (text, step) in &texts {
+            for ((_, text, step), range) in texts.iter().zip(ranges) {
                 match step {
                     // A text fed without ending it: the next is not at a
                     // text's start.
@@ -1298,7 +1409,11 @@ mod tests {
                     _ => {
                         fed.feed(text, &mut expected);
                         fed.end_text(&mut expected);
-                        if passing.pass_text(text) {
+                        let passed = match step {
+                            2 => passing.pass_text(text),
+                            _ => passing.pass_text_in(&mut in_buffer, range),
+                        };
+                        if passed {
                             got.out.extend_from_slice(text);
                         } else {
                             passing.feed(text, &mut got);
