@@ -173,12 +173,14 @@ pub(crate) struct MessageLimits {
 }
 
 /// Redacts the event message `input` (one whole msgpack value), giving it
-/// the `chunk` id `chunk` for the next hop.
+/// the `chunk` id `chunk` for the next hop; the message is written into
+/// `out`, whose contents are replaced (a buffer to reuse).
 pub(crate) fn redact_message(
     input: &[u8],
     redactor: &mut RecordRedactor,
     limits: MessageLimits,
     chunk: &str,
+    mut out: Vec<u8>,
 ) -> Result<Redacted, MessageError> {
     let (Token::Container(elements), mut at) = token(input, 0)? else {
         return Err(MessageError::Malformed("not an array"));
@@ -199,7 +201,8 @@ pub(crate) fn redact_message(
     // The mode decides the length of the array written: Message mode's is
     // 4, the others' 3 (with logredact's option).
     let (second, _) = token(input, tag_end)?;
-    let mut out = Vec::with_capacity(input.len() + 64);
+    out.clear();
+    out.reserve(input.len() + 64);
     let array_len = match second {
         Token::Scalar => 4,
         _ => 3,
@@ -426,7 +429,8 @@ mod tests {
         event_time(&mut input);
         record(&mut input, &format!("bearer {token}"));
         option(&mut input, "their-chunk", None);
-        let redacted = redact_message(&input, &mut redactor(), limits(), "ours").unwrap();
+        let redacted =
+            redact_message(&input, &mut redactor(), limits(), "ours", Vec::new()).unwrap();
         let mut expected = Vec::new();
         rmp::encode::write_array_len(&mut expected, 4).unwrap();
         s(&mut expected, "app");
@@ -456,7 +460,8 @@ mod tests {
         rmp::encode::write_bin_len(&mut input, packed.len() as u32).unwrap();
         input.extend_from_slice(&packed);
         option(&mut input, "c1", Some("gzip"));
-        let redacted = redact_message(&input, &mut redactor(), limits(), "ours").unwrap();
+        let redacted =
+            redact_message(&input, &mut redactor(), limits(), "ours", Vec::new()).unwrap();
         assert_eq!(redacted.records, 3);
         let (Token::Payload { body, .. }, end) = super::token(&redacted.message, 5).unwrap() else {
             panic!("packed entries expected");
@@ -476,7 +481,8 @@ mod tests {
         rmp::encode::write_bin_len(&mut input, bomb.len() as u32).unwrap();
         input.extend_from_slice(&bomb);
         option(&mut input, "c2", Some("gzip"));
-        let error = redact_message(&input, &mut redactor(), limits(), "ours").unwrap_err();
+        let error =
+            redact_message(&input, &mut redactor(), limits(), "ours", Vec::new()).unwrap_err();
         assert_eq!(
             error.to_string(),
             "the compressed entries decompress to more than 1048576 bytes"
@@ -506,7 +512,8 @@ mod tests {
             input.extend_from_slice(&entries);
             option(&mut input, "c", None);
             assert_eq!(input[5], header);
-            let redacted = redact_message(&input, &mut redactor(), limits(), "ours").unwrap();
+            let redacted =
+                redact_message(&input, &mut redactor(), limits(), "ours", Vec::new()).unwrap();
             let mut expected = Vec::new();
             rmp::encode::write_array_len(&mut expected, 3).unwrap();
             s(&mut expected, "app");
@@ -525,13 +532,13 @@ mod tests {
         s(&mut map_mode, "app");
         rmp::encode::write_map_len(&mut map_mode, 0).unwrap();
         assert!(matches!(
-            redact_message(&map_mode, &mut redactor(), limits(), "x"),
+            redact_message(&map_mode, &mut redactor(), limits(), "x", Vec::new()),
             Err(MessageError::UnknownMode)
         ));
         let mut not_array = Vec::new();
         record(&mut not_array, "x");
         assert!(matches!(
-            redact_message(&not_array, &mut redactor(), limits(), "x"),
+            redact_message(&not_array, &mut redactor(), limits(), "x", Vec::new()),
             Err(MessageError::Malformed(_))
         ));
         assert!(is_ping(b"\x96\xa4PING\xa1h"));

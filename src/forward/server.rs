@@ -29,7 +29,7 @@ use tracing::Instrument;
 
 use crate::audit::{AuditRecord, rfc3339_millis};
 use crate::config::forward::{ForwardSecurity, ForwardServerAuth};
-use crate::forward::client::{Downstream, Outgoing};
+use crate::forward::client::{Downstream, Outgoing, Spares};
 use crate::forward::frame::{FrameError, Framer, read_frame};
 use crate::forward::handshake::ServerHandshake;
 use crate::forward::message::{self, MessageError, MessageLimits, is_ping};
@@ -157,6 +157,7 @@ impl Connection {
             limits,
             redactor: RecordRedactor::new(context.scanner(None)),
             output: output.sender(),
+            spares: output.spares(),
             rules: context.env.rules.clone(),
         };
         let ended = inbound.read(reader, buffer).instrument(span.clone()).await;
@@ -250,6 +251,8 @@ struct Inbound<'a> {
     limits: ForwardLimits,
     redactor: RecordRedactor,
     output: Option<mpsc::Sender<Outgoing>>,
+    /// Buffers to write messages into.
+    spares: Spares,
     /// The rules in force, as reloads publish them.
     rules: watch::Receiver<PublishedRules>,
 }
@@ -315,14 +318,15 @@ impl Inbound<'_> {
             max_decompressed: self.limits.max_decompressed,
         };
         let chunk = next_chunk_id();
-        let redacted = message::redact_message(frame, &mut self.redactor, limits, &chunk);
+        let buffer = self.spares.take();
+        let redacted = message::redact_message(frame, &mut self.redactor, limits, &chunk, buffer);
         // Detections complete even when the message is refused.
         let detections = self.redactor.take_detections();
         self.record(detections);
         let redacted = redacted.map_err(Refused::Message)?;
         self.context.env.metrics.forward_records(redacted.records);
         let outgoing = Outgoing {
-            message: redacted.message.into(),
+            message: redacted.message,
             chunk,
             reply_chunk: redacted.reply_chunk,
         };
