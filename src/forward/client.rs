@@ -71,7 +71,7 @@ pub(crate) struct Outgoing {
 pub(crate) struct Spares(Arc<Mutex<Vec<Vec<u8>>>>);
 
 impl Spares {
-    const KEEP: usize = 4;
+    const KEEP: usize = 8;
     const KEEP_BYTES: usize = 8 * 1024 * 1024;
 
     /// An empty buffer: a kept one if there is one.
