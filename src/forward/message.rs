@@ -173,12 +173,14 @@ pub(crate) struct MessageLimits {
 }
 
 /// Redacts the event message `input` (one whole msgpack value), giving it
-/// the `chunk` id `chunk` for the next hop.
+/// the `chunk` id `chunk` for the next hop; the message is written into
+/// `out`, whose contents are replaced (a buffer to reuse).
 pub(crate) fn redact_message(
     input: &[u8],
     redactor: &mut RecordRedactor,
     limits: MessageLimits,
     chunk: &str,
+    mut out: Vec<u8>,
 ) -> Result<Redacted, MessageError> {
     let (Token::Container(elements), mut at) = token(input, 0)? else {
         return Err(MessageError::Malformed("not an array"));
@@ -199,13 +201,15 @@ pub(crate) fn redact_message(
     // The mode decides the length of the array written: Message mode's is
     // 4, the others' 3 (with logredact's option).
     let (second, _) = token(input, tag_end)?;
-    let mut out = Vec::with_capacity(input.len() + 64);
+    out.clear();
+    out.reserve(input.len() + 64);
     let array_len = match second {
         Token::Scalar => 4,
         _ => 3,
     };
     let _ = rmp::encode::write_array_len(&mut out, array_len);
     at += redactor.redact(&input[at..], 1, &mut out)?;
+    let second_at = at;
     let (second, second_end) = token(input, at)?;
     let body = &mut out;
     let (records, option_at, option_elements) = match second {
@@ -225,10 +229,8 @@ pub(crate) fn redact_message(
                 ));
             }
             body.extend_from_slice(&input[at..second_end]);
-            at = second_end;
-            for _ in 0..entries {
-                at += redactor.redact(&input[at..], 1, body)?;
-            }
+            let (len, _) = redactor.redact_records(&input[second_end..], Some(entries), body)?;
+            at = second_end + len;
             (entries, at, elements - 2)
         }
         Token::Payload { kind, body: from } => {
@@ -243,15 +245,22 @@ pub(crate) fn redact_message(
                 _ => Options::default(),
             };
             let packed = &input[from..second_end];
-            let (entries, records) = if options.gzip {
+            // The entries are written in place, after room for a header as
+            // long as the one they came with (the redacted length is
+            // rarely of another size class).
+            let header_at = body.len();
+            let reserved = from - second_at;
+            body.resize(header_at + reserved, 0);
+            let records = if options.gzip {
                 let inflated = gunzip(packed, limits.max_decompressed)?;
-                let (redacted, records) = redact_entries(&inflated, redactor)?;
-                (gzip(&redacted), records)
+                let mut redacted = Vec::with_capacity(inflated.len() + 64);
+                let records = redact_entries(&inflated, redactor, &mut redacted)?;
+                gzip(&redacted, body);
+                records
             } else {
-                redact_entries(packed, redactor)?
+                redact_entries(packed, redactor, body)?
             };
-            write_payload_header(body, kind, entries.len());
-            body.extend_from_slice(&entries);
+            put_payload_header(body, header_at, reserved, kind);
             (records, option_at, elements - 2)
         }
         _ => return Err(MessageError::UnknownMode),
@@ -280,18 +289,16 @@ pub(crate) fn redact_message(
     })
 }
 
-/// Entries back to back, redacted, and how many there were.
+/// Writes the entries back to back in `packed` to `out`, redacted; returns
+/// how many there were.
 fn redact_entries(
     packed: &[u8],
     redactor: &mut RecordRedactor,
-) -> Result<(Vec<u8>, u64), MessageError> {
-    let mut out = Vec::with_capacity(packed.len() + 64);
-    let (mut at, mut records) = (0, 0);
-    while at < packed.len() {
-        at += redactor.redact(&packed[at..], 1, &mut out)?;
-        records += 1;
-    }
-    Ok((out, records))
+    out: &mut Vec<u8>,
+) -> Result<u64, MessageError> {
+    out.reserve(packed.len() + 64);
+    let (_, records) = redactor.redact_records(packed, None, out)?;
+    Ok(records)
 }
 
 fn write_payload_header(out: &mut Vec<u8>, kind: PayloadKind, len: usize) {
@@ -300,6 +307,19 @@ fn write_payload_header(out: &mut Vec<u8>, kind: PayloadKind, len: usize) {
         PayloadKind::Str => rmp::encode::write_str_len(out, len),
         PayloadKind::Bin => rmp::encode::write_bin_len(out, len),
     };
+}
+
+/// Writes, in the `reserved` bytes at `at`, the header of the payload that
+/// follows them to the end of `out`, in its shortest form; the payload moves
+/// only when that form is not `reserved` bytes long.
+fn put_payload_header(out: &mut Vec<u8>, at: usize, reserved: usize, kind: PayloadKind) {
+    let mut header = Vec::with_capacity(5);
+    write_payload_header(&mut header, kind, out.len() - at - reserved);
+    if header.len() == reserved {
+        out[at..at + reserved].copy_from_slice(&header);
+    } else {
+        out.splice(at..at + reserved, header);
+    }
 }
 
 /// The gzip members of `compressed`, decompressed, refused past `limit`
@@ -316,11 +336,13 @@ pub(super) fn gunzip(compressed: &[u8], limit: usize) -> Result<Vec<u8>, Message
     Ok(inflated)
 }
 
-fn gzip(bytes: &[u8]) -> Vec<u8> {
-    let mut encoder = GzEncoder::new(Vec::with_capacity(bytes.len() / 4), Compression::fast());
+/// `bytes` gzipped, appended to `out`.
+fn gzip(bytes: &[u8], out: &mut Vec<u8>) {
+    out.reserve(bytes.len() / 4);
+    let mut encoder = GzEncoder::new(out, Compression::fast());
     // Writing to a Vec cannot fail.
     let _ = encoder.write_all(bytes);
-    encoder.finish().unwrap_or_default()
+    let _ = encoder.finish();
 }
 
 /// The acknowledgement `{"ack": chunk}` of a message whose option had
@@ -407,7 +429,8 @@ mod tests {
         event_time(&mut input);
         record(&mut input, &format!("bearer {token}"));
         option(&mut input, "their-chunk", None);
-        let redacted = redact_message(&input, &mut redactor(), limits(), "ours").unwrap();
+        let redacted =
+            redact_message(&input, &mut redactor(), limits(), "ours", Vec::new()).unwrap();
         let mut expected = Vec::new();
         rmp::encode::write_array_len(&mut expected, 4).unwrap();
         s(&mut expected, "app");
@@ -432,11 +455,13 @@ mod tests {
         let mut input = Vec::new();
         rmp::encode::write_array_len(&mut input, 3).unwrap();
         s(&mut input, "app");
-        let packed = gzip(&entries);
+        let mut packed = Vec::new();
+        gzip(&entries, &mut packed);
         rmp::encode::write_bin_len(&mut input, packed.len() as u32).unwrap();
         input.extend_from_slice(&packed);
         option(&mut input, "c1", Some("gzip"));
-        let redacted = redact_message(&input, &mut redactor(), limits(), "ours").unwrap();
+        let redacted =
+            redact_message(&input, &mut redactor(), limits(), "ours", Vec::new()).unwrap();
         assert_eq!(redacted.records, 3);
         let (Token::Payload { body, .. }, end) = super::token(&redacted.message, 5).unwrap() else {
             panic!("packed entries expected");
@@ -448,18 +473,56 @@ mod tests {
             "{text}"
         );
 
-        let bomb = gzip(&vec![0u8; 4 << 20]);
+        let mut bomb = Vec::new();
+        gzip(&vec![0u8; 4 << 20], &mut bomb);
         let mut input = Vec::new();
         rmp::encode::write_array_len(&mut input, 3).unwrap();
         s(&mut input, "app");
         rmp::encode::write_bin_len(&mut input, bomb.len() as u32).unwrap();
         input.extend_from_slice(&bomb);
         option(&mut input, "c2", Some("gzip"));
-        let error = redact_message(&input, &mut redactor(), limits(), "ours").unwrap_err();
+        let error =
+            redact_message(&input, &mut redactor(), limits(), "ours", Vec::new()).unwrap_err();
         assert_eq!(
             error.to_string(),
             "the compressed entries decompress to more than 1048576 bytes"
         );
+    }
+
+    /// Entries written in place keep the shortest header, whether the
+    /// redacted length has the input's size class or a smaller one.
+    #[test]
+    fn packed_entries_keep_the_shortest_header() {
+        let token = token_text();
+        for (records, header) in [(7, 0xc5), (5, 0xc4)] {
+            let (mut entries, mut masked) = (Vec::new(), Vec::new());
+            for i in 0..records {
+                for (out, text) in [(&mut entries, token.as_str()), (&mut masked, "dapi****")] {
+                    rmp::encode::write_array_len(out, 2).unwrap();
+                    rmp::encode::write_uint(out, 1_700_000_000 + i).unwrap();
+                    record(out, text);
+                }
+            }
+            // 7 records: 343 bytes in (bin16), 140 out (bin8); 5 records:
+            // 245 bytes in, 100 out (bin8 both).
+            let mut input = Vec::new();
+            rmp::encode::write_array_len(&mut input, 3).unwrap();
+            s(&mut input, "app");
+            rmp::encode::write_bin_len(&mut input, entries.len() as u32).unwrap();
+            input.extend_from_slice(&entries);
+            option(&mut input, "c", None);
+            assert_eq!(input[5], header);
+            let redacted =
+                redact_message(&input, &mut redactor(), limits(), "ours", Vec::new()).unwrap();
+            let mut expected = Vec::new();
+            rmp::encode::write_array_len(&mut expected, 3).unwrap();
+            s(&mut expected, "app");
+            rmp::encode::write_bin_len(&mut expected, masked.len() as u32).unwrap();
+            expected.extend_from_slice(&masked);
+            option(&mut expected, "ours", None);
+            assert_eq!(redacted.message, expected);
+            assert_eq!(redacted.records, records);
+        }
     }
 
     #[test]
@@ -469,13 +532,13 @@ mod tests {
         s(&mut map_mode, "app");
         rmp::encode::write_map_len(&mut map_mode, 0).unwrap();
         assert!(matches!(
-            redact_message(&map_mode, &mut redactor(), limits(), "x"),
+            redact_message(&map_mode, &mut redactor(), limits(), "x", Vec::new()),
             Err(MessageError::UnknownMode)
         ));
         let mut not_array = Vec::new();
         record(&mut not_array, "x");
         assert!(matches!(
-            redact_message(&not_array, &mut redactor(), limits(), "x"),
+            redact_message(&not_array, &mut redactor(), limits(), "x", Vec::new()),
             Err(MessageError::Malformed(_))
         ));
         assert!(is_ping(b"\x96\xa4PING\xa1h"));

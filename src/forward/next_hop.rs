@@ -144,6 +144,15 @@ impl HopSink {
         }
     }
 
+    /// A buffer to write the next message into: one of a delivered
+    /// message's, where there is one.
+    pub(crate) fn spare_buffer(&self) -> Vec<u8> {
+        match self {
+            HopSink::Forward { downstream, .. } => downstream.spares().take(),
+            HopSink::Lines(_) => Vec::new(),
+        }
+    }
+
     /// Hands a redacted message on: `Ok(Some(bytes))` once taken, `Ok(None)`
     /// when the output has given up, an error if it cannot be written as
     /// lines.
@@ -155,7 +164,7 @@ impl HopSink {
         match self {
             HopSink::Forward { sender, .. } => {
                 let outgoing = Outgoing {
-                    message: redacted.message.into(),
+                    message: redacted.message,
                     chunk,
                     reply_chunk: redacted.reply_chunk,
                 };

@@ -351,7 +351,8 @@ impl Inbound<'_> {
             max_decompressed: self.limits.max_decompressed,
         };
         let chunk = next_chunk_id();
-        let redacted = message::redact_message(frame, &mut self.redactor, limits, &chunk);
+        let buffer = self.sink.spare_buffer();
+        let redacted = message::redact_message(frame, &mut self.redactor, limits, &chunk, buffer);
         // Detections complete even when the message is refused (then the
         // stream is named without its tag).
         let detections = self.redactor.take_detections();

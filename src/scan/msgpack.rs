@@ -29,11 +29,12 @@
 //! every payload followed by a newline.
 
 use std::fmt;
+use std::ops::Range;
 
 use rmp::Marker;
 
 use crate::scan::detection::Detection;
-use crate::scan::scanner::{DetectionMode, ScanSink, Scanner};
+use crate::scan::scanner::{DetectionMode, ScanSink, Scanner, Texts};
 
 /// What is wrong with msgpack input.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -264,51 +265,122 @@ impl RecordRedactor {
         values: u64,
         out: &mut Vec<u8>,
     ) -> Result<usize, MsgpackError> {
-        let mut payloads = std::mem::take(&mut self.payloads);
+        let len = self.walk_record(input, values)?;
+        let record = &input[..len];
+        self.redact_walked(&mut Texts::new(record), record, 0..len, out);
+        Ok(len)
+    }
+
+    /// Copies records of one msgpack value each, back to back at the start
+    /// of `input` — `count` of them, or all of them to the end of `input` —
+    /// to `out`, each redacted as [`RecordRedactor::redact`] does; returns
+    /// the bytes they take in `input` and how many there were. The strings
+    /// of all of them are searched for the rules' literal prefixes at once.
+    /// On an error, the records before the one in error have been written.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use logredact::{DetectionMode, FingerprintKey, RuleSet, RuleSpec, Scanner};
+    /// use logredact::scan::msgpack::RecordRedactor;
+    ///
+    /// let rule = RuleSpec { mask: "dapi****".into(), ..RuleSpec::new("databricks-pat", r"\bdapi[0-9a-f]{32}\b") };
+    /// let rules = Arc::new(RuleSet::new(vec![rule], FingerprintKey::derive(b"k"))?);
+    /// let mut redactor = RecordRedactor::new(Scanner::new(rules, DetectionMode::MaskOnly));
+    /// // ["ok"] then ["dapi0123…"]: two records, one string each.
+    /// let mut records = b"\x91\xa2ok\x91\xd9\x24".to_vec();
+    /// records.extend_from_slice(b"dapi0123456789abcdef0123456789abcdef");
+    /// let mut out = Vec::new();
+    /// assert_eq!(redactor.redact_records(&records, None, &mut out)?, (records.len(), 2));
+    /// assert_eq!(out, b"\x91\xa2ok\x91\xa8dapi****");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn redact_records(
+        &mut self,
+        input: &[u8],
+        count: Option<u64>,
+        out: &mut Vec<u8>,
+    ) -> Result<(usize, u64), MsgpackError> {
+        let mut texts = Texts::new(input);
+        let (mut at, mut records) = (0, 0);
+        while count.map_or(at < input.len(), |count| records < count) {
+            let len = self.walk_record(&input[at..], 1)?;
+            self.redact_walked(&mut texts, input, at..at + len, out);
+            at += len;
+            records += 1;
+        }
+        Ok((at, records))
+    }
+
+    /// Walks the record made of the `values` msgpack values at the start of
+    /// `input`: its payloads go to `self.payloads`; returns its length.
+    fn walk_record(&mut self, input: &[u8], values: u64) -> Result<usize, MsgpackError> {
+        let payloads = &mut self.payloads;
         payloads.clear();
-        let len = walk(input, values, |kind, header, body, end| {
+        walk(input, values, |kind, header, body, end| {
             payloads.push(Payload {
                 kind,
                 header,
                 body,
                 end,
             })
-        });
-        let len = match len {
-            Ok(len) => len,
-            Err(e) => {
-                self.payloads = payloads;
-                return Err(e);
-            }
-        };
-        let mut copied = 0;
+        })
+    }
+
+    /// Redacts the record just walked, `input[record]` (`texts` holds
+    /// `input`), to `out`.
+    fn redact_walked(
+        &mut self,
+        texts: &mut Texts<'_>,
+        input: &[u8],
+        record: Range<usize>,
+        out: &mut Vec<u8>,
+    ) {
+        let payloads = std::mem::take(&mut self.payloads);
+        let from = record.start;
+        let mut copied = from;
+        let classify = self.scanner.mode() == DetectionMode::Classify;
         for payload in &payloads {
+            let (body, end) = (from + payload.body, from + payload.end);
+            // Most strings hold no secret: those go on with the record's
+            // bytes, copied once below.
+            if self.scanner.pass_text_in(texts, body..end) {
+                if classify {
+                    self.separate();
+                }
+                continue;
+            }
             let masked_before = self.scanner.stats().masked;
             self.collect.out.clear();
-            self.scanner
-                .feed(&input[payload.body..payload.end], &mut self.collect);
+            self.scanner.feed(&input[body..end], &mut self.collect);
             self.scanner.end_text(&mut self.collect);
-            if self.scanner.mode() == DetectionMode::Classify {
-                let redacted = self.collect.out.len();
-                self.scanner.feed(SEPARATOR, &mut self.collect);
-                self.scanner.end_text(&mut self.collect);
-                self.collect.out.truncate(redacted);
+            if classify {
+                self.separate();
             }
             if self.scanner.stats().masked == masked_before {
                 // Unchanged (an allowed match is written as it was).
                 continue;
             }
-            out.extend_from_slice(&input[copied..payload.header]);
+            out.extend_from_slice(&input[copied..from + payload.header]);
             write_header(out, payload.kind, self.collect.out.len());
             out.extend_from_slice(&self.collect.out);
-            copied = payload.end;
+            copied = end;
         }
-        out.extend_from_slice(&input[copied..len]);
+        out.extend_from_slice(&input[copied..record.end]);
         // The record's context ends here; every text was ended, so nothing
         // is dropped.
         self.scanner.restart(&mut self.collect);
         self.payloads = payloads;
-        Ok(len)
+    }
+
+    /// Feeds the separator between two payloads, for the context only: what
+    /// it writes is not kept.
+    fn separate(&mut self) {
+        if !self.scanner.pass_text(SEPARATOR) {
+            let kept = self.collect.out.len();
+            self.scanner.feed(SEPARATOR, &mut self.collect);
+            self.scanner.end_text(&mut self.collect);
+            self.collect.out.truncate(kept);
+        }
     }
 
     /// The detections whose context is complete, in order.

@@ -325,6 +325,10 @@ pub struct RuleSet {
     final_matches: Vec<StateID>,
     /// The longest possible match of any rule.
     pub(crate) max_len: usize,
+    /// The shortest possible match of any rule (at least 1: a rule that
+    /// matches the empty string is refused). A text shorter than this holds
+    /// no match.
+    pub(crate) min_len: usize,
     /// The largest window of any rule, in characters.
     pub(crate) max_window: usize,
     pub(crate) key: FingerprintKey,
@@ -405,6 +409,13 @@ impl RuleSet {
             .collect::<Result<Vec<_>, _>>()
             .map_err(|e| compile_error(&e))?;
         let prefilter = Prefilter::from_hirs_prefix(MatchKind::LeftmostFirst, &hirs);
+        // `None`: a rule that can never match; it lowers nothing.
+        let min_len = hirs
+            .iter()
+            .filter_map(|hir| hir.properties().minimum_len())
+            .min()
+            .unwrap_or(1)
+            .max(1);
         let mut literals: Vec<&[u8]> = rules
             .iter()
             .flat_map(|rule| rule.literal_prefixes.iter().map(Vec::as_slice))
@@ -422,6 +433,7 @@ impl RuleSet {
             prefilter,
             prefilter_is_single_literal,
             max_len,
+            min_len,
             max_window,
             key,
         })

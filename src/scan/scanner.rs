@@ -289,6 +289,80 @@ impl ScanSink for Discard {
     fn write(&mut self, _: &[u8]) {}
 }
 
+/// A buffer of many whole texts (the strings of forward records, with their
+/// msgpack structure between them), with where the rules' literal prefixes
+/// begin in it, searched as [`Scanner::pass_text_in`] goes through the texts
+/// in order: one search of the buffer, not one per text.
+pub struct Texts<'a> {
+    bytes: &'a [u8],
+    /// The last search: for these rules, every literal prefix beginning in
+    /// `bytes[from..]` begins at `next` or after it (`None`: none begins
+    /// there).
+    searched: Option<Searched>,
+}
+
+struct Searched {
+    rules: Arc<RuleSet>,
+    from: usize,
+    next: Option<usize>,
+}
+
+impl<'a> Texts<'a> {
+    /// The texts of `bytes`, not yet searched.
+    pub fn new(bytes: &'a [u8]) -> Texts<'a> {
+        Texts {
+            bytes,
+            searched: None,
+        }
+    }
+
+    /// Where the first literal prefix of `rules` at or after `from` begins,
+    /// and the bytes searched to find it if a search was made (rather than
+    /// the last one's result used).
+    fn next_literal(
+        &mut self,
+        rules: &Arc<RuleSet>,
+        from: usize,
+    ) -> (Option<usize>, Option<usize>) {
+        if let Some(last) = &self.searched {
+            let still_first = last.next.is_none_or(|next| next >= from);
+            if Arc::ptr_eq(&last.rules, rules) && last.from <= from && still_first {
+                return (last.next, None);
+            }
+        }
+        let Some(prefilter) = rules.prefilter.as_ref() else {
+            return (Some(from), None);
+        };
+        let next = prefilter
+            .find(self.bytes, Span::from(from..self.bytes.len()))
+            .map(|span| span.start);
+        let searched = next.unwrap_or(self.bytes.len()) - from;
+        match &mut self.searched {
+            Some(last) if Arc::ptr_eq(&last.rules, rules) => {
+                last.from = from;
+                last.next = next;
+            }
+            last => {
+                *last = Some(Searched {
+                    rules: Arc::clone(rules),
+                    from,
+                    next,
+                })
+            }
+        }
+        (next, Some(searched))
+    }
+}
+
+impl fmt::Debug for Texts<'_> {
+    // The bytes may hold secrets: never printed.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Texts")
+            .field("len", &self.bytes.len())
+            .finish_non_exhaustive()
+    }
+}
+
 impl fmt::Debug for Scanner {
     // Held bytes may be the first part of a secret: never print them.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -594,7 +668,7 @@ impl Scanner {
             DetectionMode::Classify => self.rules.context_bytes(),
             DetectionMode::MaskOnly => 0,
         };
-        self.window = ContextWindow::starting_at(keep, at);
+        self.window.reset_at(keep, at);
         debug_assert!(self.pending.is_empty());
         self.after_chars = 0;
         self.after_end = 0;
@@ -603,7 +677,7 @@ impl Scanner {
         if let Some(switch) = self.switch.take() {
             self.take_rules(Arc::clone(&switch.shadow.rules));
             if self.mode == DetectionMode::Classify {
-                self.window = ContextWindow::starting_at(self.rules.context_bytes(), at);
+                self.window.reset_at(self.rules.context_bytes(), at);
             }
         }
         dropped
@@ -664,6 +738,123 @@ impl Scanner {
         if let Some(switch) = self.switch.take() {
             self.take_rules(Arc::clone(&switch.shadow.rules));
         }
+    }
+
+    /// Passes a whole text in which no match can begin, without stepping the
+    /// automaton through it: the same as [`Scanner::feed`] then
+    /// [`Scanner::end_text`] when they find nothing, except that the text is
+    /// not written to a sink — the caller writes it on, unchanged. Counters,
+    /// offsets, line numbers and the context window go on as if it had been
+    /// fed.
+    ///
+    /// Returns false, having changed nothing, when the text must be fed
+    /// instead: it is as long as a match and the rules' literal prefixes are
+    /// found in it (or the rules have none), or the scanner is not at the
+    /// start of a text (bytes were fed since the stream's start, the last
+    /// [`Scanner::end_text`] or [`Scanner::restart`]), or a switch of rules
+    /// is pending, or a detection waits for its after-context. The scanner
+    /// decides this from the text alone: a caller cannot let a match through.
+    ///
+    /// For the many short strings of structured records (Fluent forward),
+    /// where setting up a search per string would cost more than the search;
+    /// [`Scanner::pass_text_in`] searches many texts at once.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use logredact::{DetectionMode, FingerprintKey, RuleSet, RuleSpec, Scanner};
+    ///
+    /// let rule = RuleSpec { mask: "dapi****".into(), ..RuleSpec::new("databricks-pat", r"\bdapi[0-9a-f]{32}\b") };
+    /// let rules = Arc::new(RuleSet::new(vec![rule], FingerprintKey::derive(b"k"))?);
+    /// let mut scanner = Scanner::new(rules, DetectionMode::MaskOnly);
+    /// let mut out = Vec::new();
+    /// for text in [&b"level=info msg=started"[..], b"token=dapi0123456789abcdef0123456789abcdef"] {
+    ///     if scanner.pass_text(text) {
+    ///         out.extend_from_slice(text);
+    ///     } else {
+    ///         scanner.feed(text, &mut out);
+    ///         scanner.end_text(&mut out);
+    ///     }
+    ///     out.push(b'|');
+    /// }
+    /// assert_eq!(out, b"level=info msg=started|token=dapi****|");
+    /// # Ok::<(), logredact::RuleError>(())
+    /// ```
+    pub fn pass_text(&mut self, text: &[u8]) -> bool {
+        self.pass_text_in(&mut Texts::new(text), 0..text.len())
+    }
+
+    /// [`Scanner::pass_text`] for the text `texts[range]`, a whole text of a
+    /// buffer of many: the rules' literal prefixes are searched once for all
+    /// the texts of the buffer passed in order, not once per text. The
+    /// search looks past the text's end, so a buffer should hold little but
+    /// texts (the strings of records and their msgpack structure).
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use logredact::{DetectionMode, FingerprintKey, RuleSet, RuleSpec, Scanner};
+    /// use logredact::scan::scanner::Texts;
+    ///
+    /// let rule = RuleSpec { mask: "dapi****".into(), ..RuleSpec::new("databricks-pat", r"\bdapi[0-9a-f]{32}\b") };
+    /// let rules = Arc::new(RuleSet::new(vec![rule], FingerprintKey::derive(b"k"))?);
+    /// let mut scanner = Scanner::new(rules, DetectionMode::MaskOnly);
+    /// let buffer = b"msg=started, pod=web-1 user=alice, token=dapi0123456789abcdef0123456789abcdef";
+    /// let mut texts = Texts::new(buffer);
+    /// // The first search finds the token, past these texts: they pass.
+    /// assert!(scanner.pass_text_in(&mut texts, 0..11));
+    /// assert!(scanner.pass_text_in(&mut texts, 13..34));
+    /// assert!(!scanner.pass_text_in(&mut texts, 36..buffer.len()));
+    /// # Ok::<(), logredact::RuleError>(())
+    /// ```
+    pub fn pass_text_in(&mut self, texts: &mut Texts<'_>, range: std::ops::Range<usize>) -> bool {
+        let at_text_start = self.last_byte.is_none()
+            && self.held.is_empty()
+            && self.search.candidate.is_none()
+            && self.byte_before_hold.is_none()
+            && self.hold_from == self.search.pos;
+        if !at_text_start
+            || self.switch.is_some()
+            || !self.pending.is_empty()
+            || !self.cannot_match(texts, range.clone())
+        {
+            return false;
+        }
+        // The search is in the start state with nothing before it, as at the
+        // end of a text: it stays there, and only the offsets move on.
+        debug_assert_eq!(self.search.state, self.rules.forward_start(None));
+        let text = &texts.bytes[range];
+        let len = text.len() as u64;
+        self.stats.bytes_in += len;
+        self.stats.bytes_out += len;
+        if self.mode == DetectionMode::Classify {
+            self.lines_before_hold += memchr::memchr_iter(b'\n', text).count() as u64;
+            self.window.push(text);
+        }
+        let end = self.search.pos + len;
+        self.search.pos = end;
+        self.search.start = end;
+        self.search.pending_since = end;
+        self.hold_from = end;
+        true
+    }
+
+    /// Whether no match of the rules can begin in the whole text
+    /// `texts[range]`: it is shorter than any match, or no literal prefix
+    /// of the rules begins in it (a prefilter has no false negatives, and a
+    /// match begins with a literal prefix wherever it is). False when
+    /// unsure.
+    fn cannot_match(&mut self, texts: &mut Texts<'_>, range: std::ops::Range<usize>) -> bool {
+        if range.len() < self.rules.min_len {
+            return true;
+        }
+        if self.rules.prefilter.is_none() || !self.prefilter_gate.is_open(self.search.pos) {
+            return false;
+        }
+        let (next, searched) = texts.next_literal(&self.rules, range.start);
+        if let Some(searched) = searched {
+            self.prefilter_gate
+                .skipped(searched, self.search.pos + searched as u64);
+        }
+        next.is_none_or(|at| at >= range.end)
     }
 
     /// The point up to which everything is decided and written.
@@ -1179,6 +1370,63 @@ mod tests {
             if classify {
                 prop_assert_eq!(&got.detections, &expected.detections);
             }
+        }
+
+        /// Passing a text is feeding it and ending it: the same output (the
+        /// passed text written by the caller), detections, counters and
+        /// position, whatever texts, restarts and modes come before, and
+        /// whether the texts are searched alone or in a buffer of many
+        /// (with other bytes, where literals may be, between them).
+        #[test]
+        fn passing_a_text_is_feeding_and_ending_it(
+            texts in proptest::collection::vec((text(), text(), 0..5u8), 1..12),
+            classify in any::<bool>(),
+        ) {
+            let mode = if classify { DetectionMode::Classify } else { DetectionMode::MaskOnly };
+            let mut buffer = Vec::new();
+            let mut ranges = Vec::new();
+            for (gap, text, _) in &texts {
+                buffer.extend_from_slice(gap);
+                ranges.push(buffer.len()..buffer.len() + text.len());
+                buffer.extend_from_slice(text);
+            }
+            let mut in_buffer = Texts::new(&buffer);
+            let mut fed = Scanner::new(rules(), mode);
+            let mut passing = Scanner::new(rules(), mode);
+            let (mut expected, mut got) = (Collected::default(), Collected::default());
+            for ((_, text, step), range) in texts.iter().zip(ranges) {
+                match step {
+                    // A text fed without ending it: the next is not at a
+                    // text's start.
+                    0 => {
+                        fed.feed(text, &mut expected);
+                        passing.feed(text, &mut got);
+                    }
+                    1 => {
+                        fed.restart(&mut expected);
+                        passing.restart(&mut got);
+                    }
+                    _ => {
+                        fed.feed(text, &mut expected);
+                        fed.end_text(&mut expected);
+                        let passed = match step {
+                            2 => passing.pass_text(text),
+                            _ => passing.pass_text_in(&mut in_buffer, range),
+                        };
+                        if passed {
+                            got.out.extend_from_slice(text);
+                        } else {
+                            passing.feed(text, &mut got);
+                            passing.end_text(&mut got);
+                        }
+                    }
+                }
+                prop_assert_eq!(passing.decided(), fed.decided());
+                prop_assert_eq!(passing.stats(), fed.stats());
+            }
+            prop_assert_eq!(fed.finish(&mut expected), passing.finish(&mut got));
+            prop_assert_eq!(&got.out, &expected.out);
+            prop_assert_eq!(&got.detections, &expected.detections);
         }
 
         /// After a restart the scanner goes on exactly as a cut of the old

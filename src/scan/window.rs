@@ -35,6 +35,14 @@ impl ContextWindow {
         }
     }
 
+    /// Forgets the history, as a new window that retains `keep` bytes and
+    /// resumes at offset `end` would, keeping the memory for reuse.
+    pub(crate) fn reset_at(&mut self, keep: usize, end: u64) {
+        self.bytes.clear();
+        self.end = end;
+        self.keep = keep;
+    }
+
     /// Retains at least the last `keep` bytes from now on (a stream whose
     /// rules changed keeps what either rule set needs).
     pub(crate) fn keep_at_least(&mut self, keep: usize) {

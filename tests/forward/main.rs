@@ -449,8 +449,9 @@ fn run_with_restarts(name: &str, count: usize, restarts: &[Restart]) -> Delivery
     let done = sender.read_for(Duration::from_secs(120));
     assert!(
         String::from_utf8_lossy(done).ends_with("done\n"),
-        "the sender did not finish: {}\n{}",
+        "the sender did not finish: {}\nthe receiver's errors: {}\nlogredact's log: {}",
         String::from_utf8_lossy(done),
+        receiver_run.errors(),
         hop_run.errors()
     );
     let lines = received(&out);

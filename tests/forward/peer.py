@@ -192,7 +192,12 @@ def receive(args):
                     continue
                 while args.hold_acks and not os.path.exists(args.hold_acks):
                     time.sleep(0.02)
-                connection.sendall(msgpack.packb({"ack": chunk}))
+                try:
+                    connection.sendall(msgpack.packb({"ack": chunk}))
+                except OSError:
+                    # The sender (logredact, killed) is gone: the message
+                    # comes again on its next connection.
+                    break
 
 
 def message_bytes(mode, tag, entries, chunk):
